@@ -1,0 +1,1 @@
+"""Bringup: the node graph description, the `yard-autonomy` command and resource lookup."""
