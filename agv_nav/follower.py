@@ -32,7 +32,13 @@ from yard_model.world import CarrierType
 
 from .follower_params import PathFollowerParams
 from .lateral import LateralController, LateralDesign, SteeringEstimate
-from .longitudinal import SpeedReference, braking_speed, static_speed_profile, stop_speed
+from .longitudinal import (
+    SpeedReference,
+    braking_speed,
+    static_speed_profile,
+    steering_transition_limit,
+    stop_speed,
+)
 from .path import ReferencePath, RouteError, check_route_geometry, min_trackable_radius, rear_axle_curvature
 from .safety import OtherCarrier, carrier_ahead, localization_cap
 
@@ -233,9 +239,12 @@ class PathFollower:
         dyaw = abs(wrap_angle(goal["yaw"] - path.end_heading))
         if dyaw > math.radians(p.goal_heading_tolerance_deg):
             raise RouteError(f"goal yaw differs {math.degrees(dyaw):.1f} deg from the route's end heading")
+        transition = steering_transition_limit(
+            path.s, rear_axle_curvature(path.curvature, self.half_wheelbase), self.carrier.wheelbase_m,
+            self.carrier.max_steering_rate_radps, p.max_transition_shift_m)
         profile = static_speed_profile(path.s, path.speed_limit, path.curvature,
                                        min(p.max_speed_mps, self.carrier.max_speed_mps),
-                                       p.max_lateral_accel_mps2, p.max_decel_mps2)
+                                       p.max_lateral_accel_mps2, p.max_decel_mps2, transition)
         chord = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(path.points, axis=0), axis=1))])
         route = Route(route_id=str(doc["route_id"]), path=path, goal=dict(goal), dock=bool(goal.get("dock")),
                       goal_s=min(gp.s_m, path.length_m), authority_s=math.inf, speed_profile=profile, chord_s=chord)
@@ -360,9 +369,9 @@ class PathFollower:
                                  p.safety_distance_m) if others else None
         if obstacle is not None:
             room = obstacle.gap_m - p.standstill_gap_m
-            v_soft = min(v_soft, braking_speed(room - v_meas * ct.speed_time_constant_s, p.max_decel_mps2,
-                                               p.max_jerk_mps3))
-            if room <= 0.0:
+            v_obstacle = braking_speed(room - v_meas * ct.speed_time_constant_s, p.max_decel_mps2, p.max_jerk_mps3)
+            v_soft = min(v_soft, v_obstacle)
+            if v_obstacle < p.creep_speed_mps:  # it holds us
                 block_reason = block_reason or f"{obstacle.carrier_id} ahead: gap {obstacle.gap_m:.1f} m"
 
         stop_s = min(route.goal_s, route.authority_s)

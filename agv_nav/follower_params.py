@@ -38,6 +38,10 @@ class PathFollowerParams:
         "Jerk limit of the planned speed.", "m/s^3", 0.05, 20.0, dynamic=True))
     max_lateral_accel_mps2: float = field(default=1.5, metadata=spec(
         "Curvature speed limit: v <= sqrt(a_lat / |curvature|).", "m/s^2", 0.1, 5.0, dynamic=True))
+    max_transition_shift_m: float = field(default=0.12, metadata=spec(
+        "Steering-rate speed limit: where the curvature changes, the speed is capped so that the clothoid the "
+        "steering rate allows shifts the path by at most this (the preview tracker's error is about a quarter "
+        "of it).", "m", 0.005, 2.0))
     # ---- lateral control (preview LQ)
     preview_time_s: float = field(default=3.0, metadata=spec(
         "Preview horizon of the lateral controller; the look-ahead distance is speed x this.", "s", 0.5, 10.0))

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy.linalg import expm, solve_discrete_are
@@ -98,6 +99,18 @@ def preview_gains(v: float, design: LateralDesign, horizon_steps: int) -> tuple[
     return K, kw
 
 
+@lru_cache(maxsize=8)
+def gain_schedule(design: LateralDesign) -> tuple[np.ndarray, np.ndarray]:
+    """(K, Kw) stacked over ``design.speeds_mps``; cached, since followers of one fleet share a design."""
+    horizon = max(1, int(round(design.preview_time_s / design.dt_s)))
+    gains = [preview_gains(max(v, 0.05), design, horizon) for v in design.speeds_mps]
+    k = np.array([g[0] for g in gains])
+    kw = np.array([g[1] for g in gains])
+    k.setflags(write=False)
+    kw.setflags(write=False)
+    return k, kw
+
+
 class LateralController:
     """Preview LQ steering for the deck centre; call :meth:`command` once per control period."""
 
@@ -107,9 +120,7 @@ class LateralController:
         self.max_curvature_step = max_curvature_step  # [1/m] per control period (steering-rate limit)
         self.horizon_steps = max(1, int(round(design.preview_time_s / design.dt_s)))
         self.speeds = np.asarray(design.speeds_mps, dtype=float)
-        gains = [preview_gains(max(v, 0.05), design, self.horizon_steps) for v in self.speeds]
-        self.K = np.array([g[0] for g in gains])  # (n_speeds, 4)
-        self.Kw = np.array([g[1] for g in gains])  # (n_speeds, N + 1)
+        self.K, self.Kw = gain_schedule(design)  # (n_speeds, 4), (n_speeds, N + 1)
         self.step_times = np.arange(self.horizon_steps + 1) * design.dt_s
 
     def gains_at(self, v: float) -> tuple[np.ndarray, np.ndarray]:

@@ -3,7 +3,9 @@
 The chain (each a small pure function, as Nav2 RPP's regulation heuristics, applied as a minimum):
 
 1. ``static_speed_profile``: per path sample, the lane limit from the route, the curvature limit
-   ``sqrt(a_lat / |k|)`` and the speed cap, then a backward pass so that every lower limit ahead is
+   ``sqrt(a_lat / |k|)``, the steering-transition limit (``steering_transition_limit``: the steering rate
+   must wind the wheel through a curvature change without shifting the path more than a few
+   centimetres) and the speed cap, then a backward pass so that every lower limit ahead is
    reached braking at ``decel`` (v^2 = v_next^2 + 2 a ds). Computed once per route.
 2. dynamic caps at run time: the stop law for the goal and for the movement authority, the gap to a
    carrier ahead, the localization-quality cap.
@@ -45,10 +47,40 @@ def backward_braking_pass(s: np.ndarray, v_limit: np.ndarray, decel: float) -> n
     return v
 
 
+def steering_transition_limit(s: np.ndarray, rear_curvature: np.ndarray, wheelbase_m: float,
+                               steering_rate_radps: float, max_shift_m: float, window_m: float = 12.0) -> np.ndarray:
+    """Speed cap [m/s] where the curvature changes faster than the steering can follow.
+
+    Winding the wheel by ``d_delta`` takes ``T = d_delta / steering_rate``; at speed v the carrier's
+    curvature therefore ramps over ``l = v T`` metres, a clothoid whose circle is shifted by
+    ``p = d_kappa l^2 / 24`` from the drawn one. Capping ``p <= max_shift_m`` gives
+    ``v <= sqrt(24 max_shift / d_kappa) / T``, applied within ``window_m`` of the change. The preview
+    controller spreads the transition around the step, so the tracking error is about a quarter of p.
+    """
+    from scipy.ndimage import maximum_filter1d, minimum_filter1d
+
+    if len(s) < 2:
+        return np.full(len(s), np.inf)
+    ds = max(float(np.mean(np.diff(s))), 1e-3)
+    size = max(3, int(window_m / ds) | 1)
+    delta = np.arctan(wheelbase_m * rear_curvature)
+    d_delta = maximum_filter1d(delta, size, mode="nearest") - minimum_filter1d(delta, size, mode="nearest")
+    d_kappa = maximum_filter1d(rear_curvature, size, mode="nearest") - minimum_filter1d(rear_curvature, size,
+                                                                                       mode="nearest")
+    t_wind = d_delta / steering_rate_radps
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v = np.sqrt(24.0 * max_shift_m / np.maximum(d_kappa, 1e-12)) / np.maximum(t_wind, 1e-12)
+    return np.where((d_kappa > 1e-6) & (t_wind > 1e-6), v, np.inf)
+
+
 def static_speed_profile(s: np.ndarray, lane_limit: np.ndarray, curvature: np.ndarray, max_speed: float,
-                         max_lateral_accel: float, decel: float) -> np.ndarray:
-    """Speed cap [m/s] per path sample from lane limits, curvature and the cap, braking-feasible."""
+                         max_lateral_accel: float, decel: float,
+                         transition_cap: np.ndarray | None = None) -> np.ndarray:
+    """Speed cap [m/s] per path sample from lane limits, curvature, steering transitions and the cap,
+    braking-feasible."""
     cap = np.minimum(np.minimum(lane_limit, curvature_speed_limit(curvature, max_lateral_accel)), max_speed)
+    if transition_cap is not None:
+        cap = np.minimum(cap, transition_cap)
     return backward_braking_pass(s, cap, decel)
 
 

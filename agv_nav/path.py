@@ -36,6 +36,8 @@ import numpy as np
 from scipy.linalg import solveh_banded
 
 DUPLICATE_POINT_M = 1e-3  # [m] consecutive points closer than this are merged
+MAX_COORDINATE_M = 1e6  # [m] map coordinates beyond this are not a yard
+MAX_ROUTE_LENGTH_M = 50_000.0  # [m] longer routes are rejected (the follower samples the whole route)
 
 
 class RouteError(ValueError):
@@ -68,13 +70,17 @@ def clean_points(points) -> np.ndarray:
         pts = np.asarray(points, dtype=float)
     except (TypeError, ValueError) as exc:
         raise RouteError(f"points are not a list of [x, y] numbers: {exc}") from exc
+    if pts.size == 0:
+        raise RouteError("route is empty")
     if pts.ndim != 2 or pts.shape[1] != 2:
         raise RouteError(f"points must be [x, y] pairs, got shape {pts.shape}")
-    if len(pts) == 0:
-        raise RouteError("route is empty")
     bad = np.flatnonzero(~np.isfinite(pts).all(axis=1))
     if len(bad):
         raise RouteError(f"point {int(bad[0])} is not finite: {pts[bad[0]].tolist()}")
+    far = np.flatnonzero(np.abs(pts).max(axis=1) > MAX_COORDINATE_M)
+    if len(far):
+        raise RouteError(f"point {int(far[0])} is {np.abs(pts[far[0]]).max():.3g} m from the map origin "
+                         f"(max {MAX_COORDINATE_M:.0g} m)")
     keep = np.concatenate([[True], np.linalg.norm(np.diff(pts, axis=0), axis=1) > DUPLICATE_POINT_M])
     return pts[keep]
 
@@ -157,6 +163,8 @@ class ReferencePath:
             np.abs(self.segment_kappa) > 1e-9, self.segment_kappa, 1.0), chord)
         self.segment_start_s = np.concatenate([[0.0], np.cumsum(arc_len)])
         self.length_m = float(self.segment_start_s[-1])
+        if self.length_m > MAX_ROUTE_LENGTH_M:
+            raise RouteError(f"route is {self.length_m:.0f} m long (max {MAX_ROUTE_LENGTH_M:.0f} m)")
         self.segment_chord_heading = chord_heading
         self.segment_half_angle = half
 
