@@ -217,6 +217,7 @@ class ReferencePath:
         self._seg = seg
         self._seg_len2 = np.maximum(np.sum(seg * seg, axis=1), 1e-12)
         self._ds = np.diff(self.s)
+        self._mean_ds = max(float(self._ds.mean()), 1e-3) if len(self._ds) else 1.0
 
     @staticmethod
     def _segment_limits(raw_points, pts: np.ndarray, raw_limits: np.ndarray | None) -> np.ndarray:
@@ -234,12 +235,12 @@ class ReferencePath:
         return raw_limits[kept_index[:-1]]
 
     # ------------------------------------------------------------------ queries
-    def project(self, x: float, y: float, hint: int | None = None, window_m: float = 12.0) -> Projection:
+    def project(self, x: float, y: float, hint: int | None = None, window_m: float = 4.0) -> Projection:
         """Foot point of (x, y); searches ``window_m`` around ``hint`` (a previous index) or everywhere."""
         if hint is None:
             lo, hi = 0, self.n - 1
         else:
-            w = int(window_m / max(self._ds.mean(), 1e-3)) + 2 if self.n > 1 else 1
+            w = int(window_m / self._mean_ds) + 2
             lo, hi = max(0, hint - w), min(self.n - 1, hint + w)
         a = self._xy[lo:hi]
         ab = self._seg[lo:hi]
