@@ -113,6 +113,29 @@ def parse_world(doc: Any, source: str = "<memory>") -> World:
         raise WorldError(f"{source}: cannot build the world: {exc}") from exc
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys in a mapping.
+
+    PyYAML silently keeps the last of two equal keys, so a world file with two
+    ``lanes:`` sections would quietly lose the first one.
+    """
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.get(key)
+            except TypeError:  # unhashable key: let PyYAML report it
+                continue
+            if first is not None:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark,
+                    f"duplicate key {key!r} (first defined at line {first.line + 1})", key_node.start_mark)
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_world(path: str | Path) -> World:
     """Read, validate and build a world from a YAML (or JSON) file."""
     p = Path(path)
@@ -120,8 +143,10 @@ def load_world(path: str | Path) -> World:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise WorldError(f"{p}: cannot read world file: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise WorldError(f"{p}: not a UTF-8 text file (byte {exc.start}: {exc.reason})") from exc
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: no arbitrary objects
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
