@@ -98,8 +98,38 @@ def _schema_message(err: jsonschema.ValidationError, doc: Any) -> str:
     return f"{where}: {err.message}"
 
 
+def _first_non_finite(doc: Any, path: tuple[Any, ...] = ()) -> tuple[tuple[Any, ...], Any] | None:
+    """Path and value of the first number that is NaN, infinite or too large for a float.
+
+    JSON Schema treats ``.nan`` and ``.inf`` as numbers and NaN passes every
+    range check, so they would otherwise reach the geometry and fail there
+    with a message that names neither the key nor the reason.
+    """
+    if isinstance(doc, bool):
+        return None
+    if isinstance(doc, float):
+        return None if math.isfinite(doc) else (path, doc)
+    if isinstance(doc, int):
+        return None if abs(doc) < 1e300 else (path, doc)
+    if isinstance(doc, dict):
+        items: Iterable[tuple[Any, Any]] = doc.items()
+    elif isinstance(doc, list):
+        items = enumerate(doc)
+    else:
+        return None
+    for key, value in items:
+        found = _first_non_finite(value, (*path, key))
+        if found is not None:
+            return found
+    return None
+
+
 def parse_world(doc: Any, source: str = "<memory>") -> World:
     """Validate a parsed world document and build the World; raises WorldError."""
+    bad = _first_non_finite(doc)
+    if bad is not None:
+        shown = repr(bad[1]) if len(repr(bad[1])) <= 24 else f"{repr(bad[1])[:12]}...({len(repr(bad[1]))} digits)"
+        raise WorldError(f"{source}: {_path_str(bad[0], doc)}: {shown} is not a finite number")
     validator = jsonschema.Draft202012Validator(world_schema())
     errors = sorted(validator.iter_errors(doc), key=lambda e: (len(list(e.absolute_path)), str(e.absolute_path)))
     if errors:
