@@ -420,6 +420,8 @@ class _Builder:
             )
             for j, bay_id in enumerate(serves):
                 w = f"{where}.serves[{j}]"
+                if bay_id in serves[:j]:
+                    self.fail(w, f"bay '{bay_id}' is listed twice")
                 if bay_id not in bays:
                     self.fail(w, f"unknown bay '{bay_id}'")
                 bay = bays[bay_id]
@@ -473,6 +475,8 @@ class _Builder:
         for section, kind in (("parking", "parking"), ("chargers", "charging")):
             for i, raw in enumerate(self.doc[section]):
                 where = f"{section}[{i}] (id '{raw['id']}')"
+                if kind == "parking" and "power_kw" in raw:
+                    self.fail(f"{where}.power_kw", "a parking spot has no charger: list charging spots in 'chargers'")
                 if raw["id"] in self._bay_ids:
                     self.fail(f"{where}.id", f"'{raw['id']}' is already used by a bay")
                 if raw["node"] in self._bay_nodes:
