@@ -197,6 +197,25 @@ class _Builder:
     def fail(self, where: str, why: str) -> None:
         raise WorldError(f"{self.source}: {where}: {why}")
 
+    def where(self, section: str, ident: str) -> str:
+        """Key path of the item with id ``ident`` in a top-level list, e.g. ``cranes[1] (id 'x')``."""
+        for i, item in enumerate(self.doc[section]):
+            if item.get("id") == ident:
+                return f"{section}[{i}] (id '{ident}')"
+        return f"{section} (id '{ident}')"
+
+    def bay_where(self, station_id: str, bay_id: str) -> str:
+        """Key path of a bay inside its station, e.g. ``stations[0] (id 's').truck_bays[1] (id 'b')``."""
+        station = self.where("stations", station_id)
+        for raw in self.doc["stations"]:
+            if raw["id"] != station_id:
+                continue
+            for kind in ("truck_bays", "carrier_bays"):
+                for j, bay in enumerate(raw[kind]):
+                    if bay["id"] == bay_id:
+                        return f"{station}.{kind}[{j}] (id '{bay_id}')"
+        return station
+
     def unique(self, section: str, items: list[dict[str, Any]], seen: dict[str, str]) -> None:
         for i, item in enumerate(items):
             ident = item["id"]
@@ -309,7 +328,7 @@ class _Builder:
         used = {lane.start for lane in lanes.values()} | {lane.end for lane in lanes.values()}
         for n in nodes:
             if n not in used:
-                self.fail(f"lane_nodes (id '{n}')", "no lane starts or ends at this node")
+                self.fail(self.where("lane_nodes", n), "no lane starts or ends at this node")
         return lanes
 
     def node_pose(self, where: str, node_id: str, yaw_deg: float, nodes, lanes) -> Pose2D:
@@ -439,9 +458,10 @@ class _Builder:
         for sid, st in stations.items():
             for bay_id in st.truck_bays + st.carrier_bays:
                 if not any(bay_id in c.serves for c in cranes.values()):
-                    self.fail(f"stations (id '{sid}')", f"no crane serves bay '{bay_id}'")
+                    self.fail(self.bay_where(sid, bay_id),
+                              f"no crane serves bay '{bay_id}' (list it in a crane's serves)")
             if not st.cranes:
-                self.fail(f"stations (id '{sid}')", "a station needs at least one crane")
+                self.fail(self.where("stations", sid), "a station needs at least one crane")
         return cranes
 
     def check_rail_groups(self, cranes: dict[str, Crane]) -> None:
@@ -453,19 +473,22 @@ class _Builder:
             first = members[0]
             for c in members[1:]:
                 if c.origin != first.origin or c.portal.span_m != first.portal.span_m:
-                    self.fail(f"cranes (id '{c.id}').rail_group",
+                    self.fail(f"{self.where('cranes', c.id)}.rail_group",
                               f"'{gid}' is shared with '{first.id}' but the rails differ (origin or span)")
                 if c.gantry is None or first.gantry is None:
-                    self.fail(f"cranes (id '{c.id}').rail_group", "cranes on shared rails need a gantry axis")
+                    self.fail(f"{self.where('cranes', c.id)}.rail_group", "cranes on shared rails need a gantry axis")
             for c in members:
                 if c.min_separation_m < c.portal.length_m + c.portal.leg_size_m:
-                    self.fail(f"cranes (id '{c.id}').min_separation_m",
+                    self.fail(f"{self.where('cranes', c.id)}.min_separation_m",
                               f"{c.min_separation_m} m lets its legs touch a neighbour's "
                               f"(needs at least {c.portal.length_m + c.portal.leg_size_m:g} m)")
             ordered = sorted(members, key=lambda c: c.home_gantry_m)
             for a, b in zip(ordered, ordered[1:]):
-                if b.home_gantry_m - a.home_gantry_m < max(a.min_separation_m, b.min_separation_m):
-                    self.fail(f"cranes (id '{b.id}').home.gantry_m", f"too close to '{a.id}' on shared rails")
+                need = max(a.min_separation_m, b.min_separation_m)
+                if b.home_gantry_m - a.home_gantry_m < need:
+                    self.fail(f"{self.where('cranes', b.id)}.home.gantry_m",
+                              f"{b.home_gantry_m:g} m is {b.home_gantry_m - a.home_gantry_m:g} m from '{a.id}' "
+                              f"(home {a.home_gantry_m:g} m) on shared rails '{gid}': needs at least {need:g} m")
 
     def build_spots(self, nodes, lanes) -> dict[str, Spot]:
         spots: dict[str, Spot] = {}
@@ -510,12 +533,13 @@ class _Builder:
         border = Border(tuple(tuple(map(float, p)) for p in raw["points"]), raw["left"], raw["right"])
         for sid, st in stations.items():
             if st.country not in (border.left, border.right):
-                self.fail(f"stations (id '{sid}').country", f"'{st.country}' is on neither side of the border "
+                self.fail(f"{self.where('stations', sid)}.country", f"'{st.country}' is on neither side of the border "
                           f"({border.left}/{border.right})")
             for bay_id in st.truck_bays + st.carrier_bays:
                 b = bays[bay_id]
                 side = border.country_at(b.pose.x, b.pose.y)
                 if side != st.country:
-                    self.fail(f"stations (id '{sid}')", f"bay '{bay_id}' lies on the {side} side of the border")
+                    self.fail(self.bay_where(sid, bay_id), f"bay '{bay_id}' of a {st.country} station lies on the "
+                              f"{side} side of the border")
         return border
 
