@@ -389,6 +389,8 @@ BROKEN: list[tuple[str, Callable[[dict], Any], str, str]] = [
      "cranes[0] (id 'cn_crane_1').axes.hoist.max_m", "above the portal height"),
     ("trolley into the legs", lambda d: _set(_crane(d, "cn_crane_1")["axes"]["trolley"], max_m=37.5),
      "cranes[0] (id 'cn_crane_1').axes.trolley", "runs into the legs"),
+    ("fixed portal with a gantry home", lambda d: _crane(d, "vn_crane_1")["axes"].pop("gantry"),
+     "cranes[2] (id 'vn_crane_1').home.gantry_m", "a crane without a gantry axis stands at gantry 0 m"),
     ("axis max below min", lambda d: _set(_crane(d, "cn_crane_1")["axes"]["gantry"], max_m=5.0),
      "cranes[0] (id 'cn_crane_1').axes.gantry.max_m", "must be greater than min_m"),
     ("shared-rail cranes too close", lambda d: (_set(_crane(d, "cn_crane_1")["home"], gantry_m=50.0),

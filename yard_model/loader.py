@@ -426,6 +426,9 @@ class _Builder:
             home_t = float(home["trolley_m"])
             if gantry and not gantry.min_m <= home_g <= gantry.max_m:
                 self.fail(f"{where}.home.gantry_m", f"{home_g} m is outside gantry travel")
+            if gantry is None and home_g != 0.0:
+                self.fail(f"{where}.home.gantry_m", "a crane without a gantry axis stands at gantry 0 m: "
+                          "remove home.gantry_m or add axes.gantry")
             if not trolley.min_m <= home_t <= trolley.max_m:
                 self.fail(f"{where}.home.trolley_m", f"{home_t} m is outside trolley travel")
             serves = tuple(raw["serves"])
