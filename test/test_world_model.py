@@ -485,3 +485,28 @@ def test_a_world_file_round_trips_through_json(tmp_path, small_doc):
     path.write_text(json.dumps(small_doc))
     world = load_world(path)
     assert sorted(world.bays) == sorted(load_world(WORLDS / "small_yard.yaml").bays)
+
+
+# ---------------------------------------------------------------------- documentation
+def test_every_schema_key_is_documented():
+    """docs/world_format.md names every key of the world schema (in backticks), so the doc cannot drift."""
+    import json
+    import re
+
+    schema = json.loads((WORLDS.parent / "yard_model" / "schemas" / "world.schema.json").read_text())
+    keys: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            keys.update(node.get("properties", {}))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(schema)
+    doc = (WORLDS.parent / "docs" / "world_format.md").read_text()
+    code_spans = re.findall(r"`([^`]+)`", doc)
+    missing = sorted(k for k in keys if not any(re.search(rf"(^|[^a-z_]){k}($|[^a-z_])", span) for span in code_spans))
+    assert not missing, f"keys missing from docs/world_format.md: {missing}"
