@@ -43,6 +43,12 @@ live forever (``lifetime`` 0). Dynamic markers carry a ``lifetime``
 snapshot (a truck that departed, a carrier removed) disappears by itself once its
 last marker expires, while objects still present are refreshed before that.
 ``DELETEALL`` would also wipe the static layout sent on the same topic.
+
+Publishing note: a transient-local publisher keeps only its last ``depth`` messages
+for late subscribers. If the static array and the dynamic arrays share one topic
+with the ``LATCHED`` profile (depth 1), a viewer that connects later receives only
+the latest dynamic array and never sees the layout. Publish the static array on a
+latched topic of its own, or re-send it periodically on the shared one.
 """
 
 from __future__ import annotations
