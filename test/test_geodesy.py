@@ -194,7 +194,7 @@ def test_utm_zone_outside_coverage_is_refused(lat):
         utm_zone_for(lat, 0.0)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(lat=st.floats(-80.0, 84.0), lon=st.floats(-180.0, 179.999999))
 def test_utm_zone_contains_the_point(lat, lon):
     """The point lies within its zone's band: 6 degrees wide, up to 12 in the Norway/Svalbard exceptions."""

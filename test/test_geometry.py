@@ -45,7 +45,7 @@ polylines = st.builds(
 
 
 # ------------------------------------------------------------------ fillet properties
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(polylines)
 def test_fillet_arcs_are_tangent_to_both_legs(case):
     corners, turns, radius = case
@@ -74,7 +74,7 @@ def test_fillet_arcs_are_tangent_to_both_legs(case):
         assert abs(np.dot(t_out - centre, d_out)) < 1e-6 * radius
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(polylines)
 def test_fillet_curvature_is_bounded_by_the_radius(case):
     corners, turns, radius = case
@@ -129,7 +129,7 @@ def test_fillet_errors_name_the_corner(corners, radius, message):
 
 
 # ------------------------------------------------------------------ projection
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(polylines, st.floats(0.0, 1.0), st.floats(-1.0, 1.0))
 def test_projection_round_trip(case, fraction, offset_m):
     corners, turns, radius = case

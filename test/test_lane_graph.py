@@ -74,11 +74,9 @@ def test_places_are_entered_and_left_along_their_yaw(small_world):
     assert not truck_bays & set(g.nodes)  # trucks are not on the carrier lane graph
 
 
-@pytest.mark.parametrize("name", ["small_yard", "youyiguan"])
-def test_every_place_reaches_every_other(name):
-    from yard_model import load_world
-
-    world = load_world(WORLDS / f"{name}.yaml")
+@pytest.mark.parametrize("fixture", ["small_world", "youyiguan_world"])
+def test_every_place_reaches_every_other(request, fixture):
+    world = request.getfixturevalue(fixture)
     assert unreachable_places(world) == []
     g = place_graph(world)
     places = [v for v in g.nodes if isinstance(v, tuple) and v[0] == "place"]

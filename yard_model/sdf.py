@@ -283,8 +283,7 @@ def stale_sdfs(worlds_dir: Path) -> list[Path]:
     stale = []
     for world_path in world_files(worlds_dir):
         sdf_path = world_path.with_suffix(".sdf")
-        current = sdf_path.read_text(encoding="utf-8") if sdf_path.is_file() else None
-        if current != world_to_sdf(load_world(world_path)):
+        if not sdf_path.is_file() or sdf_path.read_text(encoding="utf-8") != world_to_sdf(load_world(world_path)):
             stale.append(world_path)
     return stale
 
