@@ -448,7 +448,8 @@ def test_unmutated_document_is_accepted(small_doc):
         ("- a\n- b\n", "a world file must be a mapping of keys, got list"),
         ("just a string\n", "a world file must be a mapping of keys, got str"),
         ("", "a world file must be a mapping of keys, got NoneType"),
-        ("name: a\nname: b\n", "duplicate key 'name' (first defined at line 1)"),
+        ("name: a\nname: b\n", "not valid YAML at line 2, column 1: duplicate key 'name' (first defined at line 1)"),
+        ("? [1, 2]\n: x\n", "not valid YAML"),  # unhashable key
         ("name: !!python/object:os.system ls\n", "not valid YAML"),
         ("format_version: 1\nname: x\n", "(top level): 'datum' is a required property"),
     ],
