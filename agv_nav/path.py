@@ -104,6 +104,13 @@ def segment_curvatures(pts: np.ndarray, smoothing: float = 1e-6, iterations: int
     a0 = lengths[:-1] / w  # coefficient of k_r
     a1 = lengths[1:] / w  # coefficient of k_(r+1)
     b = 2.0 * turns / w
+    # A first (last) segment shorter than its neighbour is usually a piece of a chord (a route that starts
+    # or ends between two lane points): it is no arc of its own, so its tangent equation is dropped and it
+    # takes its neighbour's curvature.
+    if lengths[0] < lengths[1]:
+        a0[0] = a1[0] = b[0] = 0.0
+    if m > 2 and lengths[-1] < lengths[-2]:
+        a0[-1] = a1[-1] = b[-1] = 0.0
     base_diag = np.full(m, 1e-12)
     base_diag[:-1] += a0 * a0
     base_diag[1:] += a1 * a1

@@ -345,7 +345,7 @@ def main() -> None:
     ap.add_argument("--localization", choices=("truth", "noise"), default="truth")
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
-    console = Console()
+    console = Console(width=220)
     world = load_world(REPO / "sim_worlds" / "youyiguan.yaml")
     ct = world.carrier_type
     routes = youyiguan_routes(world, [("cn_park_1", "vn_bay_b1"), ("vn_park_1", "cn_bay_a2")])

@@ -59,6 +59,19 @@ def test_projection_of_points_beside_an_arc(radius, spacing, offset, frac):
     assert pr.curvature == pytest.approx(1.0 / radius, rel=2e-2)
 
 
+@settings(max_examples=40, deadline=None)
+@given(cut=st.floats(0.0, 60.0))
+def test_route_starting_between_two_lane_points_keeps_the_lane_curvature(cut):
+    # The fleet manager may start a route at the carrier, between two points of an arc.
+    pts = (Straight(20) + LeftTurn(15, 90) + Straight(20)).points()
+    cum = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(pts, axis=0), axis=1))])
+    i = int(np.searchsorted(cum, cut, side="right") - 1)
+    f = (cut - cum[i]) / (cum[i + 1] - cum[i])
+    trimmed = np.vstack([pts[i] + f * (pts[i + 1] - pts[i]), pts[i + 1:]])
+    path = ReferencePath(trimmed)
+    assert path.max_abs_curvature < 1.0 / 15.0 * 1.05
+
+
 def test_projection_extends_beyond_both_ends():
     path = ReferencePath([(0, 0), (10, 0)])
     assert path.project(-2.0, 0.5).s_m == pytest.approx(-2.0)
