@@ -88,6 +88,7 @@ class Route:
     chord_s: np.ndarray = field(repr=False)  # route-polyline arc length at each cleaned point
     start_checked: bool = False
     finished: bool = False
+    final_state: str = "idle"  # docked, or idle for a goal without docking
 
     def to_route_length(self, s: float) -> float:
         """Our arc length -> the route polyline's (the fleet manager's unit), extrapolated past the ends."""
@@ -408,7 +409,7 @@ class PathFollower:
         elif at_authority and abs(v_meas) < 0.05 and remaining < 0.5:
             self._set_state("blocked", f"waiting for movement authority at {route.to_route_length(stop_s):.2f} m")
         elif route.finished:
-            pass
+            self._set_state(route.final_state, "")
         elif settled and not at_authority:
             self._finish(route, goal_remaining - v_meas * ct.speed_time_constant_s)
             if self._reversing:
@@ -435,13 +436,10 @@ class PathFollower:
         """
         p = self.params
         along = -goal_remaining
-        if not route.dock:
+        if not route.dock or abs(along) <= p.docking_tolerance_m:
             route.finished = True
-            self._set_state("idle", "")
-            return
-        if abs(along) <= p.docking_tolerance_m:
-            route.finished = True
-            self._set_state("docked", "")
+            route.final_state = "docked" if route.dock else "idle"
+            self._set_state(route.final_state, "")
             return
         if self._corrections >= p.max_docking_corrections:
             self.route = None

@@ -344,6 +344,7 @@ def main() -> None:
     ap.add_argument("--dockings", type=int, default=120)
     ap.add_argument("--localization", choices=("truth", "noise"), default="truth")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--parts", choices=("all", "cross-track", "docking"), default="all")
     args = ap.parse_args()
     console = Console(width=220)
     world = load_world(REPO / "sim_worlds" / "youyiguan.yaml")
@@ -355,13 +356,27 @@ def main() -> None:
         for kind in ("pure_pursuit", "stanley", "rear_wheel_feedback"):
             controllers.append(PythonRoboticsPeer(ct, kind, args.pythonrobotics))
 
-    # 1. cross-track
+    compute: dict[str, list[float]] = {}
+    if args.parts in ("all", "cross-track"):
+        cross_track(args, console, ct, routes, controllers, compute)
+    if args.parts in ("all", "docking"):
+        docking(args, console, world, ct, controllers[:3])
+    if compute:
+        comp = Table(title="Controller compute per step (Python 3, this machine, all steps of the cross-track runs)")
+        for col in ("controller", "mean µs", "p99 µs", "steps/s"):
+            comp.add_column(col, justify="right" if col != "controller" else "left")
+        for name, steps in compute.items():
+            a = np.asarray(steps) * 1e6
+            comp.add_row(name, f"{a.mean():.0f}", f"{np.percentile(a, 99):.0f}", f"{1e6 / a.mean():.0f}")
+        console.print(comp)
+
+
+def cross_track(args, console, ct, routes, controllers, compute) -> None:
     table = Table(title=f"Cross-track error of the deck centre, Youyiguan routes "
                         f"({' + '.join(r.name for r in routes)}, {sum(len(r.points) for r in routes)} points), "
                         f"localization: {args.localization}")
     for col in ("controller", "target m/s", "RMS cm", "max cm", "mean m/s", "route time s", "µs/step", "steps/s"):
         table.add_column(col, justify="right" if col != "controller" else "left")
-    compute: dict[str, list[float]] = {}
     for ctrl in controllers:
         for v in args.speeds:
             lat, spd, steps, fails, t_tot = [], [], [], [], 0.0
@@ -388,7 +403,8 @@ def main() -> None:
             console.print(f"  {ctrl.name} @ {v:g} m/s done", style="dim")
     console.print(table)
 
-    # 2. docking
+
+def docking(args, console, world, ct, controllers) -> None:
     rng = np.random.default_rng(args.seed)
     bays = [b.id for b in world.carrier_bays()]
     sources = {b: ("cn_park_1" if b.startswith("vn") else "vn_park_1") for b in bays}
@@ -406,7 +422,7 @@ def main() -> None:
     for col in ("controller", "n", "along mean|p95|max cm", "across mean|p95|max cm", "radial p95 cm",
                 "yaw p95 mrad", "time from 20 m s (mean|p95)", "fails"):
         dock_table.add_column(col, justify="right" if col != "controller" else "left")
-    for ctrl in controllers[:3]:
+    for ctrl in controllers:
         along, across, yaw, tdock, fails = [], [], [], [], 0
         for i, (b, s0, dy, dyaw) in enumerate(cases):
             r = bay_routes[b]
@@ -431,14 +447,6 @@ def main() -> None:
         console.print(f"  docking with {ctrl.name} done (signed along mean {np.mean(along) * 100:+.2f} cm)",
                       style="dim")
     console.print(dock_table)
-
-    comp = Table(title="Controller compute per step (Python 3, this machine, all steps of the cross-track runs)")
-    for col in ("controller", "mean µs", "p99 µs", "steps/s"):
-        comp.add_column(col, justify="right" if col != "controller" else "left")
-    for name, steps in compute.items():
-        a = np.asarray(steps) * 1e6
-        comp.add_row(name, f"{a.mean():.0f}", f"{np.percentile(a, 99):.0f}", f"{1e6 / a.mean():.0f}")
-    console.print(comp)
 
 
 if __name__ == "__main__":

@@ -257,6 +257,12 @@ def test_authority_stop_and_resume(carrier):
     assert f.set_authority({"route_id": "r1", "authority_m": 100.0}) is None
     t, tr = drive(f, m, 120.0, t0=t, stop_when=lambda fo: fo.state == "docked")
     assert f.state == "docked" and abs(f.docking_error["along_m"]) < 0.02
+    f.set_emergency_stop(True)  # an emergency stop while docked blocks, and its release restores docked
+    t, _ = drive(f, m, t + 1.0, t0=t)
+    assert f.state == "blocked"
+    f.set_emergency_stop(False)
+    t, _ = drive(f, m, t + 1.0, t0=t)
+    assert f.state == "docked" and max(abs(v) for v in _.v_cmd) == 0.0
 
 
 def test_route_replaced_while_moving(carrier):
