@@ -49,7 +49,7 @@ class PathFollowerParams:
         "LQ weight on the lateral offset of the deck centre.", "1/m^2", 1e-6, 1e6))
     q_course: float = field(default=1.0, metadata=spec(
         "LQ weight on the course-angle error.", "1/rad^2", 0.0, 1e6))
-    r_steer_rate: float = field(default=1e4, metadata=spec(
+    r_steer_rate: float = field(default=1e3, metadata=spec(
         "LQ weight on the curvature-command change per control period (steering rate); larger = calmer "
         "steering, smaller = tighter tracking.", "m^2", 1e-3, 1e9))
     # ---- stopping and docking

@@ -436,6 +436,9 @@ def docking(args, console, world, ct, controllers) -> None:
             across.append(res.final_error["across"])
             yaw.append(res.final_error["yaw"])
             tdock.append(res.t_dock)
+        if not along:
+            dock_table.add_row(ctrl.name, "0", "—", "—", "—", "—", "—", str(fails))
+            continue
         al, ac, yw = np.abs(along), np.abs(across), np.abs(yaw)
         radial = np.hypot(al, ac)
         dock_table.add_row(
