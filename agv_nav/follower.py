@@ -154,6 +154,7 @@ class PathFollower:
         self._stopped_since: float | None = None
         self._corrections = 0
         self._reversing = False
+        self._cut = False  # the stop law cut the command at the goal: hold zero until the docking is judged
 
     # ------------------------------------------------------------------ inputs
     def set_route(self, doc: dict[str, Any]) -> str | None:
@@ -186,6 +187,7 @@ class PathFollower:
         self._stopped_since = None
         self._corrections = 0
         self._reversing = False
+        self._cut = False  # the stop law cut the command at the goal: hold zero until the docking is judged
         if self.pose is not None and abs(self.speed_ref.v - self.pose.speed_mps) > 0.5:
             self.speed_ref.reset(max(self.pose.speed_mps, 0.0))
         self._set_state("following", "")
@@ -389,6 +391,15 @@ class PathFollower:
         v_cmd = min(v_cmd, v_stop, v_soft if v_soft > 0.0 else 0.0)
         if v_stop > 0.0 and v_soft >= p.creep_speed_mps:
             v_cmd = max(v_cmd, p.creep_speed_mps)
+        # Latch the cut at the goal: with a noisy pose the remaining distance wanders around zero, and
+        # re-creeping whenever it looks short would ratchet the carrier forward. Only the docking judgement
+        # (below) may start another approach.
+        if not at_authority and v_stop == 0.0 and abs(route.goal_s - pr.s_m) < 0.5:
+            self._cut = True
+        elif abs(route.goal_s - pr.s_m) >= 0.5:
+            self._cut = False
+        if self._cut:
+            v_cmd = 0.0
 
         # ---- goal, docking, state
         goal_remaining = route.goal_s - pr.s_m
@@ -404,6 +415,7 @@ class PathFollower:
             settled = False
             if stopped:
                 self._reversing = False
+                self._cut = True
         if block_reason:
             self._set_state("blocked", block_reason)
         elif at_authority and abs(v_meas) < 0.05 and remaining < 0.5:
@@ -447,6 +459,7 @@ class PathFollower:
                                      "corrections")
             return
         self._corrections += 1
+        self._cut = False
         if along > 0.0:
             self._reversing = True
         self._stopped_since = None
