@@ -33,6 +33,11 @@ SUPPORT_STEP_M = 0.02  # [m] a surface this far above a load's underside still c
 HOLDERS = ("ground", "truck", "carrier", "container", "spreader")
 
 
+def end_symmetric_yaw(dyaw: float) -> float:
+    """A yaw difference [rad] folded to [-pi/2, pi/2): containers look the same turned end for end."""
+    return (dyaw + math.pi / 2.0) % math.pi - math.pi / 2.0
+
+
 class CargoError(ValueError):
     """A cargo request is impossible; the message says why."""
 
@@ -420,8 +425,7 @@ class Cargo:
             else:
                 self.on_top[support.id] = c.id
             if support.kind in ("carrier", "truck"):
-                # Containers are symmetric end to end: an offset of pi in yaw is no offset.
-                dyaw = wrap_angle(local[2] + math.pi / 2.0) - math.pi / 2.0
+                dyaw = end_symmetric_yaw(local[2])
                 offset = (local[0], local[1], dyaw)
                 cfg = self.config
                 misplaced = math.hypot(local[0], local[1]) > cfg.misplaced_tolerance_m or \

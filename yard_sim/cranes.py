@@ -32,11 +32,10 @@ import math
 import random
 from dataclasses import dataclass
 
-from yard_model.geometry import wrap_angle
 from yard_model.world import ContainerType, Crane
 
 from .axis import AxisSim
-from .cargo import Cargo, Support
+from .cargo import Cargo, Support, end_symmetric_yaw
 from .collisions import Body, Box
 from .trajectory import AxisReference, JointTrajectory, axis_knots, limit_violations
 
@@ -184,8 +183,7 @@ class CraneSim:
             return None
         if math.hypot(self.x - s.x, self.y - s.y) > self.config.align_tolerance_m:
             return None
-        dyaw = wrap_angle(self.yaw - s.yaw + math.pi / 2.0) - math.pi / 2.0  # containers are symmetric
-        if abs(dyaw) > self.config.align_tolerance_rad:
+        if abs(end_symmetric_yaw(self.yaw - s.yaw)) > self.config.align_tolerance_rad:
             return None
         return s.id
 
