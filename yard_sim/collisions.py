@@ -6,16 +6,19 @@ vertical extents overlap by more than ``Z_CONTACT_M`` (a container resting on a 
 which is not a collision). Bodies of one owner (the four legs and the spreader of a crane) never
 collide with each other, nor do pairs the caller excludes (a container and what it rests on).
 
-Method: each step a broad phase compares bounding circles of all bodies at once (numpy; O(n^2)
-with n below a hundred is cheaper than rebuilding an STRtree every step), then the few candidate
-pairs are tested exactly with shapely (``shapely.polygons`` builds all footprints in one call,
-``shapely.intersects`` tests all pairs in one call). ``ContactTracker`` remembers the pairs in
-contact, so each new contact is reported once, not once per step, and a pair that separates and
-touches again is a new contact.
-
-``rects_overlap`` is an allocation-free separating-axis test of two rectangles, used where a
-single query runs inside the physics step (what is under a crane's spreader); a property test
-checks that it agrees with shapely.
+Method (incremental, because the engine must run many times faster than real time): a body
+whose box did not change since the previous step keeps its contacts; only the bodies that moved
+(or appeared, or whose exclusions changed) are re-tested. The broad phase is a uniform grid
+(spatial hash) of ``CELL_M`` cells keyed by each body's centre, kept up to date as bodies move: a
+moved body is compared only with the bodies of its own and the eight neighbouring cells, by
+bounding circle and vertical extent. The few candidate pairs are tested exactly with
+``rects_overlap``, an allocation-free separating-axis test of two rectangles (several times
+cheaper than building shapely polygons every step; a property test checks it agrees with
+shapely's ``intersects``). Shapely computes where a new contact is (the centroid of the
+footprints' intersection). ``contacts`` is the plain, non-incremental version of the same test
+(shapely polygons, numpy broad phase), used as the reference in tests. ``CollisionWorld``
+remembers the pairs in contact, so each new contact is reported once, not once per step, and a
+pair that separates and touches again is a new contact.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import numpy as np
 import shapely
 
 Z_CONTACT_M = 0.01  # [m] vertical overlap below which two bodies merely touch
+CELL_M = 40.0  # [m] grid cell; bodies larger than CELL_M across are compared with every body
 
 
 class Box(NamedTuple):
@@ -129,16 +133,114 @@ def contacts(bodies: list[Body], excluded: set[tuple[str, str]] | frozenset = fr
     return out
 
 
-class ContactTracker:
-    """Turns the pairs in contact at each step into one event per new contact."""
+def _touch(a: Body, b: Body) -> bool:
+    """Exact test of two bodies: vertical overlap beyond touching and intersecting footprints."""
+    if min(a.box.z1, b.box.z1) - max(a.box.z0, b.box.z0) <= Z_CONTACT_M:
+        return False
+    return rects_overlap(a.box, b.box)
 
-    def __init__(self):
-        self.current: set[tuple[str, str]] = set()
+
+def contact_point(a: Body, b: Body) -> tuple[float, float]:
+    """Centre [m] of the overlap of two footprints (shapely)."""
+    c = shapely.intersection(a.box.polygon(), b.box.polygon()).centroid
+    return (c.x, c.y) if not c.is_empty else ((a.box.cx + b.box.cx) / 2.0, (a.box.cy + b.box.cy) / 2.0)
+
+
+class CollisionWorld:
+    """Incremental contact detection (module docstring): ``update`` returns the new contacts."""
+
+    def __init__(self, cell_m: float = CELL_M):
+        self.cell_m = cell_m
+        self._bodies: dict[str, Body] = {}
+        self._radius: dict[str, float] = {}
+        self._cell: dict[str, tuple[int, int]] = {}
+        self._grid: dict[tuple[int, int], set[str]] = {}
+        self._large: set[str] = set()  # bodies too big for the grid: tested against all
+        self._excluded: set[tuple[str, str]] | frozenset = frozenset()
+        self.pairs: dict[tuple[str, str], tuple[float, float]] = {}  # in contact now -> where it began
         self.count = 0  # contacts started since the start
 
-    def update(self, now: dict[tuple[str, str], tuple[float, float]]) -> list[Contact]:
-        """New contacts since the previous call; pairs no longer touching are forgotten."""
-        new = [Contact(a, b, *now[(a, b)]) for (a, b) in sorted(now) if (a, b) not in self.current]
-        self.current = set(now)
+    def _place(self, b: Body) -> None:
+        old = self._cell.pop(b.id, None)
+        if old is not None:
+            self._grid[old].discard(b.id)
+        self._large.discard(b.id)
+        r = self._radius[b.id] = b.box.radius
+        if 2.0 * r > self.cell_m:
+            self._large.add(b.id)
+            return
+        cell = (math.floor(b.box.cx / self.cell_m), math.floor(b.box.cy / self.cell_m))
+        self._cell[b.id] = cell
+        self._grid.setdefault(cell, set()).add(b.id)
+
+    def _remove(self, body_id: str) -> None:
+        cell = self._cell.pop(body_id, None)
+        if cell is not None:
+            self._grid[cell].discard(body_id)
+        self._large.discard(body_id)
+        self._radius.pop(body_id, None)
+
+    def _neighbours(self, b: Body):
+        if b.id in self._large:
+            yield from self._bodies
+            return
+        cx, cy = self._cell[b.id]
+        for i in (cx - 1, cx, cx + 1):
+            for j in (cy - 1, cy, cy + 1):
+                cell = self._grid.get((i, j))
+                if cell:
+                    yield from cell
+        yield from self._large
+
+    def update(self, bodies: list[Body], excluded: set[tuple[str, str]] | frozenset = frozenset(),
+               extra: dict[tuple[str, str], tuple[float, float]] | None = None) -> list[Contact]:
+        """Bodies now, pairs never in contact, and extra pairs in contact (crane separation); new contacts."""
+        prev = self._bodies
+        now_map = {b.id: b for b in bodies}
+        dirty = [b for b in bodies
+                 if (p := prev.get(b.id)) is not b and (p is None or p.box != b.box or p.owner != b.owner)]
+        dirty_ids = {b.id for b in dirty}
+        gone = [k for k in prev if k not in now_map]
+        for k in gone:
+            self._remove(k)
+        self._bodies = now_map
+        for b in dirty:
+            self._place(b)
+        unexcluded = self._excluded - excluded if excluded != self._excluded else set()
+        self._excluded = excluded
+        gone_set = set(gone)
+        pairs = {k: v for k, v in self.pairs.items()
+                 if k[0] not in dirty_ids and k[1] not in dirty_ids and k[0] not in gone_set
+                 and k[1] not in gone_set and k not in excluded and not k[0].startswith("crane:")}
+        found: dict[tuple[str, str], tuple[float, float]] = {}
+        radius = self._radius
+        for a in dirty:
+            ab = a.box
+            ra = radius[a.id]
+            for other_id in self._neighbours(a):
+                if other_id == a.id:
+                    continue
+                b = now_map[other_id]
+                if a.owner == b.owner:
+                    continue
+                bb = b.box
+                rs = ra + radius[other_id]
+                dx, dy = bb.cx - ab.cx, bb.cy - ab.cy
+                if dx * dx + dy * dy > rs * rs or min(ab.z1, bb.z1) - max(ab.z0, bb.z0) <= Z_CONTACT_M:
+                    continue
+                key = (a.id, other_id) if a.id < other_id else (other_id, a.id)
+                if key in excluded or key in found or key in pairs:
+                    continue
+                if rects_overlap(ab, bb):
+                    found[key] = self.pairs.get(key) or contact_point(a, b)
+        for key in unexcluded:
+            if key not in found and key[0] in now_map and key[1] in now_map and \
+                    _touch(now_map[key[0]], now_map[key[1]]):
+                found[key] = self.pairs.get(key) or contact_point(now_map[key[0]], now_map[key[1]])
+        for key, where in (extra or {}).items():
+            found[_pair(*key)] = self.pairs.get(_pair(*key), where)
+        new = [Contact(a, b, *found[(a, b)]) for (a, b) in sorted(found) if (a, b) not in self.pairs]
+        pairs.update(found)
+        self.pairs = pairs
         self.count += len(new)
         return new

@@ -97,6 +97,8 @@ class CraneSim:
         self.counters = CraneCounters()
         self._legs_at: float | None = None
         self._legs: list[Body] = []
+        self._spreader_at: tuple[float, float, float] | None = None
+        self._spreader_body: Body | None = None
 
     # ------------------------------------------------------------- queries
     @property
@@ -127,7 +129,10 @@ class CraneSim:
         return Box(self.x, self.y, self.yaw, self.c_len, self.c_wid, self.z, self.z + SPREADER_HEIGHT_M)
 
     def bodies(self) -> list[Body]:
-        """Collision bodies: the four legs (owner: the rail group, so rail-mates never 'touch') and the spreader."""
+        """Collision bodies: the four legs (owner: the rail group, so rail-mates never 'touch') and the spreader.
+
+        The same objects are returned while nothing moved, which lets the collision check skip them.
+        """
         g = self.gantry_m
         if self._legs_at != g:
             portal = self.crane.portal
@@ -139,7 +144,11 @@ class CraneSim:
                 box = Box(cx, cy, self.yaw, portal.leg_size_m, portal.leg_size_m, 0.0, portal.height_m)
                 self._legs.append(Body(f"crane_leg:{self.id}:{i}", owner, box))
             self._legs_at = g
-        return [*self._legs, Body(f"spreader:{self.id}", f"crane:{self.id}", self.spreader_box())]
+        key = (self.x, self.y, self.z)
+        if self._spreader_at != key:
+            self._spreader_body = Body(f"spreader:{self.id}", f"crane:{self.id}", self.spreader_box())
+            self._spreader_at = key
+        return [*self._legs, self._spreader_body]
 
     # ------------------------------------------------------------ commands
     def command(self, traj: JointTrajectory, t_now: float) -> list[dict]:
