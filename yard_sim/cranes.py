@@ -97,6 +97,8 @@ class CraneSim:
         self.counters = CraneCounters()
         self._legs_at: float | None = None
         self._legs: list[Body] = []
+        self._leg_ids = [f"crane_leg:{self.id}:{i}" for i in range(4)]
+        self._spreader_id, self._crane_owner = f"spreader:{self.id}", f"crane:{self.id}"
         self._spreader_at: tuple[float, float, float] | None = None
         self._spreader_body: Body | None = None
 
@@ -138,15 +140,16 @@ class CraneSim:
             portal = self.crane.portal
             owner = f"rails:{self.crane.rail_group}" if self.crane.rail_group else f"crane:{self.id}"
             self._legs = []
-            for i, corners in enumerate(self.crane.leg_footprints(g)):
-                cx = sum(p[0] for p in corners) / 4.0
-                cy = sum(p[1] for p in corners) / 4.0
+            half = portal.length_m / 2.0
+            centres = [self.crane.to_map(along, across) for along in (g - half, g + half)
+                       for across in (0.0, portal.span_m)]  # as Crane.leg_footprints
+            for i, (cx, cy) in enumerate(centres):
                 box = Box(cx, cy, self.yaw, portal.leg_size_m, portal.leg_size_m, 0.0, portal.height_m)
-                self._legs.append(Body(f"crane_leg:{self.id}:{i}", owner, box))
+                self._legs.append(Body(self._leg_ids[i], owner, box))
             self._legs_at = g
         key = (self.x, self.y, self.z)
         if self._spreader_at != key:
-            self._spreader_body = Body(f"spreader:{self.id}", f"crane:{self.id}", self.spreader_box())
+            self._spreader_body = Body(self._spreader_id, self._crane_owner, self.spreader_box())
             self._spreader_at = key
         return [*self._legs, self._spreader_body]
 
