@@ -91,7 +91,15 @@ def documented_topics() -> dict[str, str]:
 
 
 @pytest.mark.node
-def test_node_publishes_every_documented_topic_with_its_type(harness):
+def test_node_publishes_every_documented_topic_with_its_type(rclpy_context):
+    harness = Harness(rclpy_context, static_markers_period_s=0.0)  # static layout only once: latched
+    try:
+        check_every_topic(harness)
+    finally:
+        harness.close()
+
+
+def check_every_topic(harness: Harness) -> None:
     from diagnostic_msgs.msg import DiagnosticArray
     from nav_msgs.msg import Odometry
     from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -101,16 +109,13 @@ def test_node_publishes_every_documented_topic_with_its_type(harness):
     from visualization_msgs.msg import MarkerArray
 
     from yard_ros import qos
-    from yard_sim import sim_node
 
     topics = documented_topics()
     heading = "/carrier_01/gnss/heading"
     assert heading in topics  # documented, but only published with sensors.gnss_heading_enabled
     types = {"/clock": (Clock, QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)),
              "/yard/state": (String, qos.LATCHED), "/yard/events": (String, qos.EVENTS),
-             "/diagnostics": (DiagnosticArray, 10)}
-    if sim_node.static_markers is not None:
-        types["/yard/markers"] = (MarkerArray, qos.LATCHED)
+             "/diagnostics": (DiagnosticArray, 10), "/yard/markers": (MarkerArray, qos.LATCHED)}
     for c in CARRIERS:
         types.update({f"/{c}/gnss/fix": (NavSatFix, qos.SENSOR_SUB), f"/{c}/odom/wheel": (Odometry, qos.SENSOR_SUB),
                       f"/{c}/imu/data": (Imu, qos.SENSOR_SUB),
@@ -129,7 +134,7 @@ def test_node_publishes_every_documented_topic_with_its_type(harness):
     # Every publisher and subscription the table names exists with the documented type.
     graph = dict(harness.probe.get_topic_names_and_types())
     for topic, doc_type in topics.items():
-        if topic.endswith("/gnss/heading") or (topic == "/yard/markers" and sim_node.static_markers is None):
+        if topic.endswith("/gnss/heading"):
             continue
         assert graph.get(topic) == [doc_type.replace("/", "/msg/")], topic
     state = json.loads(harness.heard["/yard/state"][-1].data)
@@ -141,6 +146,14 @@ def test_node_publishes_every_documented_topic_with_its_type(harness):
     assert harness.heard["/carrier_01/battery"][-1].percentage == pytest.approx(1.0, abs=1e-3)
     diag = {kv.key: kv.value for kv in harness.heard["/diagnostics"][-1].status[0].values}
     assert diag["carriers"] == "3" and diag["collisions"] == "0"
+    # A late joiner gets the static layout (published once, at start) and the latest dynamic markers:
+    # the simulator has two latched writers on /yard/markers.
+    from rclpy.qos import DurabilityPolicy
+
+    late: list = []
+    deep = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    harness.probe.create_subscription(MarkerArray, "/yard/markers", late.append, deep)
+    assert harness.spin_until(lambda: {m.ns for a in late for m in a.markers} >= {"lanes", "carriers"})
 
 
 @pytest.mark.node

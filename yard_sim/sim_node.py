@@ -43,14 +43,10 @@ from yard_ros.stamps import from_sec, to_sec
 
 from . import carrier_msgs
 from .engine import SimEngine, StepOutput
+from .markers import dynamic_markers, static_markers
 from .sensors import GnssFix, GnssHeading, ImuSample, SensorConfig, WheelOdom
 from .sim_params import SimParams, resolve_world
 from .trajectory import JointTrajectory, TrajectoryError, TrajectoryPoint
-
-try:  # the markers module comes from another branch; the simulator runs without it
-    from .markers import dynamic_markers, static_markers
-except ImportError:  # pragma: no cover - depends on what is installed
-    dynamic_markers = static_markers = None
 
 CLOCK_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)  # as rclpy's TimeSource subscribes
 FAST_SLICE_S = 0.02  # [s] wall time per tick when running as fast as possible
@@ -106,6 +102,10 @@ class SimNode(Node):
         self._make_subscriptions()
         self._gates = {name: RateGate(getattr(p, f"{name}_rate_hz")) for name in
                        ("ground_truth", "joint_state", "battery", "yard_state", "markers", "diagnostics")}
+        period = p.static_markers_period_s
+        self._static_gate = RateGate(1.0 / period) if period > 0 else None
+        if self._static_gate is not None:
+            self._static_gate.next_t = period
         self._publish_static_markers()
         self._wall_start = time.monotonic()  # pacing only: the simulator is the clock
         self._sim_start = self.engine.t
@@ -131,8 +131,9 @@ class SimNode(Node):
             self.pub_truth[cid] = self.create_publisher(Odometry, f"/{cid}/ground_truth/odometry", qos.SENSOR_PUB)
             self.pub_battery[cid] = self.create_publisher(BatteryState, f"/{cid}/battery", qos.STATE)
         self.pub_joints = {k: self.create_publisher(JointState, f"/{k}/joint_states", qos.STATE) for k in e.cranes}
-        # Two writers on /yard/markers: each keeps its own latched history, so a late joiner gets
-        # the static layout and the latest dynamic markers.
+        # Two writers on /yard/markers: each keeps its own latched history, so a late joiner with a
+        # history depth of 2 or more gets the static layout and the latest dynamic markers at once;
+        # the static layout is also re-sent every static_markers_period_s for everyone else.
         self.pub_static_markers = self.create_publisher(MarkerArray, "/yard/markers", qos.LATCHED)
         self.pub_markers = self.create_publisher(MarkerArray, "/yard/markers", qos.LATCHED)
         self.pub_state = self.create_publisher(String, "/yard/state", qos.LATCHED)
@@ -215,8 +216,10 @@ class SimNode(Node):
         state_due = g["yard_state"].due(t)  # advance the gate even when a change forces a publish
         if state_due or out.state_changed:
             self._publish_document(self.pub_state, "yard_state", e.yard_state())
-        if g["markers"].due(t) and dynamic_markers is not None:
+        if g["markers"].due(t):
             self.pub_markers.publish(dynamic_markers(e.world, e.snapshot(), t))
+        if self._static_gate is not None and self._static_gate.due(t):
+            self._publish_static_markers()
         if g["diagnostics"].due(t):
             self._publish_diagnostics(t)
 
@@ -245,9 +248,6 @@ class SimNode(Node):
         self._publish_document(self.pub_events, "sim_event", ev)
 
     def _publish_static_markers(self) -> None:
-        if static_markers is None:
-            self.get_logger().info("yard_sim.markers is not available: /yard/markers is not published")
-            return
         self.pub_static_markers.publish(static_markers(self.world, 0.0))
 
     def _publish_diagnostics(self, t: float) -> None:

@@ -59,6 +59,9 @@ class SimParams:
         "Rate of /yard/state (also published at once on every change).", "Hz", 0.01, 100.0))
     markers_rate_hz: float = field(default=5.0, metadata=spec(
         "Rate of the dynamic /yard/markers (the static ones are published once, latched).", "Hz", 0.01, 100.0))
+    static_markers_period_s: float = field(default=10.0, metadata=spec(
+        "The static layout on /yard/markers is latched and also sent again this often, for viewers that "
+        "subscribe without transient local or with depth 1 (0 = only once).", "s", 0.0, 3600.0))
     diagnostics_rate_hz: float = field(default=1.0, metadata=spec("Rate of /diagnostics.", "Hz", 0.01, 100.0))
     container_mass_kg: float = field(default=20000.0, metadata=spec(
         "Gross mass of a spawned container when the command gives none.", "kg", 3750.0, 40000.0))
