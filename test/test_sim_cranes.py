@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import math
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -351,3 +353,45 @@ def test_cranes_on_shared_rails_closer_than_the_minimum_separation(small_world):
     c1.axes["gantry"].p = 80.0
     c2.axes["gantry"].p = 95.0
     assert rail_separation_violations([c1, c2, vn]) == [("cn_crane_1", "cn_crane_2", pytest.approx(15.0))]
+
+
+point_st = st.tuples(st.floats(0.1, 8.0), st.floats(-20.0, 150.0), st.floats(-10.0, 50.0), st.floats(-5.0, 25.0),
+                     st.booleans())
+
+
+@functools.cache
+def small_yard():
+    from yard_model import load_world
+
+    return load_world(Path(__file__).resolve().parents[1] / "sim_worlds" / "small_yard.yaml")
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(commands=st.lists(st.tuples(st.floats(0.5, 8.0), st.lists(point_st, min_size=1, max_size=3)),
+                         min_size=1, max_size=3))
+def test_crane_joints_stay_within_limits_under_random_commands(commands):
+    """Random multi-joint trajectories, each replacing the previous one mid-course."""
+    small_world = small_yard()
+    crane = CraneSim(small_world.cranes["cn_crane_1"], small_world.container_type, DT)
+    cargo = Cargo(small_world)
+    limits = {"gantry": crane.crane.gantry, "trolley": crane.crane.trolley, "hoist": crane.crane.hoist}
+    t, prev_v = 0.0, {k: 0.0 for k in limits}
+    for run_s, pts in commands:
+        points, tfs = [], 0.0
+        for dt_p, g, tr, h, with_vel in pts:
+            tfs += dt_p
+            points.append(point(tfs, g, tr, h, vel=with_vel))
+        crane.command(JointTrajectory(("gantry", "trolley", "hoist"), tuple(points), t), t)
+        for _ in range(int(run_s / DT)):
+            t += DT
+            crane.step(t, DT, cargo)
+            names, pos, vel, _ = crane.joint_state()
+            for name, p, v in zip(names, pos, vel):
+                if name not in limits:
+                    continue
+                lim = limits[name]
+                assert lim.min_m - 1e-9 <= p <= lim.max_m + 1e-9, (name, p)
+                assert abs(v) <= lim.max_velocity_mps * (1 + TOL), (name, v)
+                assert abs(v - prev_v[name]) / DT <= lim.max_acceleration_mps2 * (1 + TOL) + 1e-9, (name, v)
+                prev_v[name] = v
+    assert all(ax.internal_errors == 0 for ax in crane.axes.values())
