@@ -137,8 +137,10 @@ def check_every_topic(harness: Harness) -> None:
         if topic.endswith("/gnss/heading"):
             continue
         assert graph.get(topic) == [doc_type.replace("/", "/msg/")], topic
+    assert harness.spin_until(lambda: "T1" in json.loads(harness.heard["/yard/state"][-1].data)["trucks"])
     state = json.loads(harness.heard["/yard/state"][-1].data)
     assert state["trucks"]["T1"]["container_id"] == "C1"
+    assert harness.spin_until(lambda: len(harness.heard["/yard/events"]) >= 2)  # same step, may come later
     events = [json.loads(m.data) for m in harness.heard["/yard/events"]]
     assert [e["event"] for e in events][:2] == ["command_applied", "truck_arrived"]
     joints = harness.heard["/cn_crane_1/joint_states"][-1]
