@@ -189,11 +189,13 @@ class Rpp:
     def start(self, doc, pose, ref: ReferencePath):
         a = self.carrier.wheelbase_m / 2
         rear, _, _ = reference_point_paths(ref, a)
-        speed = max(doc["speed_limits_mps"])
+        # RPP has one desired speed (lane limits would come from a speed-filter costmap): the bay lane's.
+        speed = doc["speed_limits_mps"][-2] if len(doc["speed_limits_mps"]) > 1 else doc["speed_limits_mps"][0]
         p = RppParams(desired_linear_vel=speed)
-        if self.scaled:  # lookahead_time default 1.5 s; bounds sized for a 15 m, 8 m-wheelbase carrier
-            p.use_velocity_scaled_lookahead_dist = True
+        if self.scaled:  # lookahead_time default 1.5 s; bounds sized for a 15 m, 8 m-wheelbase carrier;
+            p.use_velocity_scaled_lookahead_dist = True  # approach scaling over the braking distance at 0.8 m/s^2
             p.min_lookahead_dist, p.max_lookahead_dist = 3.0, 15.0
+            p.approach_velocity_scaling_dist = max(p.approach_velocity_scaling_dist, speed * speed / (2 * 0.8))
         self.a = a
         self.rpp = RegulatedPurePursuit(rear, p)
 

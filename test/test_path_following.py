@@ -372,3 +372,23 @@ def test_uncertain_localization_stops_the_carrier(carrier):
                                                              mo.state.speed_mps, 0.0, std_xy_m=0.4))
     t, _ = drive(f, m, t + 15.0, t0=t, on_step=blurred)
     assert st_.speed_mps < 0.01 and f.state == "blocked" and "uncertain" in f.reason
+
+
+def test_a_noisy_pose_after_the_stop_does_not_creep_the_carrier_on(carrier):
+    # After the stop law cut the command at the bay, the pose jumps 1.5 cm back (localization noise): the
+    # carrier looks short, but within the docking tolerance, so it must stay and report docked.
+    f = make_follower(carrier)
+    m = CarrierModel(carrier, ORIGIN)
+    f.update_pose(PoseEstimate(0.0, 0.0, 0.0, 0.0))
+    assert f.set_route(route_doc(Straight(20).points(), 3.0)) is None
+    t, tr = drive(f, m, 60.0, stop_when=lambda fo: fo.s > 19.5 and fo.last_command.v_mps == 0.0)
+    cut_x = m.state.x
+
+    def noisy(t, fo, mo):
+        st_ = mo.state
+        fo.update_pose(PoseEstimate(t, st_.x - 0.015, st_.y, st_.yaw, st_.speed_mps, st_.yaw_rate_radps))
+
+    t, tr = drive(f, m, t + 5.0, t0=t, on_step=noisy)
+    assert f.state == "docked"
+    assert max(tr.v_cmd) == 0.0
+    assert m.state.x - cut_x < 0.02  # only the lag's roll-out after the cut
