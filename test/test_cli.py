@@ -176,6 +176,6 @@ def test_sim_names_a_dying_node_and_exits_1(capsys, tiny_graph, tmp_path, monkey
     code, out = run_cli(capsys, "sim", "--world", "small_yard", "--carriers", "1", "--log-dir", str(tmp_path))
     assert code == 1
     text = " ".join(out.split())
-    assert "FAILED carrier_01/crasher" in text and "died with exit code 3" in text and "| boom" in text
+    assert "FAILED carrier_01/crasher" in text and "died (exit code 3)" in text and "| boom" in text
     states = {m["label"]: m["state"] for m in json.loads((tmp_path / "processes.json").read_text())}
     assert states == {"clock": "exited", "carrier_01/worker": "exited", "carrier_01/crasher": "died"}

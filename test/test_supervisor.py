@@ -142,7 +142,7 @@ def test_a_dead_node_is_named_with_its_log_and_the_rest_stop_cleanly(tmp_path, c
     result = sup.run(handle_signals=False)
     assert not result.ok and result.reason == "failure"
     (fail,) = result.failures
-    assert fail.label == "bad" and fail.returncode == 3 and "died with exit code 3" in fail.why
+    assert fail.label == "bad" and fail.returncode == 3 and "died (exit code 3)" in fail.why
     assert fail.log_tail[-2:] == ["something went wrong [here]", "boom"]
     assert "bad" in fail.describe() and "| boom" in fail.describe()
     assert result.exit_codes["good"] == 0
@@ -228,3 +228,13 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
     except OSError:
         return False
+
+
+def test_elapsed_sim_time_counts_from_the_first_clock_and_restarts_on_a_jump_back():
+    from yard_bringup.clock_watch import ElapsedSimTime
+
+    w = ElapsedSimTime(2.0)
+    assert [w.update(t) for t in (100.0, 101.0, 101.99)] == [False, False, False]
+    assert w.update(102.0) and w.elapsed_s == pytest.approx(2.0)
+    assert not w.update(5.0) and w.start_s == 5.0  # simulator restarted: count again
+    assert w.update(7.5)

@@ -349,8 +349,8 @@ class Supervisor:
             return
         st.state = "died"
         extra = f" (after {len(st.restarts)} restarts within {RESPAWN_WINDOW_S:.0f} s)" if st.plan.respawn else ""
-        self._fail(st, f"died with {describe_exit(rc)}{extra}")
-        self.reporter.message(f"process {st.plan.label} (pid {st.pid}) died with {describe_exit(rc)}: "
+        self._fail(st, f"died ({describe_exit(rc)}){extra}")
+        self.reporter.message(f"process {st.plan.label} (pid {st.pid}) died ({describe_exit(rc)}): "
                               "stopping the graph")
         self.request_stop("failure")
 
