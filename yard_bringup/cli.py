@@ -431,7 +431,11 @@ def main(argv: list[str] | None = None) -> int:
     # Not a terminal (pipe, CI log): rich would assume 80 columns; tables read better wider.
     width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 140
     console = Console(highlight=False, width=width)
-    return args.func(args, console)
+    try:
+        return args.func(args, console)
+    except KeyboardInterrupt:  # Ctrl-C before any process started (the supervisor handles it after)
+        console.print("interrupted")
+        return 130
 
 
 if __name__ == "__main__":
