@@ -179,3 +179,11 @@ def test_sim_names_a_dying_node_and_exits_1(capsys, tiny_graph, tmp_path, monkey
     assert "FAILED carrier_01/crasher" in text and "died (exit code 3)" in text and "| boom" in text
     states = {m["label"]: m["state"] for m in json.loads((tmp_path / "processes.json").read_text())}
     assert states == {"clock": "exited", "carrier_01/worker": "exited", "carrier_01/crasher": "died"}
+
+
+def test_gen_sdf_uses_the_world_tools_generator(capsys, tmp_path):
+    code, out = run_cli(capsys, "gen-sdf", "small_yard", "--out-dir", str(tmp_path))
+    assert code == 0 and "wrote" in out
+    assert (tmp_path / "small_yard.sdf").read_bytes() == (REPO / "sim_worlds" / "small_yard.sdf").read_bytes()
+    code, out = run_cli(capsys, "gen-sdf", "small_yard", "--check")
+    assert code == 0 and "up to date" in out
