@@ -94,8 +94,8 @@ def test_the_shipped_graph_starts_the_simulator_with_the_run_settings():
     (sim, *rest) = build_graph("small_yard", 3, rtf=2.0, seed=42)
     assert (sim.label, sim.executable, sim.module, sim.namespace) == ("yard_sim", "yard_sim", "yard_sim.sim_node", "")
     assert sim.params_files == ("yard_sim.yaml",)
-    assert sim.parameters == {"world_file": str(REPO / "sim_worlds" / "small_yard.yaml"),
-                              "num_carriers": 3, "real_time_factor": 2.0, "seed": 42}
+    assert sim.parameters == {"world": str(REPO / "sim_worlds" / "small_yard.yaml"), "carriers": 3,
+                              "carrier_ids": "carrier_01,carrier_02,carrier_03", "real_time_factor": 2.0, "seed": 42}
     assert all(module_available(s.module) for s in rest)
 
 

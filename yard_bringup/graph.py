@@ -280,9 +280,11 @@ def build_graph(world: World | str | os.PathLike, carriers: int | Iterable[str],
 
 # --- subsystem: simulator (owner: yard_sim) ---
 def _simulator_parameters(ctx: GraphContext, _instance: str | None) -> dict[str, Any]:
+    # carriers as well as carrier_ids: an empty carrier_ids means "use the count" to the simulator.
     return {
-        "world_file": str(ctx.world_file),
-        "num_carriers": len(ctx.carrier_ids),
+        "world": str(ctx.world_file),
+        "carriers": len(ctx.carrier_ids),
+        "carrier_ids": ",".join(ctx.carrier_ids),
         "real_time_factor": ctx.real_time_factor,
         "seed": ctx.seed,
     }
