@@ -9,6 +9,7 @@ with exit code 0. A second run checks that a node dying is reported with a non-z
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import signal
@@ -26,7 +27,7 @@ from yard_model import load_world
 REPO = Path(__file__).resolve().parents[1]
 YARD_AUTONOMY = str(Path(sys.executable).parent / "yard-autonomy")
 CARRIERS = ["carrier_01", "carrier_02", "carrier_03"]
-OBSERVE_SIM_S = 4.0  # simulated seconds of counting after every topic is discovered
+OBSERVE_SIM_S = 3.0  # simulated seconds of counting after every topic is discovered
 DEADLINE_S = 60.0  # wall-clock limit for any wait, so a broken graph fails instead of hanging
 RATE_TOLERANCE = (0.5, 1.6)  # observed / documented
 ROS_INTERNAL = {"/rosout", "/parameter_events"}
@@ -40,6 +41,12 @@ def short_type(ros_type: str) -> str:
     """'sensor_msgs/msg/NavSatFix' -> 'sensor_msgs/NavSatFix' (the docs' spelling)."""
     pkg, *_, name = ros_type.split("/")
     return f"{pkg}/{name}"
+
+
+def message_class(ros_type: str):
+    """'sensor_msgs/msg/NavSatFix' -> the class (rosidl_runtime_py, which has get_message, is no wheel)."""
+    pkg, kind, name = ros_type.split("/")
+    return getattr(importlib.import_module(f"{pkg}.{kind}"), name)
 
 
 def graph_env() -> dict[str, str]:
@@ -93,7 +100,6 @@ def observe(expected: list[str], env_domain: str) -> Observation:
     """Discover the graph, then count messages on every published topic for OBSERVE_SIM_S."""
     import rclpy
     from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-    from rclpy.utilities import get_message
 
     assert os.environ["ROS_DOMAIN_ID"] == env_domain
     ctx = rclpy.Context()
@@ -132,7 +138,7 @@ def observe(expected: list[str], env_domain: str) -> Observation:
                 continue
             pubs = node.get_publishers_info_by_topic(topic)
             if any(p.node_name != node.get_name() for p in pubs):
-                node.create_subscription(get_message(types[0]), topic, counter(topic), qos)
+                node.create_subscription(message_class(types[0]), topic, counter(topic), qos)
         start = None
         deadline = time.monotonic() + DEADLINE_S
         while time.monotonic() < deadline:
