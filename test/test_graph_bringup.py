@@ -32,10 +32,6 @@ DEADLINE_S = 60.0  # wall-clock limit for any wait, so a broken graph fails inst
 RATE_TOLERANCE = (0.5, 1.6)  # observed / documented
 ROS_INTERNAL = {"/rosout", "/parameter_events"}
 
-# The simulator node lands with its parameter file; until then only the table test can run.
-needs_simulator = pytest.mark.skipif(not (REPO / "config" / "yard_sim.yaml").is_file(),
-                                     reason="the yard_sim node and config/yard_sim.yaml are not on this branch yet")
-
 
 def short_type(ros_type: str) -> str:
     """'sensor_msgs/msg/NavSatFix' -> 'sensor_msgs/NavSatFix' (the docs' spelling)."""
@@ -192,7 +188,6 @@ def test_readme_topic_table_matches_the_interface_contract():
 
 
 @pytest.mark.graph
-@needs_simulator
 def test_every_documented_topic_exists_with_its_type_and_direction(run, small_cranes):
     problems = []
     for row in readme_topics():
@@ -211,7 +206,6 @@ def test_every_documented_topic_exists_with_its_type_and_direction(run, small_cr
 
 
 @pytest.mark.graph
-@needs_simulator
 def test_nothing_undocumented_is_published(run, small_cranes):
     documented = {t for row in readme_topics() for t in row.expand(CARRIERS, small_cranes)}
     extra = sorted(t for t, pubs in run.publishers.items() if pubs and t not in documented)
@@ -219,7 +213,6 @@ def test_nothing_undocumented_is_published(run, small_cranes):
 
 
 @pytest.mark.graph
-@needs_simulator
 def test_periodic_topics_arrive_at_their_documented_rate(run, small_cranes):
     lo, hi = RATE_TOLERANCE
     problems = []
@@ -237,7 +230,6 @@ def test_periodic_topics_arrive_at_their_documented_rate(run, small_cranes):
 
 
 @pytest.mark.graph
-@needs_simulator
 def test_ctrl_c_stops_every_process_cleanly(run):
     assert run.exit_code == 0, run.output
     assert "stopped cleanly" in run.output
@@ -248,7 +240,6 @@ def test_ctrl_c_stops_every_process_cleanly(run):
 
 
 @pytest.mark.graph
-@needs_simulator
 def test_a_dying_node_is_named_and_the_command_exits_non_zero(tmp_path):
     env = graph_env()
     proc = start_sim(tmp_path, env, "--world", "small_yard", "--carriers", "1")

@@ -17,7 +17,7 @@ import pytest
 
 from yard_bringup import graph, ros_launch
 from yard_bringup.graph import Subsystem, build_graph
-from yard_bringup.paths import launch_path
+from yard_bringup.paths import ShareNotFoundError, config_path, launch_path
 
 
 class Action:
@@ -65,8 +65,14 @@ def fake_launch(monkeypatch):
     mods["launch_ros.actions"].Node = Node
     for name, mod in mods.items():
         monkeypatch.setitem(sys.modules, name, mod)
-    # The shipped config files are checked in test_paths; here only the conversion matters.
-    monkeypatch.setattr(ros_launch, "config_path", lambda name: Path("/share/config") / name)
+
+
+def config_file(name: str) -> str:
+    """The shipped config file, or a stand-in path for the test-only subsystems' files."""
+    try:
+        return str(config_path(name))
+    except ShareNotFoundError:
+        return f"/share/config/{name}"
 
 
 def run_launch_file(name: str, **arguments: str) -> tuple[list[DeclareLaunchArgument], list[Action]]:
@@ -87,7 +93,7 @@ def run_launch_file(name: str, **arguments: str) -> tuple[list[DeclareLaunchArgu
 
 
 def expected_node_kwargs(spec: graph.NodeSpec, extra: list[str]) -> dict:
-    params = [f"/share/config/{f}" for f in spec.params_files]
+    params = [config_file(f) for f in spec.params_files]
     if spec.parameters:
         params.append(spec.parameters)
     return {"package": "yard_autonomy", "executable": spec.executable,
@@ -107,6 +113,7 @@ def extended_registry(monkeypatch):
     reg["crane_test"] = Subsystem(key="crane_test", scope="crane", executable="crane_test",
                                   module="yard_bringup.graph", respawn=True)
     monkeypatch.setattr(graph, "SUBSYSTEMS", reg)
+    monkeypatch.setattr(ros_launch, "config_path", config_file)  # the shipped files stay real
     return reg
 
 
@@ -126,6 +133,9 @@ def test_sim_launch_nodes_match_the_graph_one_to_one(tmp_path):
     assert all(isinstance(a, Node) for a in actions)
     for spec, action in zip(specs, actions):
         assert action.kwargs == expected_node_kwargs(spec, [str(extra)]), spec.label
+    sim = actions[0].kwargs
+    assert (sim["executable"], sim["parameters"][0]) == ("yard_sim", str(config_path("yard_sim")))
+    assert Path(sim["parameters"][0]).is_file()
 
 
 @pytest.mark.usefixtures("fake_launch", "extended_registry")
