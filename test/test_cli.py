@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 import types
 from pathlib import Path
 
@@ -167,11 +169,27 @@ def test_sim_runs_for_a_duration_of_sim_time_and_stops_cleanly(capsys, tiny_grap
     assert "1.5" in (tmp_path / "clock_watch.log").read_text()
 
 
+def watch_log(log: Path, text: str, then) -> None:
+    """Call ``then()`` from a helper thread once ``log`` contains ``text`` (gives up after 60 s)."""
+
+    def watch() -> None:
+        deadline = time.monotonic() + 60.0
+        while time.monotonic() < deadline:
+            if log.is_file() and text in log.read_text(errors="replace"):
+                then()
+                return
+            time.sleep(0.05)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 @pytest.mark.graph
 def test_sim_names_a_dying_node_and_exits_1(capsys, tiny_graph, tmp_path, monkeypatch):
     reg = dict(graph.SUBSYSTEMS)
+    go = tmp_path / "worker_is_up"
     reg["crasher"] = Subsystem(key="crasher", scope="carrier", executable="tiny", module="tiny_node",
-                               parameters=lambda _c, inst: {"mode": "crash", "after": 1.0})
+                               parameters=lambda _c, inst: {"mode": "crash", "when_file": str(go)})
+    watch_log(tmp_path / "carrier_01__worker.log", "ready", go.touch)  # die once the others can take a SIGINT
     monkeypatch.setattr(graph, "SUBSYSTEMS", reg)
     code, out = run_cli(capsys, "sim", "--world", "small_yard", "--carriers", "1", "--log-dir", str(tmp_path))
     assert code == 1

@@ -137,8 +137,10 @@ def test_sigint_stops_every_process_cleanly(tmp_path, child_env):
 @pytest.mark.graph
 def test_a_dead_node_is_named_with_its_log_and_the_rest_stop_cleanly(tmp_path, child_env):
     rec = Recorder()
-    sup = Supervisor([plan(tmp_path, "good", "run"), plan(tmp_path, "bad", "crash", "--after", "1.0")],
+    go = tmp_path / "good_is_up"
+    sup = Supervisor([plan(tmp_path, "good", "run"), plan(tmp_path, "bad", "crash", "--when-file", str(go))],
                      child_env, tmp_path, rec)
+    when_ready(sup, ["good"], go.touch)  # die only once the good node can take a SIGINT
     result = sup.run(handle_signals=False)
     assert not result.ok and result.reason == "failure"
     (fail,) = result.failures

@@ -5,13 +5,15 @@ passes only ROS arguments), from `-p mode:=MODE`:
   run       an rclpy node publishing std_msgs/String on `chatter` at 10 Hz (and /clock at
             100 Hz, 10 ms of sim time per tick, with `-p publish_clock:=true`); prints "ready"
             once spinning and exits 0 on SIGINT, as every node of the project must
-  crash     prints "boom" and exits with code 3 after --after (or `-p after:=S`) seconds
+  crash     prints "boom" and exits with code 3 after --after (or `-p after:=S`) seconds, counted
+            from when the file --when-file (or `-p when_file:=PATH`) exists if one is given
   deaf      ignores SIGINT (SIGTERM still ends it)
   deafer    ignores SIGINT and SIGTERM (only SIGKILL ends it)
   done      prints "done" and exits 0 at once
 """
 
 import argparse
+import os
 import signal
 import sys
 import time
@@ -20,12 +22,16 @@ MODES = ("run", "crash", "deaf", "deafer", "done")
 
 
 def run(argv: list[str]) -> int:
+    # A SIGINT that arrives while rclpy is still loading (a loaded machine, a stop right after start)
+    # must end the node cleanly too; from rclpy.init() on, rclpy's handler takes over.
+    signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
     import rclpy
     from builtin_interfaces.msg import Time
     from rclpy.executors import ExternalShutdownException
     from rosgraph_msgs.msg import Clock
     from std_msgs.msg import String
 
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # rclpy chains to it: KeyboardInterrupt
     rclpy.init(args=argv)
     node = rclpy.create_node("tiny")
     node.declare_parameter("mode", "run")
@@ -64,6 +70,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("mode", nargs="?", choices=MODES)
     parser.add_argument("--after", type=float, default=None)
+    parser.add_argument("--when-file", default=None)
     own = sys.argv[1:sys.argv.index("--ros-args")] if "--ros-args" in sys.argv else sys.argv[1:]
     args = parser.parse_args(own)
     mode = args.mode or ros_param(sys.argv, "mode", "run")
@@ -74,6 +81,10 @@ def main() -> int:
         print("done", flush=True)
         return 0
     if mode == "crash":
+        when_file = args.when_file or ros_param(sys.argv, "when_file", "")
+        deadline = time.monotonic() + 60.0
+        while when_file and not os.path.exists(when_file) and time.monotonic() < deadline:
+            time.sleep(0.02)
         time.sleep(after)
         print("something went wrong [here]\nboom", flush=True)
         return 3
