@@ -1,7 +1,7 @@
 """Graph test: a carrier drives a Youyiguan route in the real simulator process and docks.
 
 Two real processes over DDS (private domain from conftest): the simulator (``yard_sim.sim_node``,
-one carrier at the first parking spot, twice real time) and the path follower of carrier_01. The
+one carrier at the first parking spot, real time) and the path follower of carrier_01. The
 follower is fed the simulator's ground truth remapped onto ``localization/odometry``, because the
 localization node (issue #3) is not on main yet; with it, the remap goes.
 """
@@ -69,7 +69,7 @@ def test_carrier_drives_a_route_in_the_simulator_and_docks(ros_env, rclpy_contex
     logs = {k: open(tmp_path / f"{k}.log", "w") for k in ("sim", "follower")}  # noqa: SIM115 - closed in finally
     procs = [
         _start(["-m", "yard_sim.sim_node", "--ros-args", "--params-file", str(REPO / "config" / "yard_sim.yaml"),
-                "-p", f"world:={WORLDS / 'youyiguan.yaml'}", "-p", "carriers:=1", "-p", "real_time_factor:=2.0"],
+                "-p", f"world:={WORLDS / 'youyiguan.yaml'}", "-p", "carriers:=1", "-p", "real_time_factor:=1.0"],
                ros_env, logs["sim"]),
         _start(["-m", "agv_nav.path_follower_node", "--ros-args", "-r", "__ns:=/carrier_01",
                 "--params-file", str(REPO / "config" / "path_follower.yaml"), "-p", "use_sim_time:=true",
@@ -122,7 +122,9 @@ def test_carrier_drives_a_route_in_the_simulator_and_docks(ros_env, rclpy_contex
         assert abs(along) <= 0.02 and abs(across) <= 0.02
         assert abs(math.remainder(yaw - goal["yaw"], 2 * math.pi)) <= 0.01
         states = [s["state"] for s in status[sent:]]
-        assert "docking" in states and "fault" not in states and "blocked" not in states
+        assert "docking" in states and "fault" not in states
+        # On a loaded machine a late ground-truth sample may hold the carrier for a moment (safety); nothing else.
+        assert all("localization stale" in s["reason"] for s in status[sent:] if s["state"] == "blocked")
         assert np.all(np.asarray([s["speed_mps"] for s in status[sent:]]) >= -1e-3)  # never reversed
     finally:
         ex.shutdown()
