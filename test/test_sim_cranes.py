@@ -186,6 +186,44 @@ def test_axis_reaches_the_end_of_a_too_fast_reference_time_optimally():
     assert slowness <= 1.0
 
 
+def chase(ax: AxisSim, ref: AxisReference, seconds: float) -> list[float]:
+    """Positions of an axis following ``ref`` for ``seconds`` (one per step)."""
+    ax.follow(ref)
+    out = []
+    for k in range(1, int(round(seconds / DT)) + 1):
+        ax.step(k * DT)
+        out.append(ax.p)
+    return out
+
+
+def test_axis_chasing_a_too_fast_reference_moves_towards_it_at_once():
+    """It used to move up first (to take a run-up at the reference's clipped speed) before going down."""
+    ax = AxisSim("hoist", HOIST, 14.0, DT)
+    ps = chase(ax, AxisReference([Knot(0.0, 14.0, 0.0, 0.0), Knot(2.5, 0.0, None, None)]), 20.0)
+    assert all(b <= a + 1e-12 for a, b in zip([14.0, *ps], ps))
+    assert ps[0] < 14.0  # moving from the first step on
+    assert ps[-1] == HOIST.min_m
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(start=st.floats(1.0, 18.0), end=st.floats(1.0, 18.0), speed=st.floats(0.4, 10.0),
+       kind=st.sampled_from(["p", "pv"]), t0=st.floats(0.0, 2.0))
+def test_axis_never_moves_away_from_a_reference_running_ahead_of_it(start, end, speed, kind, t0):
+    """A reference leaving the axis at rest, too fast or with a velocity step at its start (as
+    linear segments have): while it runs, every step of the axis goes its way. (When it stops dead
+    at its end the axis may overshoot: that stop is beyond the limits too.)"""
+    if abs(end - start) < 0.01:
+        return
+    t1 = t0 + abs(end - start) / speed
+    ax = AxisSim("hoist", HOIST, start, DT)
+    ref = AxisReference([Knot(t0, start, 0.0, 0.0), Knot(t1, end, 0.0 if kind == "pv" else None, None)])
+    ps = chase(ax, ref, t1 + 30.0)
+    running = ps[:int(t1 / DT)]
+    d = 1.0 if end > start else -1.0
+    assert all(d * (b - a) >= -1e-9 for a, b in zip([start, *running], running))
+    assert ps[-1] == pytest.approx(end, abs=1e-6)
+
+
 def test_feasible_quintic_is_followed_exactly():
     ax = AxisSim("hoist", HOIST, 10.0, DT)
     ref = AxisReference([Knot(0.0, 10.0, 0.0, 0.0), Knot(20.0, 14.0, 0.0, 0.0)])

@@ -21,6 +21,15 @@ every step keeps only the first step of such a plan, and on that boundary every 
 the limits starts with the same step (full jerk against a). In Python a fresh ``calculate`` and
 one sample cost about the same as a cached ``update``.
 
+Ruckig takes the target as a fixed state, so a reference running away from the axis (too fast
+for it, or starting with a velocity step as linear segments do) would be "reached" by first
+backing up to take a run-up and pass the reference's position at its speed: moving away from
+the reference. When the reference moves away from the axis (the axis is not ahead of it) and the
+planned motion goes against the reference's direction at any time (checked exactly on Ruckig's
+profile), the axis heads for the reference's position to arrive at rest instead: it moves
+towards the reference at once as fast as the limits allow, and takes the full target again as
+soon as reaching it needs no motion backwards.
+
 In every case the reported velocity, acceleration and jerk (acceleration change per step) stay
 within the limits: every step is the first step of a Ruckig trajectory from the axis's state.
 Travel is protected by an invariant: every state the axis takes must be able to brake to rest
@@ -180,6 +189,34 @@ class AxisSim:
         (p,), (v,), (a,) = traj.at_time(self.dt)
         return p, v, a, False
 
+    def _plan_backs_up(self, direction: float) -> bool:
+        """True if the motion just planned ever moves against ``direction`` (the sign of a velocity).
+
+        The velocity of a jerk-limited profile is piecewise quadratic: its extremes lie at phase
+        ends and where the acceleration crosses zero inside a phase, so checking those is exact.
+        Ruckig's profile holds seven main phases and two sub-profiles (``brake``, ``accel``, usually
+        empty), each phase given by its duration, jerk and starting state; every phase is checked,
+        so their order does not matter. A plan that goes behind the start at all (Ruckig's
+        position extrema, cheap) is caught first.
+        """
+        ext = self._traj.position_extrema[0]
+        if (ext.min < self.p) if direction > 0.0 else (ext.max > self.p):
+            return True
+        prof = self._traj.profiles[0][0]
+        parts = [prof]
+        for extra in (prof.brake, prof.accel):
+            if extra.duration > 0.0:
+                parts.append(extra)
+        for part in parts:
+            for t, j, a0, v0 in zip(part.t, part.j, part.a, part.v):
+                if t <= 0.0:
+                    continue
+                if direction * v0 < 0.0 or direction * (v0 + t * (a0 + 0.5 * j * t)) < 0.0:
+                    return True
+                if a0 * (a0 + j * t) < 0.0 and direction * (v0 - a0 * a0 / (2.0 * j)) < 0.0:
+                    return True
+        return False
+
     def step(self, t_next: float) -> None:
         """Advance one step to absolute time ``t_next`` [s]."""
         if self.reference is None:
@@ -193,6 +230,12 @@ class AxisSim:
             self.saturated = False
             return
         plan = self._plan_step(rp, rv, ra)
+        if plan is not None and not plan[3] and rv != 0.0 and rv * (rp - self.p) >= 0.0 and self._plan_backs_up(rv):
+            # The reference runs away from the axis and Ruckig would back up for a run-up to meet
+            # it at its speed: head for where the reference is instead (see the module docstring).
+            plan = self._plan_step(rp, 0.0, 0.0)
+            if plan is not None:
+                plan = (plan[0], plan[1], plan[2], False)  # at rest there is not on the reference
         if plan is None:
             nxt = self._brake_step()
             self.saturated = True
