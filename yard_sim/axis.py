@@ -92,6 +92,7 @@ class AxisSim:
         self._otg = Ruckig(1)
         self._inp = InputParameter(1)
         self._traj = Trajectory(1)
+        self._target_set: tuple[float, float, float] | None = None  # the target held by self._inp
         self._brake_inp = InputParameter(1)
         self._brake_traj = Trajectory(1)
         self._check_inp = InputParameter(1)
@@ -176,9 +177,11 @@ class AxisSim:
         inp.current_position = [self.p]
         inp.current_velocity = [self.v]
         inp.current_acceleration = [self.a]
-        inp.target_position = [rp]
-        inp.target_velocity = [rv]
-        inp.target_acceleration = [ra]
+        if (rp, rv, ra) != self._target_set:  # a static target (step, end of a reference) is set once
+            inp.target_position = [rp]
+            inp.target_velocity = [rv]
+            inp.target_acceleration = [ra]
+            self._target_set = (rp, rv, ra)
         try:
             if self._otg.calculate(inp, traj) not in _OK:
                 return None
