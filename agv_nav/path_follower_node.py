@@ -17,7 +17,6 @@ import math
 import time
 from pathlib import Path
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import TwistStamped
 from nav_msgs.msg import Odometry
@@ -28,6 +27,7 @@ from yard_model import load_world
 from yard_model.documents import DocumentError, dump_document, parse_document
 from yard_ros import params as params_mod
 from yard_ros.qos import COMMAND, LATCHED, SENSOR_SUB, STATE
+from yard_ros.spin import run_node
 from yard_ros.stamps import from_sec, to_sec
 
 from .follower import PathFollower, PoseEstimate
@@ -217,20 +217,10 @@ class PathFollowerNode(Node):
         self.diag_pub.publish(arr)
 
 
-def main(args=None) -> None:
-    """Run one follower; the default executor, because timers on /clock (use_sim_time) need it."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = PathFollowerNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+def main(args=None) -> int:
+    """Run one follower until Ctrl-C or SIGTERM (exit 0); exit 1 if its parameters or world are bad."""
+    return run_node(PathFollowerNode, "path_follower", args)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -85,11 +85,17 @@ class Observation:
     output: str = ""
     manifest: list[dict] = field(default_factory=list)
 
+    window_s: float = 0.0  # simulated seconds of counting
+
     def rate_hz(self, topic: str) -> float:
-        t = self.stamps.get(topic, [])
-        if len(t) < 2 or t[-1] <= t[0]:
-            return 0.0
-        return (len(t) - 1) / (t[-1] - t[0])
+        """Messages per simulated second over the whole window (a shared topic's publishers tick in bursts,
+        so the spread of its stamps is no measure of its rate)."""
+        return len(self.stamps.get(topic, [])) / self.window_s if self.window_s > 0 else 0.0
+
+
+def full_name(endpoint) -> str:
+    """'/carrier_01/path_follower': nodes of the same name in different namespaces are different publishers."""
+    return f"{endpoint.node_namespace.rstrip('/')}/{endpoint.node_name}"
 
 
 def observe(expected: list[str], env_domain: str) -> Observation:
@@ -144,13 +150,14 @@ def observe(expected: list[str], env_domain: str) -> Observation:
                 if sim_now[0] - start >= OBSERVE_SIM_S:
                     break
         assert start is not None, "no /clock received"
+        obs.window_s = sim_now[0] - start
         for topic, types in node.get_topic_names_and_types():
             if topic in ROS_INTERNAL:
                 continue
             obs.types[topic] = [short_type(t) for t in types]
-            me = node.get_name()
-            obs.publishers[topic] = {p.node_name for p in node.get_publishers_info_by_topic(topic)} - {me}
-            obs.subscribers[topic] = {s.node_name for s in node.get_subscriptions_info_by_topic(topic)} - {me}
+            me = "/" + node.get_name()
+            obs.publishers[topic] = {full_name(p) for p in node.get_publishers_info_by_topic(topic)} - {me}
+            obs.subscribers[topic] = {full_name(s) for s in node.get_subscriptions_info_by_topic(topic)} - {me}
     finally:
         executor.shutdown()
         node.destroy_node()
@@ -199,7 +206,7 @@ def test_every_documented_topic_exists_with_its_type_and_direction(run, small_cr
             if run.types[topic] != [row.type]:
                 problems.append(f"{topic}: type {run.types[topic]}, documented {row.type}")
             side = run.publishers if row.direction == "pub" else run.subscribers
-            if "yard_sim" not in side[topic]:
+            if "/yard_sim" not in side[topic]:
                 problems.append(f"{topic}: yard_sim does not {row.direction} it (pub {sorted(run.publishers[topic])},"
                                 f" sub {sorted(run.subscribers[topic])})")
     assert not problems, "\n".join(problems)

@@ -15,7 +15,6 @@ import importlib
 import re
 from dataclasses import dataclass, field
 
-import rclpy
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -23,6 +22,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from yard_ros import params
 from yard_ros.mcap_sink import McapSink
 from yard_ros.params import spec
+from yard_ros.spin import run_node
 
 
 @dataclass
@@ -98,18 +98,10 @@ class McapRecorderNode(Node):
         self._sink.close()
 
 
-def main(args=None) -> None:
-    rclpy.init(args=args)
-    node = McapRecorderNode()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.close()
-        node.destroy_node()
-        rclpy.try_shutdown()
+def main(args=None) -> int:
+    """Record until Ctrl-C or SIGTERM; the MCAP file is closed (indexed, readable) on the way out."""
+    return run_node(McapRecorderNode, "yard_recorder", args, on_exit=McapRecorderNode.close)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -17,18 +17,14 @@ reason, counted in /diagnostics, and ignored; the simulation keeps running.
 from __future__ import annotations
 
 import math
-import signal
 import time
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import TwistStamped
 from nav_msgs.msg import Odometry
 from rclpy.clock import Clock, ClockType
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from rclpy.signals import SignalHandlerOptions
 from rosgraph_msgs.msg import Clock as ClockMsg
 from sensor_msgs.msg import BatteryState, Imu, JointState, NavSatFix
 from std_msgs.msg import String
@@ -39,6 +35,7 @@ from yard_model import load_world
 from yard_model.documents import DocumentError, dump_document
 from yard_ros import qos
 from yard_ros.params import declare
+from yard_ros.spin import run_node
 from yard_ros.stamps import from_sec, to_sec
 
 from . import carrier_msgs
@@ -277,37 +274,9 @@ class SimNode(Node):
         self.pub_diag.publish(msg)
 
 
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
-
-
 def main(args=None) -> int:
-    """Run the simulator until Ctrl-C or SIGTERM; exit code 1 if it cannot start (bad parameters or world).
-
-    rclpy's own signal handlers are not installed: SIGINT and SIGTERM raise KeyboardInterrupt in the
-    spinning Python executor (its wait returns at least every physics tick), which then shuts down
-    cleanly. (rclpy.experimental.EventsExecutor was tried and rejected here: on this rclpy it
-    neither stops on SIGINT nor returns when a callback raises.)
-    """
-    signal.signal(signal.SIGTERM, _interrupt)
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    node = None
-    try:
-        try:
-            node = SimNode()
-        except (ValueError, FileNotFoundError) as exc:  # ParameterError, WorldError, EngineError are ValueErrors
-            rclpy.logging.get_logger("yard_sim").fatal(f"cannot start: {exc}")
-            return 1
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    """Run the simulator until Ctrl-C or SIGTERM; exit code 1 if it cannot start (bad parameters or world)."""
+    return run_node(SimNode, "yard_sim", args)
 
 
 if __name__ == "__main__":
