@@ -485,6 +485,11 @@ class CraneController:
         if job is None:
             return
         r = self.reading
+        if self.job is not None and self.phase not in (Phase.IDLE, Phase.PREPOSITION, Phase.APPROACH):
+            # the next job picks right where this one placed (same bay): the release was complete
+            self._emit(job.job_id, job.container_id, "done", now_s)
+            self.clearing = None
+            return
         if r.hoist_load_n > self.model.hanging_threshold_n:
             self.clearing = None
             self.job = job
@@ -541,12 +546,14 @@ class CraneController:
         pick = job.pick
         r = self.reading
         s_empty = self.model.safe_height(False)
-        if self.airborne and self.model.is_landed(r) and r.position["hoist"] < s_empty:
+        if self.model.is_landed(r) and r.position["hoist"] < s_empty:
             near = self.model.horizontal_distance(r.position, pick) <= self.p.position_tolerance_m
-            if near and abs(r.position["hoist"] - pick.landed_height_m) <= self.p.landing_tolerance_m:
+            if near and abs(r.position["hoist"] - pick.landed_height_m) <= self.p.landing_tolerance_m \
+                    and self.pick_ok(job, now_s)[0]:
                 self._set_phase(Phase.LOCK, now_s)
                 self._tick_lock(now_s)
                 return
+        if self.airborne and self.model.is_landed(r) and r.position["hoist"] < s_empty:
             self._stop(now_s, "unexpected landing")
             self._fail(now_s, f"spreader landed at {r.position['hoist']:.2f} m, expected the top of "
                               f"'{job.container_id}' at {pick.landed_height_m:.2f} m over bay '{pick.id}'")

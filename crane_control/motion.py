@@ -55,6 +55,15 @@ class _Piece:
     t0: float  # [s] start, relative to the plan
     traj: Trajectory
     dof: int
+    sampled: bool = False  # velocity interface: ruckig's position_extrema do not apply, sample instead
+
+    def extrema(self) -> tuple[float, float]:
+        if self.sampled or self.traj.duration <= 0.0:
+            n = max(1, math.ceil(self.traj.duration / 0.01))
+            ps = [self.traj.at_time(self.traj.duration * i / n)[0][self.dof] for i in range(n + 1)]
+            return min(ps), max(ps)
+        ext = self.traj.position_extrema[self.dof]
+        return ext.min, ext.max
 
     @property
     def t1(self) -> float:
@@ -72,8 +81,8 @@ class AxisProfile:
     start: AxisState
     pieces: list[_Piece] = field(default_factory=list)
 
-    def add(self, t0: float, traj: Trajectory, dof: int = 0) -> None:
-        self.pieces.append(_Piece(t0, traj, dof))
+    def add(self, t0: float, traj: Trajectory, dof: int = 0, sampled: bool = False) -> None:
+        self.pieces.append(_Piece(t0, traj, dof, sampled))
 
     @property
     def end_time(self) -> float:
@@ -95,8 +104,8 @@ class AxisProfile:
     def extrema(self) -> tuple[float, float]:
         lo = hi = self.start.p
         for piece in self.pieces:
-            ext = piece.traj.position_extrema[piece.dof]
-            lo, hi = min(lo, ext.min), max(hi, ext.max)
+            p_lo, p_hi = piece.extrema()
+            lo, hi = min(lo, p_lo), max(hi, p_hi)
         return lo, hi
 
 
@@ -257,7 +266,7 @@ def stop(states: dict[str, AxisState], limits: dict[str, AxisLimits], twistlock:
     profiles = {}
     for i, a in enumerate(axes):
         prof = AxisProfile(states[a])
-        prof.add(0.0, traj, i)
+        prof.add(0.0, traj, i, sampled=True)
         profiles[a] = prof
     return Plan("stop", profiles, twistlock, note=note)
 
@@ -271,7 +280,7 @@ def vertical(states: dict[str, AxisState], height_m: float, limits: dict[str, Ax
         if a == "hoist":
             prof.add(0.0, ruckig_move([s], [AxisState(height_m)], [limits[a]]))
         elif abs(s.v) > REST_MPS or abs(s.a) > 1e-3:
-            prof.add(0.0, ruckig_stop([s], [limits[a]]))
+            prof.add(0.0, ruckig_stop([s], [limits[a]]), sampled=True)
         profiles[a] = prof
     return Plan("vertical", profiles, twistlock, note=note)
 

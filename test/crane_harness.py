@@ -11,6 +11,7 @@ records, so they check the motion that happened rather than the controller's int
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from crane_control.motion import Plan
 from crane_control.params import CraneControllerParams
 
 CONTAINER_MASS_KG = 20000.0
+REACTION_S = 2.5  # [s] a control tick plus the hoist's jerk-limited stop from full speed (0.8/0.5 + 0.5/1.0 s)
 DT_S = 0.05
 
 
@@ -38,6 +40,7 @@ class PlantCrane:
         self.pos = dict(self.start or self.model.home)
         self.vel = {a: 0.0 for a in self.pos}
         self.points: list = []
+        self.point_times: list[float] = []
         self.cmd_start = 0.0
         self.twistlock = 0.0
         self.twistlock_target = 0.0
@@ -45,12 +48,14 @@ class PlantCrane:
         self.attached: str | None = None
         self.landed = False
         self.violations: list[str] = []
+        self.unready_since: dict[str, float] = {}
         self.history: list[tuple[float, dict[str, float], float, bool]] = []
         self.t = 0.0
 
     # ------------------------------------------------------------- commands
     def command(self, plan: Plan, sample_s: float = 0.1) -> None:
         self.points = plan.points(sample_s)
+        self.point_times = [p.t for p in self.points]
         self.cmd_start = plan.start_s
         if self.points:
             tl = self.points[-1].positions["twistlock"]
@@ -70,14 +75,8 @@ class PlantCrane:
             return {a: pts[0].positions[a] for a in self.pos}
         if rel >= pts[-1].t:
             return {a: pts[-1].positions[a] for a in self.pos}
-        lo, hi = 0, len(pts) - 1
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            if pts[mid].t <= rel:
-                lo = mid
-            else:
-                hi = mid
-        a_, b_ = pts[lo], pts[hi]
+        hi = bisect.bisect_right(self.point_times, rel)
+        a_, b_ = pts[hi - 1], pts[hi]
         f = (rel - a_.t) / (b_.t - a_.t)
         return {a: a_.positions[a] + f * (b_.positions[a] - a_.positions[a]) for a in self.pos}
 
@@ -148,14 +147,18 @@ class PlantCrane:
         # exact for a drive interpolating linearly between trajectory points: check every point pair in this tick
         rel0, rel1 = t - DT_S - self.cmd_start, t - self.cmd_start
         pts = self.points
-        for p0, p1 in zip(pts, pts[1:]):
-            if p1.t < rel0 or p0.t > rel1:
-                continue
+        lo = max(0, bisect.bisect_left(self.point_times, rel0) - 1)
+        hi = bisect.bisect_right(self.point_times, rel1) + 1
+        for p0, p1 in zip(pts[lo:hi], pts[lo + 1:hi]):
             moved = any(abs(p1.positions[a] - p0.positions[a]) > 1e-7 for a in self.model.horizontal_axes)
             if moved and min(p0.positions["hoist"], p1.positions["hoist"]) < safe - 1e-3:
                 self.violations.append(f"t={t:.2f}: horizontal motion with the hoist commanded to "
                                        f"{min(p0.positions['hoist'], p1.positions['hoist']):.3f} m < {safe} m")
                 break
+        if bay is not None and not self.ready.get(bay.id, False):
+            since = self.unready_since.setdefault(bay.id, t)
+            if self.vel["hoist"] < -0.01 and self.pos["hoist"] < safe - 1e-3 and t - since > REACTION_S:
+                self.violations.append(f"t={t:.2f}: lowering over bay '{bay.id}', not ready for {t - since:.1f} s")
         if self.landed and not was_landed and bay is not None and not self.ready.get(bay.id, False):
             self.violations.append(f"t={t:.2f}: spreader/container set down on bay '{bay.id}', which is not ready")
 
@@ -190,6 +193,10 @@ class Yard:
 
     def set_ready(self, bay: str, ready: bool, vehicle: bool | None = None) -> None:
         self.plant.ready[bay] = ready
+        if ready:
+            self.plant.unready_since.pop(bay, None)
+        else:
+            self.plant.unready_since.setdefault(bay, self.t)
         if vehicle is not None:
             (self.plant.vehicles.add if vehicle else self.plant.vehicles.discard)(bay)
         self.ctl.on_bay_status(self.bay_doc(), self.t)
