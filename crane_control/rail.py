@@ -20,10 +20,12 @@ computer networks", CACM 1981), with Lamport clocks to order requests:
 Two conflicting requests are ordered the same way by both cranes, and a crane only grows its
 interval after its neighbour has seen the request, so both cannot grow into the same gap.
 
-A neighbour with no live controller (no claim within ``claim_timeout_s``) but fresh joint states
-is treated as standing where it is — a crane drive without its controller does not move — and as
-a blocker if it moves anyway. With neither, the gantry waits. The node additionally stops the
-gantry if the measured gap ever closes below the separation (last line, should never trigger).
+A neighbour with no live controller (no claim within ``claim_timeout_s``, and none heard during the
+first ``claim_timeout_s`` after we started, so two controllers starting together always hear each
+other before either moves) but with fresh joint states is treated as standing where it is — a crane
+drive without its controller does not move — and as a blocker if it moves anyway. With neither, the
+gantry waits. The controller additionally stops the gantry if the measured gap ever closes below the
+separation (last line, should never trigger).
 """
 
 from __future__ import annotations
@@ -74,6 +76,8 @@ class RailArbiter:
         self.peers = {p: PeerView() for p in separations_m}
         self.changed = True  # a claim should be published
         self.waiting_reason = ""
+        self.started_s: float | None = None  # first time we were asked anything
+        self.fresh_grant = False  # granted but not yet used by a plan: release() must not undo it
 
     # ------------------------------------------------------------------ own side
     def set_position(self, gantry_m: float) -> None:
@@ -91,6 +95,7 @@ class RailArbiter:
             self.waiting_reason = "own gantry position not known yet"
             return False
         if self.holds(lo, hi):
+            self.fresh_grant = False
             if self.request is not None:  # no longer needed
                 self.request = None
                 self.changed = True
@@ -106,6 +111,8 @@ class RailArbiter:
 
     def release(self, lo: float, hi: float) -> None:
         """Shrink the held interval to [lo, hi] (what the crane still needs, around where it stands)."""
+        if self.fresh_grant:
+            return
         if self.held is None:
             return
         new = (max(self.held[0], lo), min(self.held[1], hi))
@@ -136,6 +143,8 @@ class RailArbiter:
 
     def _blocker(self, peer: str, req: Interval, now_s: float) -> str | None:
         view = self.peers[peer]
+        if self.started_s is None:
+            self.started_s = now_s
         sep = self.separations_m[peer]
         fresh_position = view.position_m is not None and now_s - view.position_rx_s <= self.position_timeout_s
         if fresh_position and conflict(req, (view.position_m, view.position_m), sep):
@@ -153,6 +162,9 @@ class RailArbiter:
                     (int(c.get("request_clock", 0)), peer) < (self.request_clock, self.crane_id):
                 return f"'{peer}' asked first for [{other[0]:.1f}, {other[1]:.1f}] m"
             return None
+        if now_s - self.started_s < self.claim_timeout_s:
+            # a neighbour controller that started with us may not have been heard yet: never take it for absent
+            return f"listening for a rail claim from '{peer}'"
         if fresh_position:
             if abs(view.velocity_mps) > 0.02:
                 return f"'{peer}' moves without a live controller"
@@ -173,6 +185,7 @@ class RailArbiter:
         self.request = None
         self.waiting_reason = ""
         self.changed = True
+        self.fresh_grant = True
 
     def claim_doc(self, now_s: float) -> dict[str, Any]:
         """The ``rail_claim`` document to publish (on change and as a heartbeat)."""

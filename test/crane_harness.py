@@ -45,6 +45,7 @@ class PlantCrane:
         self.twistlock = 0.0
         self.twistlock_target = 0.0
         self.jammed = False
+        self.ghosting = False
         self.attached: str | None = None
         self.landed = False
         self.violations: list[str] = []
@@ -122,11 +123,14 @@ class PlantCrane:
         elif self.twistlock > goal:
             self.twistlock = max(goal, self.twistlock - rate)
         bay = self.bay_below()
+        if self.twistlock <= 0.01:
+            self.ghosting = False
         if self.twistlock >= TWISTLOCK_LOCKED and self.attached is None and self.landed and bay is not None \
                 and self.bay_containers.get(bay.id) is not None and abs(self.pos["hoist"] - bay.landed_height_m) < 0.05:
-            if self.lock_ghosts > 0:
+            if self.lock_ghosts > 0 and not self.ghosting:
                 self.lock_ghosts -= 1
-            else:
+                self.ghosting = True  # this lock cycle does not grip
+            elif not self.ghosting:
                 self.attached = self.bay_containers[bay.id]
                 self.bay_containers[bay.id] = None
         if self.twistlock < TWISTLOCK_LOCKED and self.attached is not None:
@@ -261,3 +265,63 @@ def max_fraction_of_limits(model: CraneModel, plans: list[Plan]) -> dict[str, tu
                 v, a = max(v, abs(s.v)), max(a, abs(s.a))
         out[axis] = (v / lim.max_velocity_mps, a / lim.max_acceleration_mps2)
     return out
+
+
+class SharedRails:
+    """Two crane controllers on shared rails, each with its plant, exchanging rail claims every tick.
+
+    Claims are delivered one control tick late (as over DDS); each controller also sees the other
+    crane's gantry in its joint states. Bays, containers and readiness are shared by both plants.
+    """
+
+    def __init__(self, world, ids: tuple[str, str], containers: dict[str, str | None], vehicles: set[str],
+                 ready: dict[str, bool], claim_delay_ticks: int = 1):
+        self.yards = {c: Yard(world, c, containers=containers, vehicles=vehicles, ready=ready) for c in ids}
+        first = self.yards[ids[0]].plant
+        for y in self.yards.values():
+            y.parked_neighbours = {}
+            y.plant.bay_containers, y.plant.vehicles, y.plant.ready = first.bay_containers, first.vehicles, first.ready
+            y.plant.unready_since = first.unready_since
+        self.in_flight: list[tuple[int, str, dict]] = []
+        self.delay = claim_delay_ticks
+        self.n = 0
+        self.min_gap = math.inf
+        self.t = 0.0
+
+    def tick(self) -> None:
+        readings = {}
+        for c, y in self.yards.items():
+            y.t = self.t
+            readings[c] = y.plant.step(self.t)
+            y.ctl.on_joint_reading(readings[c])
+        for c, y in self.yards.items():
+            for o, r in readings.items():
+                if o != c:
+                    y.ctl.on_peer_joints(o, r.position["gantry"], r.velocity["gantry"], self.t)
+        due = [m for m in self.in_flight if m[0] <= self.n]
+        self.in_flight = [m for m in self.in_flight if m[0] > self.n]
+        for _, sender, doc in due:
+            for c, y in self.yards.items():
+                if c != sender:
+                    y.ctl.on_peer_claim(doc, self.t)
+        for c, y in self.yards.items():
+            if round(self.t / DT_S) % 20 == 0:
+                y.ctl.on_bay_status(y.bay_doc(), self.t)
+            out = y.ctl.step(self.t)
+            y.events.extend(out.events)
+            if out.plan is not None:
+                y.plans.append(out.plan)
+                y.plant.command(out.plan, y.params.trajectory_sample_s)
+            if out.claim is not None:
+                self.in_flight.append((self.n + self.delay, c, out.claim))
+        a, b = (y.plant.pos["gantry"] for y in self.yards.values())
+        self.min_gap = min(self.min_gap, abs(a - b))
+        self.n += 1
+        self.t = round(self.t + DT_S, 6)
+
+    def run(self, seconds: float, until=None) -> None:
+        end = self.t + seconds
+        while self.t < end:
+            self.tick()
+            if until is not None and until():
+                return

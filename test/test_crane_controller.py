@@ -321,3 +321,54 @@ def test_property_random_jobs_readiness_and_estops_never_break_an_interlock(smal
         kinds = [k for k in y.kinds(j) if k in ORDER]
         assert kinds == ORDER[:len(kinds)] or kinds.count("locked") > 1, (j, y.kinds(j))
     assert y.plant.attached == "C0" or "C0" in y.plant.bay_containers.values()
+
+
+# ----------------------------------------------------------------------------- shared rails
+def test_two_cranes_on_shared_rails_take_turns_at_a_shared_truck_bay(youyiguan_world):
+    """cn_crane_1 and cn_crane_2 both serve cn_truck_12/22 (gantry 70 m): they must never meet."""
+    from crane_harness import SharedRails
+
+    rails = SharedRails(youyiguan_world, ("cn_crane_1", "cn_crane_2"),
+                        containers={"cn_truck_12": "A", "cn_truck_22": "B"},
+                        vehicles={"cn_truck_12", "cn_truck_22", "cn_bay_a1", "cn_bay_a2"},
+                        ready={"cn_truck_12": True, "cn_truck_22": True, "cn_bay_a1": True, "cn_bay_a2": True})
+    y1, y2 = rails.yards["cn_crane_1"], rails.yards["cn_crane_2"]
+    y1.submit("a", "A", "cn_truck_12", "cn_bay_a1")
+    y2.submit("b", "B", "cn_truck_22", "cn_bay_a2")
+    rails.run(400.0, until=lambda: "done" in y1.kinds("a") and "done" in y2.kinds("b"))
+    assert "done" in y1.kinds("a") and "done" in y2.kinds("b")
+    sep = youyiguan_world.cranes["cn_crane_1"].min_separation_m
+    assert rails.min_gap >= sep + y1.params.rail_margin_m - 0.2  # held intervals keep separation + margin
+    assert y1.plant.bay_containers["cn_bay_a1"] == "A" and y1.plant.bay_containers["cn_bay_a2"] == "B"
+    for y in (y1, y2):
+        assert_safe(y)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.floats(0.0, 30.0), st.integers(0, 1), st.sampled_from(["12", "22", "11", "13"])),
+                min_size=1, max_size=6),
+       st.integers(1, 6))
+def test_property_cranes_on_shared_rails_never_come_closer_than_their_separation(youyiguan_world, jobs, delay):
+    from crane_harness import SharedRails
+
+    trucks = {"11": "cn_truck_11", "12": "cn_truck_12", "13": "cn_truck_13", "22": "cn_truck_22"}
+    rails = SharedRails(youyiguan_world, ("cn_crane_1", "cn_crane_2"),
+                        containers={b: f"K{k}" for k, b in trucks.items()},
+                        vehicles={*trucks.values(), "cn_bay_a1", "cn_bay_a2", "cn_bay_b1", "cn_bay_b2"},
+                        ready={**{b: True for b in trucks.values()}, "cn_bay_a1": True, "cn_bay_a2": True,
+                               "cn_bay_b1": True, "cn_bay_b2": True}, claim_delay_ticks=delay)
+    for i, (wait, crane_index, truck) in enumerate(jobs):
+        rails.run(wait)
+        crane = ("cn_crane_1", "cn_crane_2")[crane_index]
+        y = rails.yards[crane]
+        bay = trucks[truck]
+        if bay not in y.model.bays:
+            continue
+        place = [b for b in y.model.bays if b.startswith("cn_bay") and rails.yards[crane].plant.bay_containers.get(b)
+                 is None][i % 2]
+        y.submit(f"j{i}", f"K{truck}", bay, place)
+    rails.run(150.0)
+    sep = youyiguan_world.cranes["cn_crane_1"].min_separation_m
+    assert rails.min_gap >= sep
+    for y in rails.yards.values():
+        assert_safe(y)

@@ -83,7 +83,8 @@ def test_of_two_conflicting_requests_the_earlier_wins_and_the_other_waits_until_
     assert rail.arb["c1"].holds(30.0, 80.0) and not rail.arb["c2"].holds(70.0, 110.0)
     assert "c1" in rail.arb["c2"].waiting_reason
     rail.assert_safe()
-    rail.arb["c1"].release(39.9, 40.1)  # c1 moved to 40 and stopped
+    assert rail.arb["c1"].want(30.0, 80.0, 0.0)  # c1 plans its move with the grant...
+    rail.arb["c1"].release(39.9, 40.1)  # ...moves to 40 and stops
     rail.deliver_all()
     assert rail.arb["c2"].holds(70.0, 110.0)
     rail.assert_safe()
@@ -96,7 +97,7 @@ def test_a_crane_moving_away_is_not_blocked_by_one_waiting_to_move_in():
     assert not rail.arb["c1"].holds(30.0, 50.0) and "holds" in rail.arb["c1"].waiting_reason
     assert not rail.arb["c2"].want(70.0, 110.0, 0.0)  # c2 moves away; c1's earlier request cannot be granted yet
     rail.deliver_all()
-    assert rail.arb["c2"].holds(70.0, 110.0)
+    assert rail.arb["c2"].want(70.0, 110.0, 0.0)
     rail.arb["c2"].release(109.9, 110.1)
     rail.deliver_all()
     assert rail.arb["c1"].holds(30.0, 50.0)
@@ -106,16 +107,19 @@ def test_a_crane_moving_away_is_not_blocked_by_one_waiting_to_move_in():
 def test_a_neighbour_without_controller_is_kept_clear_of_by_its_joint_states():
     arb = RailArbiter("c1", "rails", {"c2": SEP}, claim_timeout_s=1.0, position_timeout_s=1.0)
     arb.set_position(30.0)
-    assert not arb.want(30.0, 60.0, 0.0)
-    assert "nothing known about 'c2'" in arb.waiting_reason
-    arb.on_position("c2", 110.0, 0.0, 0.5)
-    assert arb.want(30.0, 80.0, 0.6)  # 30 m clear of c2
-    assert not arb.want(30.0, 95.0, 0.7)
+    arb.on_position("c2", 110.0, 0.0, 0.0)
+    assert not arb.want(30.0, 60.0, 0.0)  # just started: listen for a controller first
+    assert "listening" in arb.waiting_reason
+    assert not arb.want(30.0, 60.0, 3.0)
+    assert "nothing known about 'c2'" in arb.waiting_reason  # position older than its timeout
+    arb.on_position("c2", 110.0, 0.0, 3.5)
+    assert arb.want(30.0, 80.0, 3.6)  # 30 m clear of c2
+    assert not arb.want(30.0, 95.0, 3.7)
     assert "stands at 110.0" in arb.waiting_reason
-    arb.on_position("c2", 108.0, -0.5, 0.8)  # someone drives c2 without a controller
-    assert not arb.want(30.0, 82.0, 0.9) and "moves without a live controller" in arb.waiting_reason
+    arb.on_position("c2", 108.0, -0.5, 3.8)  # someone drives c2 without a controller
+    assert not arb.want(30.0, 82.0, 3.9) and "moves without a live controller" in arb.waiting_reason
     # stale information counts as none
-    assert not arb.want(30.0, 85.0, 5.0) and "nothing known" in arb.waiting_reason
+    assert not arb.want(30.0, 85.0, 9.0) and "nothing known" in arb.waiting_reason
 
 
 @settings(max_examples=150, deadline=None)
@@ -132,7 +136,7 @@ def test_property_no_two_cranes_ever_hold_conflicting_intervals(actions):
             rail.arb[c].want(min(rail.pos[c], x), max(rail.pos[c], x), 0.0)
         elif kind == "move" and c in targets:  # the crane drives to its target if (and only if) it holds the way
             x = targets[c]
-            if rail.arb[c].holds(min(rail.pos[c], x), max(rail.pos[c], x)):
+            if rail.arb[c].want(min(rail.pos[c], x), max(rail.pos[c], x), 0.0):
                 rail.pos[c] = x
                 rail.arb[c].release(x - 0.05, x + 0.05)
                 del targets[c]
