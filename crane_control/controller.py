@@ -45,6 +45,7 @@ from .rail import RailArbiter
 from .sequencing import Job, JobRejected, Readiness, job_from_document, order
 
 SEEN_IDS_KEPT = 10000  # job ids remembered to refuse duplicates
+SLACK_MAX_M = 0.5  # [m] a commanded hoist this far below a landed spreader is rope slack, not an error
 
 
 class Phase(str, Enum):
@@ -74,9 +75,17 @@ class StepOutput:
 class CraneController:
     """Lift jobs for one crane (see the module docstring for the phases)."""
 
-    def __init__(self, model: CraneModel, params: CraneControllerParams, world_bays: set[str] | None = None):
+    def __init__(self, model: CraneModel, params: CraneControllerParams, world_bays: set[str] | None = None,
+                 style: str = "blended"):
+        """``style`` "blended" is this controller; "sequential" is the naive baseline for the benchmark
+        (hoist, then each horizontal axis, then lower; no pre-positioning, no pre-lift)."""
+        if style not in ("blended", "sequential"):
+            raise ValueError(f"unknown style '{style}'")
+        self.style = style
+        self._transfer = motion.transfer if style == "blended" else motion.sequential_transfer
         self.model = model
         self.p = params
+        self.plan_limits = model.scaled_limits(params.limit_fraction)
         self.world_bays = set(world_bays) if world_bays is not None else set(model.bays)
         self.queue: list[Job] = []
         self.job: Job | None = None
@@ -284,7 +293,13 @@ class CraneController:
     # ======================================================== motion helpers
     def _measured(self) -> dict[str, AxisState]:
         r = self.reading
-        return {a: AxisState(r.position[a], r.velocity.get(a, 0.0)) for a in self.model.axes}
+        out = {a: AxisState(r.position[a], r.velocity.get(a, 0.0)) for a in self.model.axes}
+        if self.model.is_landed(r) and self.last_cmd is not None:
+            # landed: the reading is the spreader, resting; the drum stands where we commanded it (slack rope)
+            cmd = self.last_cmd["hoist"]
+            if r.position["hoist"] - SLACK_MAX_M <= cmd < r.position["hoist"]:
+                out["hoist"] = AxisState(cmd)
+        return out
 
     def _states(self, now_s: float) -> dict[str, AxisState]:
         """Where a new plan starts: the active plan's state if the crane follows it, else the measured state."""
@@ -334,7 +349,7 @@ class CraneController:
 
     def _stop(self, now_s: float, note: str) -> None:
         """Jerk-limited stop of every axis from where the crane is (exempt from the lowering rule)."""
-        plan = motion.stop(self._states(now_s), self.model.limits, self.twistlock_cmd, note=note)
+        plan = motion.stop(self._states(now_s), self.plan_limits, self.twistlock_cmd, note=note)
         plan.start_s = now_s
         self.plan = plan
         self.plan_goal = ("stop",)
@@ -501,11 +516,15 @@ class CraneController:
 
     def _next(self, now_s: float) -> None:
         """Pick the next job (or pre-position) after a job or when idle."""
-        ranked = order(self.queue, now_s, self._readiness(now_s), self.p.prelift_horizon_s)
+        readiness = self._readiness(now_s)
+        ranked = order(self.queue, now_s, readiness, self.p.prelift_horizon_s)
+        if self.style == "sequential":  # the baseline starts a job only when both bays are ready, in arrival order
+            ranked = sorted([(j, readiness.pick_ok(j) and readiness.place_ok(j)) for j, _ in ranked],
+                            key=lambda jc: jc[0].seq)[:1]
         if ranked and ranked[0][1]:
             self._commit(ranked[0][0], now_s)
             self._tick_approach(now_s)
-        elif ranked:
+        elif ranked and self.style == "blended":
             if self.phase != Phase.PREPOSITION:
                 self._set_phase(Phase.PREPOSITION, now_s)
             self._preposition(ranked[0][0], now_s)
@@ -528,7 +547,7 @@ class CraneController:
             return
         s_empty = self.model.safe_height(False)
         if self.reading.position["hoist"] < s_empty - 0.05:
-            self._drive(now_s, ("idle", "up"), lambda st: motion.vertical(st, s_empty, self.model.limits, 0.0,
+            self._drive(now_s, ("idle", "up"), lambda st: motion.vertical(st, s_empty, self.plan_limits, 0.0,
                                                                            "hoist to safe height"), False, set())
 
     def _preposition(self, job: Job, now_s: float) -> None:
@@ -537,7 +556,7 @@ class CraneController:
             self._idle(now_s)
             return
         self._drive(now_s, ("preposition", job.pick.id),
-                    lambda st: motion.transfer(st, self.model.over(job.pick), s_empty, s_empty, self.model.limits,
+                    lambda st: self._transfer(st, self.model.over(job.pick), s_empty, s_empty, self.plan_limits,
                                                0.0, f"pre-position over {job.pick.id}"), False, set())
 
     # ------------------------------------------------------------ approach
@@ -565,8 +584,8 @@ class CraneController:
             lowerable = {pick.id}
         else:
             end, goal, lowerable = s_empty, ("approach", pick.id, "hold"), set()
-        self._drive(now_s, goal, lambda st: motion.transfer(st, self.model.over(pick), end, s_empty,
-                                                            self.model.limits, 0.0, f"approach {pick.id}"),
+        self._drive(now_s, goal, lambda st: self._transfer(st, self.model.over(pick), end, s_empty,
+                                                            self.plan_limits, 0.0, f"approach {pick.id}"),
                     False, lowerable)
         if not ok:
             self._report_holding(now_s, f"waiting for pick: {why}")
@@ -584,8 +603,8 @@ class CraneController:
     # ---------------------------------------------------------------- lock
     def _tick_lock(self, now_s: float) -> None:
         job = self.job
-        ok, why = self.pick_ok(job, now_s)
-        if not ok:  # the bay went away under the spreader: open and lift off, then wait over it
+        entry, why = self._bay_entry(job.pick.id, now_s)  # the container leaves the bay's record once locked
+        if entry is None:  # the bay went away under the spreader: open and lift off, then wait over it
             self._set_phase(Phase.RELAND, now_s)
             self.wait_reason = why
             return
@@ -630,7 +649,7 @@ class CraneController:
             return
         if self.sub == "relift":
             height = max(self.reading.position["hoist"], job.pick.landed_height_m + self.p.relift_m)
-            self._drive(now_s, ("reland", "relift"), lambda st: motion.vertical(st, height, self.model.limits, 0.0,
+            self._drive(now_s, ("reland", "relift"), lambda st: motion.vertical(st, height, self.plan_limits, 0.0,
                                                                                  "relift"), False, set())
             if self._arrived(now_s):
                 self._set_phase(Phase.APPROACH, now_s)
@@ -678,8 +697,8 @@ class CraneController:
             end, goal, lowerable = s_loaded, ("carry", place.id, "hold"), set()
         if not self.lifted:
             lowerable = lowerable | {job.pick.id}  # still over the pick: its own bay is below
-        self._drive(now_s, goal, lambda st: motion.transfer(st, self.model.over(place), end, s_loaded,
-                                                            self.model.limits, 1.0, f"carry to {place.id}"),
+        self._drive(now_s, goal, lambda st: self._transfer(st, self.model.over(place), end, s_loaded,
+                                                            self.plan_limits, 1.0, f"carry to {place.id}"),
                     True, lowerable)
         if not ok:
             if self.lifted:
@@ -689,7 +708,7 @@ class CraneController:
         if self.plan_goal == goal and now_s > self.plan.end_s + self.p.settle_timeout_s:
             self._fault(now_s, f"container '{job.container_id}' did not land on bay '{place.id}' "
                                f"(expected at {place.landed_height_m:.2f} m)")
-            self._drive(now_s, ("fault", "retreat"), lambda st: motion.vertical(st, s_loaded, self.model.limits, 1.0,
+            self._drive(now_s, ("fault", "retreat"), lambda st: motion.vertical(st, s_loaded, self.plan_limits, 1.0,
                                                                                  "retreat"), True, set())
 
     # -------------------------------------------------------------- unlock
@@ -730,7 +749,7 @@ class CraneController:
             self._set_phase(Phase.IDLE, now_s)
             return
         height = max(s_empty, self.reading.position["hoist"])
-        self._drive(now_s, ("abort", "up"), lambda st: motion.vertical(st, height, self.model.limits, 0.0,
+        self._drive(now_s, ("abort", "up"), lambda st: motion.vertical(st, height, self.plan_limits, 0.0,
                                                                         "abort to safe height"), False, set())
 
     def _tick_fault(self, now_s: float) -> None:

@@ -86,6 +86,12 @@ class CraneModel:
                                  for c in world.cranes.values() if c.id in self.rail_neighbours}
         self.neighbour_gantry_limits = {c.id: c.gantry for c in world.cranes.values() if c.id in self.rail_neighbours}
 
+    def scaled_limits(self, fraction: float) -> dict[str, AxisLimits]:
+        """Axis limits with velocity, acceleration and jerk scaled by ``fraction`` (travel unchanged)."""
+        return {a: AxisLimits(lim.min_m, lim.max_m, lim.max_velocity_mps * fraction,
+                              lim.max_acceleration_mps2 * fraction, lim.max_jerk_mps3 * fraction)
+                for a, lim in self.limits.items()}
+
     @classmethod
     def from_world(cls, world: World, crane_id: str, container_tare_kg: float = 3750.0) -> CraneModel:
         if crane_id not in world.cranes:

@@ -57,6 +57,20 @@ class _Piece:
     dof: int
     sampled: bool = False  # velocity interface: ruckig's position_extrema do not apply, sample instead
 
+    def breakpoints(self) -> list[float]:
+        """Plan times where this piece's jerk switches (ruckig's phase boundaries), start and end included."""
+        prof = self.traj.profiles[0][self.dof]
+        out, t = [self.t0], self.t0
+        for dt in prof.brake.t:
+            t += dt
+            out.append(t)
+        t = self.t0 + prof.brake.duration
+        for dt in prof.t:
+            t += dt
+            out.append(t)
+        out.append(self.t1)
+        return [x for x in out if self.t0 <= x <= self.t1 + 1e-9]
+
     def extrema(self) -> tuple[float, float]:
         if self.sampled or self.traj.duration <= 0.0:
             n = max(1, math.ceil(self.traj.duration / 0.01))
@@ -158,13 +172,16 @@ class Plan:
         """Samples every ``dt`` [s], at every piece boundary and at the end, for a JointTrajectory.
 
         The boundaries matter: a drive interpolating between points then starts the horizontal axes
-        exactly when the hoist reaches the safe height, not up to ``dt`` earlier.
+        exactly when the hoist reaches the safe height, not up to ``dt`` earlier; and with a point at
+        every jerk switch of every axis, the quintic interpolation of a ros2_control-style follower
+        reproduces the ruckig trajectory exactly (constant jerk between points), so it never asks a
+        drive for more jerk than the limit.
         """
         n = max(1, math.ceil(self.duration / dt - 1e-9))
         times = {round(min(i * dt, self.duration), 9) for i in range(n + 1)}
         for prof in self.profiles.values():
             for piece in prof.pieces:
-                times.update((round(piece.t0, 9), round(min(piece.t1, self.duration), 9)))
+                times.update(round(min(b, self.duration), 9) for b in piece.breakpoints())
         merged: list[float] = []
         for t in sorted(times):
             if not merged or t - merged[-1] > 1e-6:
@@ -388,11 +405,13 @@ def transfer(states: dict[str, AxisState], target: dict[str, float], end_height_
 
 
 def sequential_transfer(states: dict[str, AxisState], target: dict[str, float], end_height_m: float,
-                        safe_height_m: float, limits: dict[str, AxisLimits], twistlock: float) -> Plan:
+                        safe_height_m: float, limits: dict[str, AxisLimits], twistlock: float, note: str = "") -> Plan:
     """The naive baseline: hoist to the safe height and stop, move each horizontal axis in turn, then lower.
 
     What a first controller does (no blending, no synchronisation); used by the benchmark only.
     """
+    if not _horizontal_at_rest(states, tuple(target)) or abs(states["hoist"].v) > REST_MPS:
+        raise MotionError("the sequential baseline plans from rest only")
     profiles = {a: AxisProfile(s) for a, s in states.items()}
     t = 0.0
     h = states["hoist"]
@@ -408,4 +427,4 @@ def sequential_transfer(states: dict[str, AxisState], target: dict[str, float], 
             t += tr.duration
     if abs(h.p - end_height_m) > EPS_M:
         profiles["hoist"].add(t, ruckig_move([h], [AxisState(end_height_m)], [limits["hoist"]]))
-    return Plan("transfer", profiles, twistlock)
+    return Plan("transfer", profiles, twistlock, note=note)

@@ -17,6 +17,9 @@ class CraneControllerParams:
         "World file: a path, or the name of a world shipped in sim_worlds/ (without .yaml)."))
     control_rate_hz: float = field(default=20.0, metadata=spec(
         "Rate of the control loop (state machine, interlock monitoring, replanning).", "Hz", 2.0, 200.0))
+    limit_fraction: float = field(default=0.998, metadata=spec(
+        "Fraction of the world's velocity, acceleration and jerk limits the plans use; a drive asked for exactly "
+        "its limits saturates on rounding and falls behind.", "", 0.5, 1.0))
     trajectory_sample_s: float = field(default=0.1, metadata=spec(
         "Spacing of JointTrajectory points (each carries position, velocity, acceleration).", "s", 0.01, 1.0))
     joint_state_timeout_s: float = field(default=0.5, metadata=spec(

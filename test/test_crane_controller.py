@@ -364,9 +364,9 @@ def test_property_cranes_on_shared_rails_never_come_closer_than_their_separation
         bay = trucks[truck]
         if bay not in y.model.bays:
             continue
-        place = [b for b in y.model.bays if b.startswith("cn_bay") and rails.yards[crane].plant.bay_containers.get(b)
-                 is None][i % 2]
-        y.submit(f"j{i}", f"K{truck}", bay, place)
+        free = [b for b in y.model.bays if b.startswith("cn_bay") and y.plant.bay_containers.get(b) is None]
+        if free:
+            y.submit(f"j{i}", f"K{truck}", bay, free[i % len(free)])
     rails.run(150.0)
     sep = youyiguan_world.cranes["cn_crane_1"].min_separation_m
     assert rails.min_gap >= sep
