@@ -302,13 +302,40 @@ class CraneController:
         return out
 
     def _states(self, now_s: float) -> dict[str, AxisState]:
-        """Where a new plan starts: the active plan's state if the crane follows it, else the measured state."""
-        meas = self._measured()
-        if self.plan is not None and now_s < self.plan.end_s:
-            ps = self.plan.state_at(now_s)
-            if all(abs(ps[a].p - meas[a].p) <= self.p.tracking_tolerance_m for a in self.model.axes):
-                return ps
-        return meas
+        """Where a new plan starts (see ``_schedule``).
+
+        At ``now_s + command_lead_s``, when the new plan takes over: the followed plan's state then, or
+        the measured state carried forward at its velocity; velocities below the rest threshold count as
+        zero, so sensor noise is not planned with.
+        """
+        lead = self.p.command_lead_s
+        if self._following(now_s):
+            return self.plan.state_at(now_s + lead)
+        return {a: AxisState(s.p + s.v * lead, s.v) if abs(s.v) > REST_MPS else AxisState(s.p)
+                for a, s in self._measured().items()}
+
+    def _following(self, now_s: float) -> bool:
+        if self.plan is None or now_s >= self.plan.end_s:
+            return False
+        meas, ps = self._measured(), self.plan.state_at(now_s)
+        return all(abs(ps[a].p - meas[a].p) <= self.p.tracking_tolerance_m for a in self.model.axes)
+
+    def _schedule(self, plan: Plan, now_s: float) -> None:
+        """Stamp a new plan: it starts ``command_lead_s`` from now, so it reaches the drive before it starts
+        (the stamp fixes the drive's timeline to the controller's); if it replaces a plan the crane follows,
+        the old one is spliced in until then."""
+        old = self.plan
+        plan.stamp_s = now_s
+        plan.start_s = now_s + self.p.command_lead_s
+        if old is None or not self._following(now_s):
+            return  # from rest (or the measured state): the drive holds until the start
+        times = [now_s] + [b for b in old.breakpoints_abs() if now_s < b < plan.start_s - 1e-6]
+        for t in times:
+            st = old.state_at(t)
+            plan.lead_in.append(motion.TrajectoryPoint(
+                t - now_s, {**{a: s.p for a, s in st.items()}, "twistlock": old.twistlock},
+                {**{a: s.v for a, s in st.items()}, "twistlock": 0.0},
+                {**{a: s.a for a, s in st.items()}, "twistlock": 0.0}))
 
     def _moving(self) -> bool:
         return any(abs(v) > 0.02 for v in self.reading.velocity.values())
@@ -340,7 +367,7 @@ class CraneController:
         problems = check_plan(self.model, plan, ctx, self.p.position_tolerance_m)
         if problems:
             raise InterlockViolation(f"{plan.kind} plan ({plan.note}): " + "; ".join(problems))
-        plan.start_s = now_s
+        self._schedule(plan, now_s)
         self.plan = plan
         self.last_cmd = plan.end()
         self._out_plan = plan
@@ -350,7 +377,7 @@ class CraneController:
     def _stop(self, now_s: float, note: str) -> None:
         """Jerk-limited stop of every axis from where the crane is (exempt from the lowering rule)."""
         plan = motion.stop(self._states(now_s), self.plan_limits, self.twistlock_cmd, note=note)
-        plan.start_s = now_s
+        self._schedule(plan, now_s)
         self.plan = plan
         self.plan_goal = ("stop",)
         self.last_cmd = plan.end()

@@ -78,10 +78,11 @@ def joint_reading(msg: JointState, stamp_s: float, axes: tuple[str, ...]) -> Joi
 
 
 def trajectory_msg(plan: Plan, sample_s: float, joints: tuple[str, ...]) -> JointTrajectory:
-    """JointTrajectory for a plan: stamp = plan start, every joint in every point."""
+    """JointTrajectory for a plan, every joint in every point, stamped when it was computed."""
     msg = JointTrajectory()
-    sec = math.floor(plan.start_s)
-    msg.header.stamp = Time(sec=int(sec), nanosec=int(round((plan.start_s - sec) * 1e9)) % 1_000_000_000)
+    stamp = plan.stamp_s if plan.stamp_s is not None else plan.start_s
+    sec = math.floor(stamp)
+    msg.header.stamp = Time(sec=int(sec), nanosec=min(999_999_999, int(round((stamp - sec) * 1e9))))
     msg.joint_names = list(joints)
     for p in plan.points(sample_s):
         pt = JointTrajectoryPoint()
@@ -250,12 +251,9 @@ def main(args=None) -> None:
     node = None
     try:
         node = CraneControllerNode()
-        try:
-            from rclpy.experimental import EventsExecutor
-
-            executor = EventsExecutor()
-        except ImportError:
-            executor = rclpy.executors.SingleThreadedExecutor()
+        # rclpy's experimental EventsExecutor delivered no subscription callbacks to this node with
+        # use_sim_time in a graph test (Jazzy 7.1.6 wheels), so the plain executor it is.
+        executor = rclpy.executors.SingleThreadedExecutor()
         executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):

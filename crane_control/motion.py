@@ -147,6 +147,8 @@ class Plan:
     twistlock_time_s: float = 0.0  # time the twistlock needs to turn to its target
     start_s: float = 0.0  # absolute (sim/ROS) time the plan starts; set when issued
     note: str = ""
+    stamp_s: float | None = None  # message stamp (times of points() are relative to it); None = start_s
+    lead_in: list[TrajectoryPoint] = field(default_factory=list)  # previous plan from stamp_s to start_s
 
     @property
     def duration(self) -> float:
@@ -171,6 +173,10 @@ class Plan:
     def points(self, dt: float) -> list[TrajectoryPoint]:
         """Samples every ``dt`` [s], at every piece boundary and at the end, for a JointTrajectory.
 
+        With ``stamp_s`` set, times are relative to it and the ``lead_in`` points (the previous plan
+        until this one starts) come first: the message then splices the old motion into the new one
+        exactly, whenever between stamp and start it reaches the drive.
+
         The boundaries matter: a drive interpolating between points then starts the horizontal axes
         exactly when the hoist reaches the safe height, not up to ``dt`` earlier; and with a point at
         every jerk switch of every axis, the quintic interpolation of a ros2_control-style follower
@@ -187,7 +193,8 @@ class Plan:
             if not merged or t - merged[-1] > 1e-6:
                 merged.append(t)
         times = merged
-        out = []
+        offset = self.start_s - self.stamp_s if self.stamp_s is not None else 0.0
+        out = [p for p in self.lead_in if p.t < offset - 1e-6]
         for t in times:
             st = self.state(t)
             pos = {a: s.p for a, s in st.items()}
@@ -196,8 +203,13 @@ class Plan:
             pos["twistlock"] = self.twistlock
             vel["twistlock"] = 0.0
             acc["twistlock"] = 0.0
-            out.append(TrajectoryPoint(t, pos, vel, acc))
+            out.append(TrajectoryPoint(t + offset, pos, vel, acc))
         return out
+
+    def breakpoints_abs(self) -> list[float]:
+        """Absolute times where any axis's jerk switches (phase boundaries of every piece)."""
+        return sorted({self.start_s + b for prof in self.profiles.values() for piece in prof.pieces
+                       for b in piece.breakpoints()})
 
 
 # --------------------------------------------------------------------------- ruckig wrappers
@@ -293,11 +305,14 @@ def vertical(states: dict[str, AxisState], height_m: float, limits: dict[str, Ax
     """Move the hoist to ``height_m``; any horizontal axis still moving is brought to rest where it is."""
     profiles = {}
     for a, s in states.items():
-        prof = AxisProfile(s)
         if a == "hoist":
+            prof = AxisProfile(s)
             prof.add(0.0, ruckig_move([s], [AxisState(height_m)], [limits[a]]))
         elif abs(s.v) > REST_MPS or abs(s.a) > 1e-3:
+            prof = AxisProfile(s)
             prof.add(0.0, ruckig_stop([s], [limits[a]]), sampled=True)
+        else:
+            prof = AxisProfile(AxisState(s.p))  # at rest: hold exactly, do not carry sensor noise along
         profiles[a] = prof
     return Plan("vertical", profiles, twistlock, note=note)
 

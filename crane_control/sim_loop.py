@@ -38,7 +38,7 @@ def to_sim_trajectory(plan: Plan, sample_s: float, joints: tuple[str, ...]) -> J
                         tuple(p.accelerations[j] for j in joints))
         for p in plan.points(sample_s)
     )
-    return JointTrajectory(tuple(joints), points, plan.start_s)
+    return JointTrajectory(tuple(joints), points, plan.stamp_s if plan.stamp_s is not None else plan.start_s)
 
 
 @dataclass

@@ -57,7 +57,7 @@ class PlantCrane:
     def command(self, plan: Plan, sample_s: float = 0.1) -> None:
         self.points = plan.points(sample_s)
         self.point_times = [p.t for p in self.points]
-        self.cmd_start = plan.start_s
+        self.cmd_start = plan.stamp_s if plan.stamp_s is not None else plan.start_s
         if self.points:
             tl = self.points[-1].positions["twistlock"]
             if tl != self.twistlock_target:
