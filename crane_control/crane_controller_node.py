@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import math
-from pathlib import Path
 
 import rclpy
 from builtin_interfaces.msg import Duration, Time
@@ -20,6 +19,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, String
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
+from yard_bringup.paths import world_path
 from yard_model import load_world
 from yard_model.documents import DocumentError, dump_document, parse_document
 from yard_ros import params, qos
@@ -35,24 +35,6 @@ RAIL_CLAIMS_TOPIC = "/cranes/rail_claims"
 CLAIMS_SUB_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=20, reliability=ReliabilityPolicy.RELIABLE,
                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
 JOINTS = ("gantry", "trolley", "hoist", "twistlock")
-
-
-def resolve_world(name: str) -> Path:
-    """A world file from a path or the name of a shipped world (source tree, then the installed share)."""
-    candidates = [Path(name), Path(__file__).resolve().parents[1] / "sim_worlds" / f"{name}.yaml"]
-    for c in candidates:
-        if c.is_file():
-            return c
-    try:
-        from ament_index_python.packages import get_package_share_directory
-
-        share = Path(get_package_share_directory("yard_autonomy")) / "sim_worlds" / f"{name}.yaml"
-        candidates.append(share)
-        if share.is_file():
-            return share
-    except (ImportError, LookupError, ValueError, OSError):
-        pass
-    raise FileNotFoundError(f"world '{name}' not found (looked at {', '.join(str(c) for c in candidates)})")
 
 
 def joint_reading(msg: JointState, stamp_s: float, axes: tuple[str, ...]) -> JointReading:
@@ -119,7 +101,7 @@ class CraneControllerNode(Node):
         self.crane_id = self.p.crane_id or self.get_namespace().strip("/")
         if not self.crane_id:
             raise params.ParameterError("crane_id: empty and the node has no namespace")
-        world = load_world(resolve_world(self.p.world))
+        world = load_world(world_path(self.p.world))
         self.model = CraneModel.from_world(world, self.crane_id, self.p.container_tare_kg)
         self.core = CraneController(self.model, self.p, set(world.bays))
         self.joints = (*self.model.axes, "twistlock")

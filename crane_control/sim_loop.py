@@ -18,10 +18,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from yard_model.world import World
 from yard_sim.engine import SimConfig, SimEngine
 from yard_sim.trajectory import JointTrajectory, TrajectoryPoint
-
-from yard_model.world import World
 
 from .controller import CraneController
 from .model import CraneModel, JointReading

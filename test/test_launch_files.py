@@ -129,7 +129,9 @@ def test_sim_launch_nodes_match_the_graph_one_to_one(tmp_path):
     _, actions = run_launch_file("yard_sim", world="small_yard", carriers="3", rtf="0", seed="7",
                                  params_file=str(extra))
     specs = build_graph("small_yard", 3, rtf=0.0, seed=7)
-    assert len(specs) == len(actions) == 1 + 3 * 2 + 3  # simulator, 3 carriers x 2, 3 cranes
+    per_scope = {"yard": 1, "carrier": 3, "crane": 3}  # small_yard with 3 carriers has 3 cranes
+    expected = sum(per_scope[sub.scope] for sub in graph.SUBSYSTEMS.values())  # shipped + test subsystems
+    assert len(specs) == len(actions) == expected
     assert all(isinstance(a, Node) for a in actions)
     for spec, action in zip(specs, actions):
         assert action.kwargs == expected_node_kwargs(spec, [str(extra)]), spec.label
