@@ -256,7 +256,7 @@ def main() -> None:
     args = ap.parse_args()
     world = load_world(WORLDS / f"{args.world}.yaml")
     model = CraneModel.from_world(world, CRANE)
-    console = Console()
+    console = Console(width=160)
     wall = time.perf_counter()
     loops = []
     home = model.home

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from yard_model.documents import DocumentError, parse_document
+from yard_model.documents import DocumentError, parse_document, validate
 
 from . import motion
 from .interlocks import InterlockViolation, PlanContext, check_plan, unlock_refusal
@@ -130,7 +130,6 @@ class CraneController:
             if isinstance(doc, str):
                 job_doc = parse_document("crane_job", doc)
             else:
-                from yard_model.documents import validate
                 validate("crane_job", doc)
                 job_doc = doc
         except DocumentError as exc:
