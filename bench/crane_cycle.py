@@ -33,49 +33,13 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from crane_control import motion
+from crane_control.cycle_bounds import lower_bound_s, planned_optimum_s
 from crane_control.model import CraneModel
 from crane_control.sim_loop import SimLoop
 from yard_model import load_world
 
 WORLDS = Path(__file__).resolve().parents[1] / "sim_worlds"
 CRANE = "cn_crane_1"
-
-
-# --------------------------------------------------------------------------- lower bound
-def lower_bound_s(model: CraneModel, start: dict[str, float], pick: str, place: str) -> float:
-    """Sum of the ruckig-optimal rest-to-rest moves of one job at the full limits, plus both twistlock turns."""
-    lim = model.limits
-    p, q = model.bays[pick], model.bays[place]
-    s_e, s_l = model.safe_height(False), model.safe_height(True)
-    horizontal = {a: start[a] for a in model.horizontal_axes}
-    parts = [
-        motion.optimal_duration_nd(horizontal, model.over(p), lim),  # over the pick at safe height
-        motion.optimal_duration(start["hoist"], s_e, lim["hoist"]),
-        motion.optimal_duration(s_e, p.landed_height_m, lim["hoist"]),  # lower onto the container
-        model.crane.twistlock_time_s,  # lock
-        motion.optimal_duration(p.landed_height_m, s_l, lim["hoist"]),  # hoist
-        motion.optimal_duration_nd(model.over(p), model.over(q), lim),  # traverse
-        motion.optimal_duration(s_l, q.landed_height_m, lim["hoist"]),  # lower
-        model.crane.twistlock_time_s,  # unlock
-        motion.optimal_duration(q.landed_height_m, s_e, lim["hoist"]),  # hoist clear
-    ]
-    return sum(parts)
-
-
-def planned_optimum_s(model: CraneModel, start: dict[str, float], pick: str, place: str) -> float:
-    """The same job with this controller's blended primitives at the full limits, without any control overhead."""
-    lim = model.limits
-    p, q = model.bays[pick], model.bays[place]
-    st = {a: motion.AxisState(v) for a, v in start.items()}
-    t = motion.transfer(st, model.over(p), p.landed_height_m, model.safe_height(False), lim, 0.0).duration
-    t += model.crane.twistlock_time_s
-    at_pick = {a: motion.AxisState(v) for a, v in model.over(p).items()}
-    at_pick["hoist"] = motion.AxisState(p.landed_height_m)
-    t += motion.transfer(at_pick, model.over(q), q.landed_height_m, model.safe_height(True), lim, 1.0).duration
-    t += model.crane.twistlock_time_s
-    t += motion.optimal_duration(q.landed_height_m, model.safe_height(False), lim["hoist"])
-    return t
 
 
 # ------------------------------------------------------------------------------ scenarios

@@ -46,6 +46,7 @@ from .sequencing import Job, JobRejected, Readiness, job_from_document, order
 
 SEEN_IDS_KEPT = 10000  # job ids remembered to refuse duplicates
 SLACK_MAX_M = 0.5  # [m] a commanded hoist this far below a landed spreader is rope slack, not an error
+LANDING_SETTLE_MAX_S = 1.5  # [s] after landing, wait this long at most for the descent plan to end
 
 
 class Phase(str, Enum):
@@ -411,9 +412,18 @@ class CraneController:
         return False
 
     def _set_twistlock(self, now_s: float, target: float, goal: tuple) -> bool:
-        """Command the twistlocks (holding every axis still); True once commanded."""
+        """Command the twistlocks (holding every axis still); True once commanded.
+
+        Landed with the descent still paying out its last few centimetres of slack rope, it waits for
+        that plan to end (at most ``LANDING_SETTLE_MAX_S``) rather than splicing a stop into it: the
+        hold then starts from rest, which every drive takes exactly whatever the message delay.
+        """
         if self.plan_goal == goal:
             return True
+        landing = self.model.is_landed(self.reading) and self.plan is not None and \
+            0.0 < self.plan.end_s - now_s <= LANDING_SETTLE_MAX_S
+        if landing:
+            return False
         if self._moving() or not self._plan_done(now_s):
             self.twistlock_cmd = target
             self._stop(now_s, "stop to turn twistlocks")
@@ -634,8 +644,7 @@ class CraneController:
             self._set_phase(Phase.RELAND, now_s)
             self.wait_reason = why
             return
-        if self.sub == "":
-            self._set_twistlock(now_s, 1.0, ("lock",))
+        if self.sub == "" and self._set_twistlock(now_s, 1.0, ("lock",)):
             self.deadline_s = now_s + self.model.crane.twistlock_time_s + self.p.lock_timeout_s
             self.sub = "turning"
         if self.model.is_locked(self.reading):
@@ -663,9 +672,9 @@ class CraneController:
             if unlock_refusal(self.model, self.reading) is not None:
                 self._fault(now_s, f"cannot re-land: {unlock_refusal(self.model, self.reading)}")
                 return
-            self._set_twistlock(now_s, 0.0, ("reland", "open"))
-            self.deadline_s = now_s + self.model.crane.twistlock_time_s + self.p.lock_timeout_s
-            self.sub = "opening"
+            if self._set_twistlock(now_s, 0.0, ("reland", "open")):
+                self.deadline_s = now_s + self.model.crane.twistlock_time_s + self.p.lock_timeout_s
+                self.sub = "opening"
             return
         if self.sub == "opening":
             if self.model.is_open(self.reading) and self._plan_done(now_s) and not self._moving():
@@ -748,9 +757,9 @@ class CraneController:
                 if now_s - self.phase_since_s > self.p.settle_timeout_s:
                     self._fault(now_s, f"container '{job.container_id}' on bay '{job.place.id}': {self.wait_reason}")
                 return
-            self._set_twistlock(now_s, 0.0, ("unlock",))
-            self.deadline_s = now_s + self.model.crane.twistlock_time_s + self.p.lock_timeout_s
-            self.sub = "turning"
+            if self._set_twistlock(now_s, 0.0, ("unlock",)):
+                self.deadline_s = now_s + self.model.crane.twistlock_time_s + self.p.lock_timeout_s
+                self.sub = "turning"
             return
         if self.model.is_open(r):
             self.clearing = job
@@ -764,9 +773,9 @@ class CraneController:
     def _tick_abort(self, now_s: float) -> None:
         if self.reading.twistlock > TWISTLOCK_OPEN or self.twistlock_cmd > 0.0:
             if self.sub == "":
-                self._set_twistlock(now_s, 0.0, ("abort", "open"))
-                self.deadline_s = now_s + self.model.crane.twistlock_time_s + self.p.lock_timeout_s
-                self.sub = "opening"
+                if self._set_twistlock(now_s, 0.0, ("abort", "open")):
+                    self.deadline_s = now_s + self.model.crane.twistlock_time_s + self.p.lock_timeout_s
+                    self.sub = "opening"
             elif now_s > self.deadline_s:
                 self._fault(now_s, "twistlocks do not open while aborting")
             return

@@ -19,9 +19,10 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, String
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from yard_bringup.paths import world_path
+from yard_bringup.paths import ShareNotFoundError, world_path
 from yard_model import load_world
 from yard_model.documents import DocumentError, dump_document, parse_document
+from yard_model.loader import WorldError
 from yard_ros import params, qos
 
 from .controller import CraneController
@@ -232,7 +233,13 @@ def main(args=None) -> None:
     rclpy.init(args=args)
     node = None
     try:
-        node = CraneControllerNode()
+        try:
+            node = CraneControllerNode()
+        except (params.ParameterError, WorldError, ShareNotFoundError, KeyError) as exc:
+            # a configuration the node cannot run with: say why, no traceback, non-zero exit
+            msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+            rclpy.logging.get_logger("crane_controller").fatal(f"cannot start: {msg}")
+            raise SystemExit(2) from None
         # rclpy's experimental EventsExecutor delivered no subscription callbacks to this node with
         # use_sim_time in a graph test (Jazzy 7.1.6 wheels), so the plain executor it is.
         executor = rclpy.executors.SingleThreadedExecutor()

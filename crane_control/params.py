@@ -22,7 +22,7 @@ class CraneControllerParams:
         "its limits saturates on rounding and falls behind.", "", 0.5, 1.0))
     command_lead_s: float = field(default=0.2, metadata=spec(
         "A new trajectory starts this long after it is computed, from where the old one will be then, so the "
-        "drive switches smoothly despite the message delay.", "s", 0.0, 1.0))
+        "drive switches smoothly despite the message delay.", "s", 0.0, 5.0))
     trajectory_sample_s: float = field(default=0.1, metadata=spec(
         "Spacing of JointTrajectory points (each carries position, velocity, acceleration).", "s", 0.01, 1.0))
     joint_state_timeout_s: float = field(default=0.5, metadata=spec(

@@ -55,7 +55,7 @@ class SimLoop:
 
     def __init__(self, world: World, crane_ids: tuple[str, ...], carriers: tuple[str, ...] = (),
                  params: CraneControllerParams | None = None, style: str = "blended", seed: int = 0,
-                 control_dt_s: float = 0.05, step_s: float = 0.01, record: bool = False):
+                 control_dt_s: float = 0.05, step_s: float = 0.01, record: bool = False, delay_steps: int = 0):
         self.world = world
         self.params = params or CraneControllerParams()
         self.engine = SimEngine(world, list(carriers), SimConfig(step_s=step_s, sensors_enabled=False), seed)
@@ -69,6 +69,8 @@ class SimLoop:
         self.claims: list[tuple[str, dict]] = []
         self.records = {k: AxisRecord() for k in world.cranes} if record else None
         self.bay_overrides: dict[str, bool] = {}  # force a bay not ready (scenarios)
+        self.delay_steps = delay_steps  # trajectories reach the engine this many steps late (message latency)
+        self._in_flight: list[tuple[int, str, JointTrajectory]] = []
         self._last_status_s = -math.inf
         self._last_status: dict | None = None
 
@@ -154,11 +156,19 @@ class SimLoop:
             if out.plan is not None:
                 self.plans[k].append(out.plan)
                 joints = (*ctl.model.axes, "twistlock")
-                self.engine.command_crane(k, to_sim_trajectory(out.plan, self.params.trajectory_sample_s, joints))
+                traj = to_sim_trajectory(out.plan, self.params.trajectory_sample_s, joints)
+                if self.delay_steps:
+                    self._in_flight.append((self.engine.steps + self.delay_steps, k, traj))
+                else:
+                    self.engine.command_crane(k, traj)
             if out.claim is not None:
                 self.claims.append((k, out.claim))
 
     def step_engine(self) -> None:
+        due = [m for m in self._in_flight if m[0] <= self.engine.steps]
+        self._in_flight = [m for m in self._in_flight if m[0] > self.engine.steps]
+        for _, k, traj in due:
+            self.engine.command_crane(k, traj)
         out = self.engine.step()
         self.sim_events.extend(out.events)
         if self.records is not None:
