@@ -79,3 +79,23 @@ def test_recorder_round_trip(rclpy_context, tmp_path):
     doc = next(m.ros_msg for m in decoded if m.channel.topic == "/latched_doc")
     assert doc.data == '{"hello": 1}'
     _ = rclpy
+
+
+def test_sink_writes_message_objects_that_decode(tmp_path):
+    from geometry_msgs.msg import PoseStamped
+    from mcap_ros2.reader import read_ros2_messages
+
+    from yard_ros.mcap_sink import McapSink, type_name_of
+
+    sink = McapSink(tmp_path / "day.mcap")
+    for i in range(3):
+        msg = PoseStamped()
+        msg.header.frame_id = "map"
+        msg.pose.position.y = float(i)
+        sink.write("/carrier_01/pose", msg, (i + 1) * 1_000_000_000)
+    sink.close()
+    sink.write("/carrier_01/pose", PoseStamped(), 5)  # after close: ignored, no exception
+    got = list(read_ros2_messages(str(tmp_path / "day.mcap")))
+    assert [m.ros_msg.pose.position.y for m in got] == [0.0, 1.0, 2.0]
+    assert [m.log_time_ns for m in got] == [1_000_000_000, 2_000_000_000, 3_000_000_000]
+    assert type_name_of(PoseStamped) == "geometry_msgs/msg/PoseStamped"

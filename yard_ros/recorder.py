@@ -14,16 +14,14 @@ from __future__ import annotations
 import importlib
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import rclpy
-from mcap.writer import CompressionType, Writer
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from yard_ros import params
-from yard_ros.msg_definitions import schema_text
+from yard_ros.mcap_sink import McapSink
 from yard_ros.params import spec
 
 
@@ -55,20 +53,13 @@ class McapRecorderNode(Node):
         self.p = params.declare(self, RecorderParams)
         self._include = [re.compile(x) for x in self.p.include]
         self._exclude = [re.compile(x) for x in self.p.exclude]
-        out = Path(self.p.output)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(out, "wb")  # noqa: SIM115 - closed in close()
-        compression = {"none": CompressionType.NONE, "lz4": CompressionType.LZ4, "zstd": CompressionType.ZSTD}
-        self._writer = Writer(self._file, compression=compression[self.p.compression])
-        self._writer.start(profile="ros2", library="yard_autonomy recorder")
-        self._schemas: dict[str, int] = {}
-        self._channels: dict[str, int] = {}
+        self._sink = McapSink(self.p.output, self.p.compression, library="yard_autonomy recorder")
+        self.counts = self._sink.counts
+        self._seen: set[str] = set()
         self._subs = []
-        self.counts: dict[str, int] = {}
-        self._closed = False
         self._discover()
         self.create_timer(self.p.discovery_period_s, self._discover, clock=Clock(clock_type=ClockType.STEADY_TIME))
-        self.get_logger().info(f"recording to {out}")
+        self.get_logger().info(f"recording to {self._sink.path}")
 
     def wanted(self, topic: str) -> bool:
         return any(r.search(topic) for r in self._include) and not any(r.search(topic) for r in self._exclude)
@@ -86,45 +77,25 @@ class McapRecorderNode(Node):
 
     def _discover(self) -> None:
         for topic, types in self.get_topic_names_and_types():
-            if topic in self._channels or not self.wanted(topic) or not self.get_publishers_info_by_topic(topic):
+            if topic in self._seen or not self.wanted(topic) or not self.get_publishers_info_by_topic(topic):
                 continue
+            self._seen.add(topic)
             if len(types) != 1:
                 self.get_logger().warning(f"not recording {topic}: it has several types {types}")
-                self._channels[topic] = -1
                 continue
-            type_name = types[0]
             try:
-                cls = message_class(type_name)
-                if type_name not in self._schemas:
-                    self._schemas[type_name] = self._writer.register_schema(
-                        name=type_name.replace("/msg/", "/"), encoding="ros2msg", data=schema_text(type_name).encode()
-                    )
+                cls = message_class(types[0])
+                self._sink.add_channel(topic, types[0])
             except (LookupError, ImportError, AttributeError, ValueError) as exc:
                 self.get_logger().warning(f"not recording {topic}: {exc}")
-                self._channels[topic] = -1
                 continue
-            channel = self._writer.register_channel(topic=topic, message_encoding="cdr",
-                                                    schema_id=self._schemas[type_name])
-            self._channels[topic] = channel
-            self.counts[topic] = 0
             self._subs.append(self.create_subscription(
-                cls, topic, lambda data, t=topic, c=channel: self._write(t, c, data), self._qos_for(topic), raw=True
-            ))
-
-    def _write(self, topic: str, channel: int, data: bytes) -> None:
-        if self._closed:
-            return
-        now = self.get_clock().now().nanoseconds
-        self._writer.add_message(channel_id=channel, log_time=now, publish_time=now, data=data,
-                                 sequence=self.counts[topic])
-        self.counts[topic] += 1
+                cls, topic, lambda data, t=topic: self._sink.write_raw(t, data, self.get_clock().now().nanoseconds),
+                self._qos_for(topic), raw=True))
 
     def close(self) -> None:
         """Finish the MCAP file (summary and index) so it is readable."""
-        if not self._closed:
-            self._closed = True
-            self._writer.finish()
-            self._file.close()
+        self._sink.close()
 
 
 def main(args=None) -> None:

@@ -10,26 +10,46 @@ acceleration clipped to the limits):
   reference is followed without lag or drift;
 * otherwise the axis moves one step along Ruckig's motion (it saturates) and catches up later.
 
-Either way the reported velocity, acceleration and jerk (acceleration change per step) stay
-within the limits. Travel is protected by an invariant: every state the axis takes must be able
-to brake to rest (velocity interface, jerk-limited) inside its travel; a step that would break
-it is replaced by a braking step, so the axis never runs past an end even when a reference
-jumps. A cheap analytic bound on the braking distance skips the exact Ruckig check far from the
-ends. A soft ``floor`` (the slack-rope limit of a landed hoist) clips the reference from below
-but is not guarded: crossing it is how a slack rope pays out.
+The motion is planned afresh from the axis's state every step (``Ruckig.calculate``, a receding
+horizon), never taken from a trajectory cached by ``Ruckig.update``: ``update`` recalculates
+only when its input changes, so an axis feeding back Ruckig's own output keeps following
+whatever was computed when the target last changed. Ruckig 0.19 sometimes returns a valid but
+far slower trajectory from a state on its velocity-limit boundary (|v| + a^2/2j = v_max with a
+along v, the very states its own profiles pass on the way to cruise speed): from one such state
+it planned 30.5 s instead of 16.4 s, and the axis followed that plan to its end. Replanning
+every step keeps only the first step of such a plan, and on that boundary every motion within
+the limits starts with the same step (full jerk against a). In Python a fresh ``calculate`` and
+one sample cost about the same as a cached ``update``.
+
+Ruckig takes the target as a fixed state, so a reference running away from the axis (too fast
+for it, or starting with a velocity step as linear segments do) would be "reached" by first
+backing up to take a run-up and pass the reference's position at its speed: moving away from
+the reference. When the reference moves away from the axis (the axis is not ahead of it) and the
+planned motion goes against the reference's direction at any time (checked exactly on Ruckig's
+profile), the axis heads for the reference's position to arrive at rest instead: it moves
+towards the reference at once as fast as the limits allow, and takes the full target again as
+soon as reaching it needs no motion backwards.
+
+In every case the reported velocity, acceleration and jerk (acceleration change per step) stay
+within the limits: every step is the first step of a Ruckig trajectory from the axis's state.
+Travel is protected by an invariant: every state the axis takes must be able to brake to rest
+(velocity interface, jerk-limited) inside its travel; a step that would break it is replaced by
+a braking step, so the axis never runs past an end even when a reference jumps. A cheap analytic
+bound on the braking distance skips the exact Ruckig check far from the ends. A soft ``floor``
+(the slack-rope limit of a landed hoist) clips the reference from below but is not guarded:
+crossing it is how a slack rope pays out.
 """
 
 from __future__ import annotations
 
 import math
 
-from ruckig import ControlInterface, InputParameter, OutputParameter, Result, Ruckig, RuckigError, Trajectory
+from ruckig import ControlInterface, InputParameter, Result, Ruckig, RuckigError, Trajectory
 
 from yard_model.world import AxisLimits
 
 from .trajectory import AxisReference
 
-_FINISHED = (Result.Finished,)
 _OK = (Result.Working, Result.Finished)
 
 
@@ -67,11 +87,14 @@ class AxisSim:
         self.floor: float | None = None  # soft lower clip of the reference [m]
         self.saturated = False  # the last step could not follow the reference exactly
         self.internal_errors = 0  # Ruckig failures (fell back to a hard hold); expected 0
-        self._otg = Ruckig(1, dt)
+        # One Ruckig used through ``calculate`` only, which keeps no state between calls; each use
+        # (following, braking, the travel check) has its own input and trajectory.
+        self._otg = Ruckig(1)
         self._inp = InputParameter(1)
-        self._out = OutputParameter(1)
+        self._traj = Trajectory(1)
+        self._target_set: tuple[float, float, float] | None = None  # the target held by self._inp
         self._brake_inp = InputParameter(1)
-        self._brake_out = OutputParameter(1)
+        self._brake_traj = Trajectory(1)
         self._check_inp = InputParameter(1)
         self._check_traj = Trajectory(1)
         for inp in (self._inp, self._brake_inp, self._check_inp):
@@ -131,20 +154,71 @@ class AxisSim:
         return lim.min_m - 1e-9 <= end <= lim.max_m + 1e-9 and lim.min_m - 1e-9 <= p <= lim.max_m + 1e-9
 
     def _brake_step(self) -> tuple[float, float, float]:
-        inp, out = self._brake_inp, self._brake_out
+        """The next state of a time-optimal, jerk-limited stop from the current state."""
+        inp, traj = self._brake_inp, self._brake_traj
         inp.current_position = [self.p]
         inp.current_velocity = [self.v]
         inp.current_acceleration = [self.a]
         try:
-            r = self._otg.update(inp, out)
+            r = self._otg.calculate(inp, traj)
         except RuckigError:
             r = Result.Error
         if r not in _OK:
             self.internal_errors += 1
             return self.p, 0.0, 0.0
-        if r in _FINISHED:
-            return out.new_position[0], 0.0, 0.0
-        return out.new_position[0], out.new_velocity[0], out.new_acceleration[0]
+        if traj.duration <= self.dt * (1.0 + 1e-9):
+            return traj.at_time(traj.duration)[0][0], 0.0, 0.0
+        (p,), (v,), (a,) = traj.at_time(self.dt)
+        return p, v, a
+
+    def _plan_step(self, rp: float, rv: float, ra: float) -> tuple[float, float, float, bool] | None:
+        """First step of the time-optimal motion to (rp, rv, ra) and whether it gets there; None on error."""
+        inp, traj = self._inp, self._traj
+        inp.current_position = [self.p]
+        inp.current_velocity = [self.v]
+        inp.current_acceleration = [self.a]
+        if (rp, rv, ra) != self._target_set:  # a static target (step, end of a reference) is set once
+            inp.target_position = [rp]
+            inp.target_velocity = [rv]
+            inp.target_acceleration = [ra]
+            self._target_set = (rp, rv, ra)
+        try:
+            if self._otg.calculate(inp, traj) not in _OK:
+                return None
+        except RuckigError:
+            return None
+        if traj.duration <= self.dt * (1.0 + 1e-9):
+            return rp, rv, ra, True
+        (p,), (v,), (a,) = traj.at_time(self.dt)
+        return p, v, a, False
+
+    def _plan_backs_up(self, direction: float) -> bool:
+        """True if the motion just planned ever moves against ``direction`` (the sign of a velocity).
+
+        The velocity of a jerk-limited profile is piecewise quadratic: its extremes lie at phase
+        ends and where the acceleration crosses zero inside a phase, so checking those is exact.
+        Ruckig's profile holds seven main phases and two sub-profiles (``brake``, ``accel``, usually
+        empty), each phase given by its duration, jerk and starting state; every phase is checked,
+        so their order does not matter. A plan that goes behind the start at all (Ruckig's
+        position extrema, cheap) is caught first.
+        """
+        ext = self._traj.position_extrema[0]
+        if (ext.min < self.p) if direction > 0.0 else (ext.max > self.p):
+            return True
+        prof = self._traj.profiles[0][0]
+        parts = [prof]
+        for extra in (prof.brake, prof.accel):
+            if extra.duration > 0.0:
+                parts.append(extra)
+        for part in parts:
+            for t, j, a0, v0 in zip(part.t, part.j, part.a, part.v):
+                if t <= 0.0:
+                    continue
+                if direction * v0 < 0.0 or direction * (v0 + t * (a0 + 0.5 * j * t)) < 0.0:
+                    return True
+                if a0 * (a0 + j * t) < 0.0 and direction * (v0 - a0 * a0 / (2.0 * j)) < 0.0:
+                    return True
+        return False
 
     def step(self, t_next: float) -> None:
         """Advance one step to absolute time ``t_next`` [s]."""
@@ -158,26 +232,19 @@ class AxisSim:
             self.p, self.v, self.a = rp, rv, ra  # on the reference (at rest after its end: no work)
             self.saturated = False
             return
-        inp, out = self._inp, self._out
-        inp.current_position = [self.p]
-        inp.current_velocity = [self.v]
-        inp.current_acceleration = [self.a]
-        inp.target_position = [rp]
-        inp.target_velocity = [rv]
-        inp.target_acceleration = [ra]
-        try:
-            r = self._otg.update(inp, out)
-        except RuckigError:
-            r = Result.Error
-        if r in _OK and out.trajectory.duration <= self.dt * (1.0 + 1e-9):
-            nxt = (rp, rv, ra)
-            self.saturated = False
-        elif r in _OK:
-            nxt = (out.new_position[0], out.new_velocity[0], out.new_acceleration[0])
-            self.saturated = True
-        else:
+        plan = self._plan_step(rp, rv, ra)
+        if plan is not None and not plan[3] and rv != 0.0 and rv * (rp - self.p) >= 0.0 and self._plan_backs_up(rv):
+            # The reference runs away from the axis and Ruckig would back up for a run-up to meet
+            # it at its speed: head for where the reference is instead (see the module docstring).
+            plan = self._plan_step(rp, 0.0, 0.0)
+            if plan is not None:
+                plan = (plan[0], plan[1], plan[2], False)  # at rest there is not on the reference
+        if plan is None:
             nxt = self._brake_step()
             self.saturated = True
+        else:
+            nxt = plan[:3]
+            self.saturated = not plan[3]
         if not self._can_stop_inside(*nxt):
             nxt = self._brake_step()
             self.saturated = True
