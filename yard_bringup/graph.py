@@ -317,3 +317,13 @@ register(Subsystem(
 ))
 
 # --- subsystem: crane_controller (owner: crane_control) ---
+def _crane_controller_parameters(ctx: GraphContext, instance: str | None) -> dict[str, Any]:
+    return {"world": str(ctx.world_file), "crane_id": instance}
+
+
+register(Subsystem(
+    key="crane_controller", scope="crane", executable="crane_controller",
+    module="crane_control.crane_controller_node", config=("crane_controller.yaml",),
+    parameters=_crane_controller_parameters,
+    description="lift jobs of one crane: ruckig motion, interlocks, job queue, shared-rail claims",
+))

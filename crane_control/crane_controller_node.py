@@ -1,0 +1,257 @@
+"""ROS 2 node of one crane: translates topics to and from :class:`crane_control.controller.CraneController`.
+
+Runs in the crane's namespace (``/cn_crane_1``); the crane id is the namespace unless the
+``crane_id`` parameter says otherwise. All logic lives in the core; this file converts messages,
+parameters and time, and keeps running whatever arrives (bad documents are logged and rejected).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import rclpy
+from builtin_interfaces.msg import Duration, Time
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Bool, String
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from yard_bringup.paths import ShareNotFoundError, world_path
+from yard_model import load_world
+from yard_model.documents import DocumentError, dump_document, parse_document
+from yard_model.loader import WorldError
+from yard_ros import params, qos
+
+from .controller import CraneController
+from .model import CraneModel, JointReading
+from .motion import Plan
+from .params import CraneControllerParams
+
+RAIL_CLAIMS_TOPIC = "/cranes/rail_claims"
+# Several cranes publish claims (each latched, depth 1); the subscriber keeps a deeper queue so
+# back-to-back claims of two neighbours are not collapsed into one.
+CLAIMS_SUB_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=20, reliability=ReliabilityPolicy.RELIABLE,
+                            durability=DurabilityPolicy.TRANSIENT_LOCAL)
+JOINTS = ("gantry", "trolley", "hoist", "twistlock")
+
+
+def joint_reading(msg: JointState, stamp_s: float, axes: tuple[str, ...]) -> JointReading:
+    """JointReading from a crane JointState (docs/architecture.md); raises ValueError if unusable."""
+    index = {n: i for i, n in enumerate(msg.name)}
+    missing = [j for j in (*axes, "twistlock") if j not in index]
+    if missing:
+        raise ValueError(f"joint_states lacks {', '.join(missing)}")
+    if len(msg.position) != len(msg.name):
+        raise ValueError("joint_states has fewer positions than names")
+
+    def value(seq, joint, default=0.0):
+        i = index[joint]
+        return float(seq[i]) if i < len(seq) else default
+
+    pos = {a: value(msg.position, a) for a in axes}
+    vel = {a: value(msg.velocity, a) for a in axes}
+    load = value(msg.effort, "hoist")
+    twistlock = value(msg.position, "twistlock")
+    if not all(math.isfinite(x) for x in (*pos.values(), *vel.values(), load, twistlock)):
+        raise ValueError("joint_states holds a non-finite value")
+    return JointReading(stamp_s, pos, vel, load, twistlock)
+
+
+def trajectory_msg(plan: Plan, sample_s: float, joints: tuple[str, ...]) -> JointTrajectory:
+    """JointTrajectory for a plan, every joint in every point, stamped when it was computed."""
+    msg = JointTrajectory()
+    stamp = plan.stamp_s if plan.stamp_s is not None else plan.start_s
+    sec = math.floor(stamp)
+    msg.header.stamp = Time(sec=int(sec), nanosec=min(999_999_999, int(round((stamp - sec) * 1e9))))
+    msg.joint_names = list(joints)
+    for p in plan.points(sample_s):
+        pt = JointTrajectoryPoint()
+        pt.positions = [float(p.positions[j]) for j in joints]
+        pt.velocities = [float(p.velocities[j]) for j in joints]
+        pt.accelerations = [float(p.accelerations[j]) for j in joints]
+        whole = math.floor(p.t)
+        pt.time_from_start = Duration(sec=int(whole), nanosec=min(999_999_999, int(round((p.t - whole) * 1e9))))
+        msg.points.append(pt)
+    return msg
+
+
+def _guard(fn):
+    """A callback must never take the node down: log the bug and carry on."""
+
+    @functools.wraps(fn)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return fn(self, *args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - the node keeps running; the error is logged with its cause
+            self.errors += 1
+            self.get_logger().error(f"{fn.__name__} failed: {type(exc).__name__}: {exc}")
+            return None
+
+    return wrapper
+
+
+class CraneControllerNode(Node):
+    """Per-crane lift job controller (see crane_control/controller.py)."""
+
+    def __init__(self, **node_kwargs):
+        super().__init__(node_kwargs.pop("node_name", "crane_controller"), **node_kwargs)
+        self.p = params.declare(self, CraneControllerParams)
+        self.crane_id = self.p.crane_id or self.get_namespace().strip("/")
+        if not self.crane_id:
+            raise params.ParameterError("crane_id: empty and the node has no namespace")
+        world = load_world(world_path(self.p.world))
+        self.model = CraneModel.from_world(world, self.crane_id, self.p.container_tare_kg)
+        self.core = CraneController(self.model, self.p, set(world.bays))
+        self.joints = (*self.model.axes, "twistlock")
+        self.errors = 0
+        self.bad_documents = 0
+        ns = f"/{self.crane_id}/"
+        self.traj_pub = self.create_publisher(JointTrajectory, ns + "joint_trajectory", qos.COMMAND)
+        self.event_pub = self.create_publisher(String, ns + "job_events", qos.EVENTS)
+        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_subscription(String, ns + "jobs", self._on_job, qos.COMMAND)
+        self.create_subscription(JointState, ns + "joint_states", self._on_joints, qos.SENSOR_SUB)
+        self.create_subscription(Bool, ns + "emergency_stop", self._on_estop, qos.LATCHED)
+        self.create_subscription(String, "/fleet/bay_status", self._on_bay_status, qos.LATCHED)
+        if self.p.check_containers:
+            self.create_subscription(String, "/yard/state", self._on_yard_state, qos.LATCHED)
+        self.claim_pub = None
+        if self.core.rail is not None:
+            self.claim_pub = self.create_publisher(String, RAIL_CLAIMS_TOPIC, qos.LATCHED)
+            self.create_subscription(String, RAIL_CLAIMS_TOPIC, self._on_claim, CLAIMS_SUB_QOS)
+            for peer in self.model.rail_neighbours:
+                self.create_subscription(JointState, f"/{peer}/joint_states",
+                                         functools.partial(self._on_peer_joints, peer), qos.SENSOR_SUB)
+        self.create_timer(1.0 / self.p.control_rate_hz, self._tick)
+        self.create_timer(1.0, self._publish_diagnostics)
+        self.get_logger().info(f"crane controller for '{self.crane_id}' ({world.name}), axes {self.model.axes}, "
+                               f"rail neighbours {list(self.model.rail_neighbours) or 'none'}")
+
+    # ------------------------------------------------------------------ time
+    def now_s(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    # ------------------------------------------------------------- inputs
+    @_guard
+    def _on_job(self, msg: String) -> None:
+        self._publish_events(self.core.submit(msg.data, self.now_s()))
+
+    @_guard
+    def _on_joints(self, msg: JointState) -> None:
+        try:
+            reading = joint_reading(msg, self.now_s(), self.model.axes)
+        except ValueError as exc:
+            self.bad_documents += 1
+            self.get_logger().warning(f"ignoring joint_states: {exc}", throttle_duration_sec=5.0)
+            return
+        self.core.on_joint_reading(reading)
+
+    @_guard
+    def _on_peer_joints(self, peer: str, msg: JointState) -> None:
+        if "gantry" not in msg.name:
+            return
+        i = msg.name.index("gantry")
+        if i >= len(msg.position) or not math.isfinite(msg.position[i]):
+            return
+        v = float(msg.velocity[i]) if i < len(msg.velocity) and math.isfinite(msg.velocity[i]) else 0.0
+        self.core.on_peer_joints(peer, float(msg.position[i]), v, self.now_s())
+
+    @_guard
+    def _on_estop(self, msg: Bool) -> None:
+        self.get_logger().warning(f"emergency stop {'ACTIVE' if msg.data else 'released'}")
+        self.core.on_emergency_stop(bool(msg.data), self.now_s())
+        self._publish_events(self.core.drain())
+
+    @_guard
+    def _on_bay_status(self, msg: String) -> None:
+        try:
+            doc = parse_document("bay_status", msg.data)
+        except DocumentError as exc:
+            self.bad_documents += 1
+            self.get_logger().warning(f"ignoring bay_status (previous one kept): {exc}")
+            return
+        self.core.on_bay_status(doc, self.now_s())
+
+    @_guard
+    def _on_yard_state(self, msg: String) -> None:
+        try:
+            doc = parse_document("yard_state", msg.data)
+        except DocumentError as exc:
+            self.bad_documents += 1
+            self.get_logger().warning(f"ignoring yard_state: {exc}", throttle_duration_sec=10.0)
+            return
+        self.core.on_yard_state(doc)
+
+    @_guard
+    def _on_claim(self, msg: String) -> None:
+        try:
+            doc = parse_document("rail_claim", msg.data)
+        except DocumentError as exc:
+            self.bad_documents += 1
+            self.get_logger().warning(f"ignoring rail claim: {exc}", throttle_duration_sec=5.0)
+            return
+        if doc["crane_id"] != self.crane_id:
+            self.core.on_peer_claim(doc, self.now_s())
+
+    # ------------------------------------------------------------ outputs
+    @_guard
+    def _tick(self) -> None:
+        out = self.core.step(self.now_s())
+        self._publish_events(out.events)
+        if out.plan is not None:
+            self.traj_pub.publish(trajectory_msg(out.plan, self.p.trajectory_sample_s, self.joints))
+        if out.claim is not None and self.claim_pub is not None:
+            self.claim_pub.publish(String(data=dump_document("rail_claim", out.claim)))
+
+    def _publish_events(self, events: list[dict]) -> None:
+        for e in events:
+            text = f"job '{e['job_id']}' {e['event']}" + (f": {e['reason']}" if e.get("reason") else "")
+            if e["event"] in ("rejected", "failed"):
+                self.get_logger().warning(text)
+            else:
+                self.get_logger().info(text)
+            self.event_pub.publish(String(data=dump_document("crane_job_event", e)))
+
+    @_guard
+    def _publish_diagnostics(self) -> None:
+        level, message, values = self.core.diagnostics(self.now_s())
+        if self.errors and level < 2:
+            level, message = 1, f"{message} ({self.errors} callback errors, see log)"
+        values = {**values, "bad_documents": str(self.bad_documents)}
+        status = DiagnosticStatus(level=bytes([level]), name=f"crane_controller: {self.crane_id}",
+                                  message=message, hardware_id=self.crane_id,
+                                  values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
+        arr = DiagnosticArray(status=[status])
+        arr.header.stamp = self.get_clock().now().to_msg()
+        self.diag_pub.publish(arr)
+
+
+def main(args=None) -> None:
+    rclpy.init(args=args)
+    node = None
+    try:
+        try:
+            node = CraneControllerNode()
+        except (params.ParameterError, WorldError, ShareNotFoundError, KeyError) as exc:
+            # a configuration the node cannot run with: say why, no traceback, non-zero exit
+            msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+            rclpy.logging.get_logger("crane_controller").fatal(f"cannot start: {msg}")
+            raise SystemExit(2) from None
+        # rclpy's experimental EventsExecutor delivered no subscription callbacks to this node with
+        # use_sim_time in a graph test (Jazzy 7.1.6 wheels), so the plain executor it is.
+        executor = rclpy.executors.SingleThreadedExecutor()
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()
