@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import math
 
-import rclpy
 from builtin_interfaces.msg import Duration, Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
@@ -19,11 +18,11 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, String
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from yard_bringup.paths import ShareNotFoundError, world_path
+from yard_bringup.paths import world_path
 from yard_model import load_world
 from yard_model.documents import DocumentError, dump_document, parse_document
-from yard_model.loader import WorldError
 from yard_ros import params, qos
+from yard_ros.spin import run_node
 
 from .controller import CraneController
 from .model import CraneModel, JointReading
@@ -229,29 +228,14 @@ class CraneControllerNode(Node):
         self.diag_pub.publish(arr)
 
 
-def main(args=None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        try:
-            node = CraneControllerNode()
-        except (params.ParameterError, WorldError, ShareNotFoundError, KeyError) as exc:
-            # a configuration the node cannot run with: say why, no traceback, non-zero exit
-            msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-            rclpy.logging.get_logger("crane_controller").fatal(f"cannot start: {msg}")
-            raise SystemExit(2) from None
-        # rclpy's experimental EventsExecutor delivered no subscription callbacks to this node with
-        # use_sim_time in a graph test (Jazzy 7.1.6 wheels), so the plain executor it is.
-        executor = rclpy.executors.SingleThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+def main(args=None) -> int:
+    """Run one crane controller until Ctrl-C or SIGTERM (exit 0); exit 1 if its parameters or world are bad.
+
+    The plain executor (yard_ros.spin): rclpy's experimental EventsExecutor delivered no subscription
+    callbacks to this node with use_sim_time in a graph test (Jazzy 7.1.6 wheels).
+    """
+    return run_node(CraneControllerNode, "crane_controller", args)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

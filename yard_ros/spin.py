@@ -54,7 +54,8 @@ def run_node(factory: Callable[[], N], name: str, args: list[str] | None = None,
         try:
             node = factory()
         except STARTUP_ERRORS as exc:
-            rclpy.logging.get_logger(name).fatal(f"cannot start: {exc}")
+            why = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc  # KeyError's str() adds quotes
+            rclpy.logging.get_logger(name).fatal(f"cannot start: {why}")
             return 1
         node.create_timer(WAKE_PERIOD_S, _wake, clock=Clock(clock_type=ClockType.STEADY_TIME))
         executor = SingleThreadedExecutor()
