@@ -95,16 +95,32 @@ def build(cls: type[T], values: dict[str, Any]) -> T:
     return obj
 
 
-def _coerce(kind: Any, value: Any) -> Any:
-    """ROS returns ints for YAML floats written without a dot, and lists for arrays."""
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+def _coerce(kind: Any, value: Any, name: str = "") -> Any:
+    """Accept what YAML and the command line give (``20`` for a float, lists for arrays), reject wrong types.
+
+    Float parameters are declared with dynamic typing so that ``rate_hz: 20`` in a YAML file is not refused
+    by rclpy as an INTEGER; the type check therefore happens here.
+    """
     origin = typing.get_origin(kind)
     if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ParameterError(f"{name}: expected a list, got {value!r}")
         (inner, *_) = typing.get_args(kind) or (Any,)
-        items = [_coerce(inner, v) for v in value]
+        items = [_coerce(inner, v, name) for v in value]
         return tuple(items) if origin is tuple else items
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ParameterError(f"{name}: expected a number, got {value!r}")
+        return float(value)
+    if kind in (int, str, bool) and type(value) is not kind:
+        raise ParameterError(f"{name}: expected {kind.__name__}, got {value!r}")
     return value
+
+
+def _is_float_kind(kind: Any) -> bool:
+    if kind is float:
+        return True
+    return typing.get_origin(kind) in (list, tuple) and (typing.get_args(kind) or (None,))[0] is float
 
 
 def declare(node, cls: type[T], prefix: str = "") -> T:
@@ -114,7 +130,6 @@ def declare(node, cls: type[T], prefix: str = "") -> T:
     returned instance; updates to the others are rejected with a reason.
     """
     from rcl_interfaces.msg import (  # local import: the dataclasses stay usable without ROS
-        FloatingPointRange,
         IntegerRange,
         ParameterDescriptor,
         SetParametersResult,
@@ -130,9 +145,8 @@ def declare(node, cls: type[T], prefix: str = "") -> T:
         desc = ps.description + (f" [{ps.unit}]" if ps.unit else "")
         if ps.choices:
             desc += f" One of: {', '.join(ps.choices)}."
-        d = ParameterDescriptor(description=desc, read_only=not ps.dynamic, dynamic_typing=False)
-        if kind is float and ps.min is not None and ps.max is not None:
-            d.floating_point_range = [FloatingPointRange(from_value=float(ps.min), to_value=float(ps.max), step=0.0)]
+        d = ParameterDescriptor(description=desc, read_only=not ps.dynamic, dynamic_typing=_is_float_kind(kind))
+        # Float ranges are checked by check_value (rclpy skips them for dynamically typed parameters).
         if kind is int and ps.min is not None and ps.max is not None:
             d.integer_range = [IntegerRange(from_value=int(ps.min), to_value=int(ps.max), step=0)]
         ros_default = list(default) if isinstance(default, tuple) else default
@@ -140,7 +154,7 @@ def declare(node, cls: type[T], prefix: str = "") -> T:
             node.declare_parameter(name, ros_default, d)
         except Exception as exc:  # rclpy raises several types for a bad YAML value
             raise ParameterError(f"{name}: {exc}") from exc
-        values[f.name] = _coerce(kind, node.get_parameter(name).value)
+        values[f.name] = _coerce(kind, node.get_parameter(name).value, name)
         by_name[name] = f
     obj = build(cls, values)
 
@@ -154,7 +168,7 @@ def declare(node, cls: type[T], prefix: str = "") -> T:
             if not ps.dynamic:
                 return SetParametersResult(successful=False, reason=f"{p.name} is read-only; restart the node")
             try:
-                v = _coerce(_type_of(cls, f), p.value)
+                v = _coerce(_type_of(cls, f), p.value, p.name)
                 check_value(p.name, v, ps)
             except ParameterError as exc:
                 return SetParametersResult(successful=False, reason=str(exc))
