@@ -9,9 +9,10 @@ here (documented in docs/localization.md) is:
 2. a usable reported covariance (finite, positive diagonal, positive definite horizontal block)
    is taken, each axis floored at the mode's minimum sigma; an unusable one is replaced by the
    mode's default sigma;
-3. the variance is split into a white part and a slowly varying part (a Gauss-Markov error
-   state in the filter), in a mode-dependent share: float and single errors wander for tens of
-   seconds, and treating them as white makes any filter overconfident.
+3. the variance is split into a white part and a slowly varying part (a first-order Gauss-Markov
+   error state in the filter, with a mode-dependent share and correlation time): GNSS errors
+   wander for seconds (fixed) to a minute (single), and treating them as white makes any filter
+   overconfident and lets multipath jumps through.
 
 Pure functions, no state.
 """
@@ -37,6 +38,7 @@ class FixNoise:
     mode: str  # 'rtk_fixed' | 'rtk_float' | 'single' | 'none'
     white_cov: np.ndarray  # (2, 2) [m^2] white part
     bias_var_m2: float  # variance of the slowly varying part (isotropic) [m^2]
+    bias_time_constant_s: float  # its correlation time [s]
     covariance_used: str  # 'reported' | 'floored' | 'default': how the reported covariance was treated
 
 
@@ -87,4 +89,5 @@ def fix_noise(mode: str, cov_type: int, cov9, p: LocalizationParams) -> FixNoise
                 cov[:, i] *= scale
                 used = "floored"
     mean_var = 0.5 * float(cov[0, 0] + cov[1, 1])
-    return FixNoise(mode, (1.0 - fraction) * cov, fraction * mean_var, used)
+    tau = getattr(p, f"gnss_bias_time_constant_{key}_s")
+    return FixNoise(mode, (1.0 - fraction) * cov, fraction * mean_var, tau, used)

@@ -132,9 +132,13 @@ class _Held:
     odom_t: float = -math.inf
     gyro: float = 0.0
     gyro_t: float = -math.inf
+    next_odom: OdomSample | None = None  # the sample after the held one, when already known
+    next_gyro: GyroSample | None = None
     bias_mode: str = "none"  # GNSS mode the error state currently models
     bias_var: float = 0.0  # steady-state variance of the GNSS error state [m^2]
+    bias_tau: float = 60.0  # its correlation time [s]
     last_fix_t: float = -math.inf  # stamp of the last accepted fix
+    last_seen_t: float = -math.inf  # stamp of the last usable fix, accepted or not (receiver gaps)
     reject_since: float = math.inf  # stamp of the first fix of the current run of rejections
     reject_innov: tuple[float, float] | None = None  # innovation of the last rejected fix
 
@@ -217,13 +221,20 @@ class LocalizationFilter:
         if not self._events or ev.key > self._events[-1].key:
             i = len(self._events)
             self._events.append(ev)
+            if isinstance(m, (OdomSample, GyroSample)):
+                # The steps since the previous sample of this stream held its value: re-run them
+                # interpolating towards this sample (first-order hold, no half-sample lag).
+                j = i - 1
+                while j >= 0 and not isinstance(self._events[j].data, type(m)):
+                    j -= 1
+                i = j + 1 if j >= 0 else i
         else:
             i = bisect_right([e.key for e in self._events], ev.key)
             self._events.insert(i, ev)
         if not self.initialised:
             outcome = self._feed_initializer(m)
         elif m.t < self._base.t:
-            del self._events[i]
+            self._events.remove(ev)
             outcome = Outcome(False, "stale")
         else:
             self._replay(i)
@@ -294,8 +305,9 @@ class LocalizationFilter:
                    None)
         if fix is not None:
             held.bias_mode, held.bias_var = fix.noise.mode, fix.noise.bias_var_m2
+            held.bias_tau = fix.noise.bias_time_constant_s
             P[IBE, IBE] = P[IBN, IBN] = max(fix.noise.bias_var_m2, MIN_VAR)
-            held.last_fix_t = fix.t
+            held.last_fix_t = held.last_seen_t = fix.t
         else:
             P[IBE, IBE] = P[IBN, IBN] = MIN_VAR
         self.initial_pose = pose
@@ -309,8 +321,20 @@ class LocalizationFilter:
     # ----------------------------------------------------------------- history
     def _replay(self, i: int) -> None:
         """Re-propagate events i.. from the snapshot before event i."""
-        snap = (self._events[i - 1].snap if i > 0 else self._base).copy()
-        for e in self._events[i:]:
+        events = self._events
+        nxt: list[tuple[OdomSample | None, GyroSample | None]] = [(None, None)] * len(events)
+        odom = gyro = None
+        for j in range(len(events) - 1, i - 1, -1):  # the next input samples after each event
+            d = events[j].data
+            if isinstance(d, OdomSample):
+                odom = d
+            elif isinstance(d, GyroSample):
+                gyro = d
+            nxt[j] = (odom, gyro)
+        snap = (events[i - 1].snap if i > 0 else self._base).copy()
+        for j in range(i, len(events)):
+            e = events[j]
+            snap.held.next_odom, snap.held.next_gyro = nxt[j]
             self._apply(snap, e)
             e.snap = snap.copy()
 
@@ -365,6 +389,14 @@ class LocalizationFilter:
         odom_live = now - h.odom_t <= p.input_timeout_s
         gyro_live = now - h.gyro_t <= p.input_timeout_s
         G = None
+        speed, gyro = h.speed, h.gyro
+        mid = now - 0.5 * dt
+        if h.next_odom is not None and h.next_odom.t > h.odom_t:
+            f = (mid - h.odom_t) / (h.next_odom.t - h.odom_t)
+            speed += f * (h.next_odom.speed_mps - h.speed)
+        if h.next_gyro is not None and h.next_gyro.t > h.gyro_t:
+            f = (mid - h.gyro_t) / (h.next_gyro.t - h.gyro_t)
+            gyro += f * (h.next_gyro.yaw_rate_radps - h.gyro)
         if not odom_live:
             # Without wheel odometry the speed is unknown: a random walk wide enough for any carrier
             # speed keeps the covariance honest and lets GNSS carry the position alone.
@@ -372,13 +404,13 @@ class LocalizationFilter:
             q_diag[IYAW] = STALE_ODOM_YAW_RATE_SIGMA**2 * dt
         elif not self._standing_still(h, now):
             if gyro_live:
-                w = h.gyro - s[IBG]
+                w = gyro - s[IBG]
                 w_var_density = p.gyro_noise_density**2
             else:
                 w = h.odom_rate
                 w_var_density = p.odom_yaw_rate_noise_density**2
             scale = 1.0 + s[IKV]
-            v = h.speed * scale
+            v = speed * scale
             vy = w * self.d_rear
             yaw_mid = s[IYAW] + 0.5 * w * dt
             c, sn = math.cos(yaw_mid), math.sin(yaw_mid)
@@ -387,8 +419,8 @@ class LocalizationFilter:
             # Jacobians: d/dyaw, d/dk_v, and G = d/d(w, v) for the input noise (the bias enters as -w)
             F[IX, IYAW] = -dy
             F[IY, IYAW] = dx
-            F[IX, IKV] = h.speed * c * dt
-            F[IY, IKV] = h.speed * sn * dt
+            F[IX, IKV] = speed * c * dt
+            F[IY, IKV] = speed * sn * dt
             G = np.zeros((N_STATE, 2))
             G[IX, 0] = -0.5 * dy - self.d_rear * sn * dt
             G[IY, 0] = 0.5 * dx + self.d_rear * c * dt
@@ -408,7 +440,7 @@ class LocalizationFilter:
             s[IY] += dy
             s[IYAW] = wrap(s[IYAW] + w * dt)
         q_diag[IBG] = p.gyro_bias_walk**2 * dt
-        phi = math.exp(-dt / p.gnss_bias_time_constant_s)
+        phi = math.exp(-dt / h.bias_tau)
         F[IBE, IBE] = F[IBN, IBN] = phi
         s[IBE] *= phi
         s[IBN] *= phi
@@ -459,13 +491,16 @@ class LocalizationFilter:
         P[:, [IBE, IBN]] = 0.0
         P[IBE, IBE] = P[IBN, IBN] = max(noise.bias_var_m2, MIN_VAR)
         h.bias_mode = noise.mode
+        h.reject_since, h.reject_innov = math.inf, None
 
     def _gnss_update(self, snap: _Snap, m: GnssPosition, decided: Outcome | None) -> Outcome:
         h = snap.held
-        gap = m.t - h.last_fix_t > self.p.gnss_timeout_s
+        # A new solution starts when the mode changes or the receiver was silent (not when we rejected it).
+        gap = m.t - h.last_seen_t > self.p.gnss_timeout_s
         if m.noise.mode != h.bias_mode or gap:
             self._restart_gnss_error(snap, m.noise)
-        h.bias_var = m.noise.bias_var_m2
+        h.last_seen_t = m.t
+        h.bias_var, h.bias_tau = m.noise.bias_var_m2, m.noise.bias_time_constant_s
         z_pred, H = self._antenna(snap.s)
         innov = np.array([m.east_m, m.north_m]) - z_pred
         R = m.noise.white_cov
@@ -475,7 +510,7 @@ class LocalizationFilter:
         except np.linalg.LinAlgError:
             return Outcome(False, "numerical")
         if decided is None:
-            if nis <= self.p.gnss_gate_chi2:
+            if nis <= self.p.gnss_gate_chi2 and not self._continues_rejected_jump(h, innov, S, nis):
                 decided = Outcome(True, "", nis)
                 self.recent_nis.append(nis)
             elif self._consistent_rejections(snap, m, innov, R):
@@ -495,6 +530,19 @@ class LocalizationFilter:
         h.last_fix_t = m.t
         h.reject_since, h.reject_innov = math.inf, None
         return decided
+
+    def _continues_rejected_jump(self, h: _Held, innov: np.ndarray, S: np.ndarray, nis: float) -> bool:
+        """True if a fix sits on the offset of the fix rejected just before it (a multipath event going on).
+
+        While fixes are rejected the predicted GNSS error grows (it may drift), so the gate slowly
+        widens; a displaced fix stream would then be let in after a second or two. A fix that is
+        nearer (Mahalanobis) to the previous rejected fix's innovation than to the prediction
+        belongs to the same event; when the event ends the fixes return to the prediction.
+        """
+        if h.reject_innov is None:
+            return False
+        d = innov - np.array(h.reject_innov)
+        return float(d @ np.linalg.solve(S, d)) < nis
 
     def _consistent_rejections(self, snap: _Snap, m: GnssPosition, innov: np.ndarray, R: np.ndarray) -> bool:
         """True after a long run of rejected fixes that agree with each other: trust the receiver again.

@@ -74,7 +74,7 @@ class LocalizationParams:
         "such a gap start a new GNSS error model (the receiver's solution restarted).", "s", 0.1, 60.0))
 
     # -------------------------------------------------------------- process noise
-    gyro_noise_density: float = field(default=3.0e-4, metadata=spec(
+    gyro_noise_density: float = field(default=2.5e-4, metadata=spec(
         "Gyro z white noise density (angle random walk).", "rad/s/sqrt(Hz)", 1e-7, 1.0))
     gyro_bias_sigma: float = field(default=0.005, metadata=spec(
         "Initial standard deviation of the gyro z bias (estimated as a state).", "rad/s", 1e-6, 1.0))
@@ -83,14 +83,14 @@ class LocalizationParams:
     odom_yaw_rate_noise_density: float = field(default=0.01, metadata=spec(
         "Noise density of the wheel odometry yaw rate, used only while the IMU is silent.",
         "rad/s/sqrt(Hz)", 1e-6, 10.0))
-    speed_noise_density: float = field(default=0.01, metadata=spec(
+    speed_noise_density: float = field(default=0.002, metadata=spec(
         "Wheel speed white noise density.", "m/s/sqrt(Hz)", 1e-6, 10.0))
     wheel_scale_sigma: float = field(default=0.02, metadata=spec(
         "Initial standard deviation of the wheel odometry scale error (estimated as a state; 0.02 = 2 %).",
         "", 1e-6, 1.0))
     wheel_scale_walk: float = field(default=1.0e-4, metadata=spec(
         "Random walk of the wheel scale error (tyre wear, load).", "1/sqrt(s)", 0.0, 1.0))
-    slip_sigma: float = field(default=0.01, metadata=spec(
+    slip_sigma: float = field(default=0.002, metadata=spec(
         "Unmodelled slip: position noise per square root of distance driven, along and across the carrier.",
         "m/sqrt(m)", 0.0, 1.0))
     standstill_speed_mps: float = field(default=0.005, metadata=spec(
@@ -114,17 +114,24 @@ class LocalizationParams:
     gnss_default_sigma_single_m: float = field(default=3.0, metadata=spec(
         "Standard deviation assumed for a single solution whose covariance is unknown or unusable.",
         "m", 0.0, 100.0))
-    gnss_bias_fraction_fixed: float = field(default=0.2, metadata=spec(
+    gnss_bias_fraction_fixed: float = field(default=0.95, metadata=spec(
         "Share of an RTK fixed fix's variance that is slowly varying (Gauss-Markov error state), the rest white.",
-        "", 0.0, 0.99))
+        "", 0.0, 0.9999))
     gnss_bias_fraction_float: float = field(default=0.9, metadata=spec(
         "Share of an RTK float fix's variance that is slowly varying. Float and single errors wander over tens "
         "of seconds; modelling them as white noise makes the filter overconfident and lets 1 m multipath "
-        "jumps through.", "", 0.0, 0.99))
-    gnss_bias_fraction_single: float = field(default=0.9, metadata=spec(
-        "Share of a single fix's variance that is slowly varying.", "", 0.0, 0.99))
-    gnss_bias_time_constant_s: float = field(default=60.0, metadata=spec(
-        "Correlation time of the slowly varying GNSS error.", "s", 1.0, 3600.0))
+        "jumps through.", "", 0.0, 0.9999))
+    gnss_bias_fraction_single: float = field(default=0.99, metadata=spec(
+        "Share of a single fix's variance that is slowly varying.", "", 0.0, 0.9999))
+    gnss_bias_time_constant_fixed_s: float = field(default=5.0, metadata=spec(
+        "Correlation time of the slowly varying error of RTK fixed solutions (residual multipath: seconds).",
+        "s", 0.1, 3600.0))
+    gnss_bias_time_constant_float_s: float = field(default=30.0, metadata=spec(
+        "Correlation time of the slowly varying error of RTK float solutions (ambiguity drift: tens of seconds).",
+        "s", 0.1, 3600.0))
+    gnss_bias_time_constant_single_s: float = field(default=60.0, metadata=spec(
+        "Correlation time of the slowly varying error of single solutions (atmosphere, orbits: a minute).",
+        "s", 0.1, 3600.0))
     gnss_gate_chi2: float = field(default=18.42, metadata=spec(
         "Mahalanobis gate on a fix's innovation (chi-square, 2 degrees of freedom; 18.42 rejects 0.01 % of "
         "consistent fixes). Lower rejects more good data.", "", 1.0, 1000.0))
