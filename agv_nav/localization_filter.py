@@ -122,6 +122,11 @@ class Estimate:
     P: np.ndarray = field(repr=False)
 
 
+STREAM_OF = {OdomSample: "odom/wheel", GyroSample: "imu/data", GnssPosition: "gnss/fix",
+             GnssNoFix: "gnss/fix no-fix", GnssHeading: "gnss/heading"}
+"""Counter keys of each input kind: '<stream> accepted' / '<stream> rejected: <reason>'."""
+
+
 # ------------------------------------------------------------------------ internal
 @dataclass
 class _Held:
@@ -179,7 +184,7 @@ class LocalizationFilter:
         self.lever = np.asarray(lever_arm_xy, dtype=float)
         self.d_rear = -float(rear_axle_x_m)
         self.init = PoseInitializer(p, lever_arm_xy, rear_axle_x_m, spots)
-        self.counts: Counter[str] = Counter()  # '<kind>_accepted', 'rejected_<reason>', ...
+        self.counts: Counter[str] = Counter()  # see STREAM_OF; also gnss_recovered, numerical_fault
         self.recent_nis: deque[float] = deque(maxlen=100)
         self.gyro_period_s = 0.01  # [s] measured sample periods (for per-sample noise from densities)
         self.odom_period_s = 0.02
@@ -209,7 +214,7 @@ class LocalizationFilter:
     # ---------------------------------------------------------------------- input
     def add(self, m: OdomSample | GyroSample | GnssPosition | GnssNoFix | GnssHeading) -> Outcome:
         """Fuse one input or measurement at its stamp. Never raises on bad numbers; never goes NaN."""
-        kind = type(m).__name__
+        kind = STREAM_OF.get(type(m), type(m).__name__)
         if not all(math.isfinite(v) for v in _numbers(m)):
             return self._count(kind, Outcome(False, "not_finite"))
         if m.t < self._latest_t - self.p.history_s:
@@ -254,9 +259,9 @@ class LocalizationFilter:
 
     def _count(self, kind: str, outcome: Outcome) -> Outcome:
         if outcome.accepted:
-            self.counts[f"{kind}_accepted"] += 1
+            self.counts[f"{kind} accepted"] += 1
         else:
-            self.counts[f"{kind}_rejected_{outcome.reason}"] += 1
+            self.counts[f"{kind} rejected: {outcome.reason}"] += 1
         return outcome
 
     def _trim(self) -> None:

@@ -21,8 +21,9 @@ class LocalizationParams:
     """What the localization filter and its node need to know."""
 
     # ------------------------------------------------------------- identity and world
-    world_file: str = field(default="youyiguan", metadata=spec(
-        "World file (path, or the name of a world in sim_worlds/): gives the map datum, the GNSS antenna "
+    world: str = field(default="small_yard", metadata=spec(
+        "World: a name in the package's sim_worlds/ or a path to a world file (as the simulator's 'world'). "
+        "Gives the map datum, the GNSS antenna "
         "lever arm and the rear axle position of the carrier type, and the parking/bay poses used to "
         "initialise heading at a standstill."))
     vehicle_id: str = field(default="", metadata=spec(
