@@ -41,6 +41,11 @@ IX, IY, IYAW, IBG, IKV, IBE, IBN = range(7)
 N_STATE = 7
 MAX_STEP_S = 0.05  # [s] longest single integration step
 MIN_VAR = 1e-12  # floor on diagonal variances, keeps P positive definite
+RECOVERY_YAW_SIGMA = 0.5  # [rad] heading uncertainty after the gate gave up on the filter's own state
+MAX_STEPS = 200  # most integration steps per prediction: after a long silence the inputs are stale anyway
+MAX_FIX_VARIANCE_M2 = 1e6  # [m^2] a fix claiming more is absurd
+MAX_TIME_JUMP_S = 3600.0  # [s] an input this far past the newest one restarts the filter
+MAX_BLIND_S = 3600.0  # [s] extrapolating further than this past the last input adds no more uncertainty
 STANDSTILL_YAW_RATE_RADPS = 0.01  # [rad/s] wheel odometry yaw rate below which a stopped carrier is still
 STALE_ODOM_SPEED_SIGMA = 3.0  # [m/s] speed uncertainty assumed while wheel odometry is silent
 STALE_ODOM_YAW_RATE_SIGMA = 0.2  # [rad/s] likewise for yaw rate
@@ -146,6 +151,7 @@ class _Held:
     last_seen_t: float = -math.inf  # stamp of the last usable fix, accepted or not (receiver gaps)
     reject_since: float = math.inf  # stamp of the first fix of the current run of rejections
     reject_innov: tuple[float, float] | None = None  # innovation of the last rejected fix
+    reject_first: tuple[float, float] | None = None  # innovation of the first fix of the run of rejections
 
     def copy(self) -> _Held:
         return _Held(**self.__dict__)
@@ -193,7 +199,7 @@ class LocalizationFilter:
 
     # ----------------------------------------------------------------- lifecycle
     def reset(self) -> None:
-        """Forget the pose (inputs already held are kept): the filter re-initialises."""
+        """Forget the pose and the history: the filter initialises again from what comes next."""
         self.init.reset()
         self._events: list[_Event] = []
         self._base: _Snap | None = None
@@ -217,6 +223,11 @@ class LocalizationFilter:
         kind = STREAM_OF.get(type(m), type(m).__name__)
         if not all(math.isfinite(v) for v in _numbers(m)):
             return self._count(kind, Outcome(False, "not_finite"))
+        if not self._plausible(m):
+            return self._count(kind, Outcome(False, "absurd"))
+        if m.t - self._latest_t > MAX_TIME_JUMP_S and math.isfinite(self._latest_t):
+            self.counts["time_jump_reset"] += 1  # everything known is hours old: start afresh
+            self.reset()
         if m.t < self._latest_t - self.p.history_s:
             return self._count(kind, Outcome(False, "stale"))
         self._track_period(m)
@@ -246,6 +257,23 @@ class LocalizationFilter:
             outcome = ev.outcome
         self._trim()
         return self._count(kind, outcome)
+
+    def _plausible(self, m) -> bool:
+        """Magnitudes a carrier can produce (the node's InputScreen checks the same, with messages)."""
+        p = self.p
+        if isinstance(m, OdomSample):
+            return abs(m.speed_mps) <= p.max_speed_mps and abs(m.yaw_rate_radps) <= p.max_yaw_rate_radps
+        if isinstance(m, GyroSample):
+            return abs(m.yaw_rate_radps) <= p.max_yaw_rate_radps
+        if isinstance(m, GnssPosition):
+            w = m.noise.white_cov
+            return (math.hypot(m.east_m, m.north_m) <= p.max_distance_from_datum_m
+                    and 0.0 < w[0, 0] <= MAX_FIX_VARIANCE_M2 and 0.0 < w[1, 1] <= MAX_FIX_VARIANCE_M2
+                    and w[0, 0] * w[1, 1] > w[0, 1] * w[1, 0] and 0.0 <= m.noise.bias_var_m2 <= MAX_FIX_VARIANCE_M2
+                    and m.noise.bias_time_constant_s > 0.0)
+        if isinstance(m, GnssHeading):
+            return abs(m.yaw_rad) <= 4.0 * math.pi and 0.0 < m.variance <= math.pi**2
+        return True
 
     def _track_period(self, m) -> None:
         """Running estimate of the gyro and odometry sample periods (per-sample noise = density^2 / period)."""
@@ -379,7 +407,7 @@ class LocalizationFilter:
         dt_total = t - snap.t
         if dt_total <= 0.0:
             return
-        steps = max(1, math.ceil(dt_total / MAX_STEP_S))
+        steps = MAX_STEPS if dt_total >= MAX_STEPS * MAX_STEP_S else max(1, math.ceil(dt_total / MAX_STEP_S))
         dt = dt_total / steps
         for _ in range(steps):
             self._predict_step(snap, dt)
@@ -496,7 +524,7 @@ class LocalizationFilter:
         P[:, [IBE, IBN]] = 0.0
         P[IBE, IBE] = P[IBN, IBN] = max(noise.bias_var_m2, MIN_VAR)
         h.bias_mode = noise.mode
-        h.reject_since, h.reject_innov = math.inf, None
+        h.reject_since, h.reject_innov, h.reject_first = math.inf, None, None
 
     def _gnss_update(self, snap: _Snap, m: GnssPosition, decided: Outcome | None) -> Outcome:
         h = snap.held
@@ -524,29 +552,38 @@ class LocalizationFilter:
             else:
                 h.reject_since = min(h.reject_since, m.t)
                 h.reject_innov = (float(innov[0]), float(innov[1]))
+                h.reject_first = h.reject_first or h.reject_innov
                 return Outcome(False, "gate", nis)
         elif not decided.accepted:
             return decided
         if decided.reason == "recovered":
-            # Inflate the position covariance by the innovation: the update then follows the fix.
-            snap.P[IX:IY + 1, IX:IY + 1] += np.outer(innov, innov) + np.eye(2) * float(innov @ innov)
+            # The filter, not the receiver, is wrong: forget the pose's cross-correlations, inflate the
+            # position by the innovation and the heading to RECOVERY_YAW_SIGMA; the fix (and the next
+            # ones, as the carrier moves) then pull position and heading back.
+            P = snap.P
+            keep = np.diag(P)[:3].copy()
+            P[:3, :] = 0.0
+            P[:, :3] = 0.0
+            P[IX, IX], P[IY, IY], P[IYAW, IYAW] = keep
+            P[IX:IY + 1, IX:IY + 1] += np.outer(innov, innov) + np.eye(2) * float(innov @ innov)
+            P[IYAW, IYAW] = max(P[IYAW, IYAW], RECOVERY_YAW_SIGMA**2)
         if not self._update(snap, H, innov, R):
             return Outcome(False, "numerical", nis)
         h.last_fix_t = m.t
-        h.reject_since, h.reject_innov = math.inf, None
+        h.reject_since, h.reject_innov, h.reject_first = math.inf, None, None
         return decided
 
     def _continues_rejected_jump(self, h: _Held, innov: np.ndarray, S: np.ndarray, nis: float) -> bool:
-        """True if a fix sits on the offset of the fix rejected just before it (a multipath event going on).
+        """True if a fix sits on the offset that started the current run of rejections (multipath going on).
 
         While fixes are rejected the predicted GNSS error grows (it may drift), so the gate slowly
         widens; a displaced fix stream would then be let in after a second or two. A fix that is
-        nearer (Mahalanobis) to the previous rejected fix's innovation than to the prediction
+        nearer (Mahalanobis) to the first rejected fix's innovation than to the prediction
         belongs to the same event; when the event ends the fixes return to the prediction.
         """
-        if h.reject_innov is None:
+        if h.reject_first is None:
             return False
-        d = innov - np.array(h.reject_innov)
+        d = innov - np.array(h.reject_first)
         return float(d @ np.linalg.solve(S, d)) < nis
 
     def _consistent_rejections(self, snap: _Snap, m: GnssPosition, innov: np.ndarray, R: np.ndarray) -> bool:
@@ -603,7 +640,7 @@ class LocalizationFilter:
         self._predict(snap, snap.t + min(ahead, self.p.max_extrapolation_s))
         snap.t = t
         s, P, h = snap.s, snap.P, snap.held
-        beyond = ahead - self.p.max_extrapolation_s
+        beyond = min(ahead - self.p.max_extrapolation_s, MAX_BLIND_S)
         if beyond > 0.0:
             P = P.copy()
             P[IX, IX] += (abs(h.speed) * beyond) ** 2 + 1e-4 * beyond

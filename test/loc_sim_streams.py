@@ -75,3 +75,57 @@ def reading_of(m, arrival: float):
         return HeadingReading(m.stamp, arrival, (0.0, 0.0, math.sin(m.yaw_rad / 2), math.cos(m.yaw_rad / 2)),
                               m.sigma_rad**2)
     raise TypeError(type(m))
+
+
+@dataclass
+class FilterRun:
+    """A filter fed with a stream: output sampled at 50 Hz and every fix's outcome."""
+
+    t: np.ndarray
+    est: list  # Estimate per sample time (only once initialised)
+    fixes: list  # (GnssFix, Outcome | Rejected)
+    filt: object
+
+    def errors(self, stream: SimStream, t_from: float = -math.inf, t_to: float = math.inf) -> np.ndarray:
+        out = []
+        for t, e in zip(self.t, self.est):
+            if t_from <= t <= t_to:
+                x, y, _ = stream.truth_at(t)
+                out.append(math.hypot(e.x - x, e.y - y))
+        return np.array(out)
+
+    def at(self, t: float):
+        """The last estimate sampled at or before t."""
+        i = int(np.searchsorted(self.t, t, side="right")) - 1
+        return self.est[i] if i >= 0 else None
+
+
+def run_filter(stream: SimStream, world, params=None, lever=None, spots=None, rate_hz: float = 50.0) -> FilterRun:
+    """Feed the stream in arrival order through InputScreen and the filter, as the node does."""
+    from agv_nav.localization_filter import LocalizationFilter
+    from agv_nav.localization_inputs import InputScreen, Rejected
+    from agv_nav.localization_params import LocalizationParams
+    from agv_nav.pose_init import SpotPose
+
+    p = params or LocalizationParams()
+    if spots is None:
+        spots = [SpotPose(s.id, s.pose.x, s.pose.y, s.pose.yaw) for s in world.spots.values()]
+    screen = InputScreen(p, world.frame)
+    filt = LocalizationFilter(p, lever or stream.lever, stream.rear_axle_x_m, spots)
+    handlers = {FixReading: screen.fix, OdomReading: screen.odom, ImuReading: screen.imu,
+                HeadingReading: screen.heading}
+    ts, ests, fixes = [], [], []
+    next_t = stream.items[0][0]
+    for arrival, m in stream.items:
+        while next_t <= arrival:
+            e = filt.estimate(next_t)
+            if e is not None:
+                ts.append(next_t)
+                ests.append(e)
+            next_t += 1.0 / rate_hz
+        r = reading_of(m, arrival)
+        z = handlers[type(r)](r)
+        out = z if isinstance(z, Rejected) else filt.add(z)
+        if isinstance(m, GnssFix):
+            fixes.append((m, out))
+    return FilterRun(np.array(ts), ests, fixes, filt)

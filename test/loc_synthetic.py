@@ -94,9 +94,9 @@ class GnssModel:
     """Solution mode over time and its errors."""
 
     mode_at: object = lambda t: "rtk_fixed"  # callable t -> mode
-    sigma_white: dict = field(default_factory=lambda: {"rtk_fixed": 0.008, "rtk_float": 0.03, "single": 0.3})
-    sigma_slow: dict = field(default_factory=lambda: {"rtk_fixed": 0.005, "rtk_float": 0.3, "single": 1.5})
-    tau_s: float = 30.0
+    sigma_white: dict = field(default_factory=lambda: {"rtk_fixed": 0.002, "rtk_float": 0.02, "single": 0.1})
+    sigma_slow: dict = field(default_factory=lambda: {"rtk_fixed": 0.012, "rtk_float": 0.3, "single": 1.5})
+    tau_s: dict = field(default_factory=lambda: {"rtk_fixed": 5.0, "rtk_float": 30.0, "single": 60.0})
     reported_sigma: dict = field(default_factory=lambda: {"rtk_fixed": 0.015, "rtk_float": 0.3, "single": 2.0})
     multipath_at: object = lambda t: False  # callable t -> True inside multipath areas
     multipath_rate_hz: float = 0.5
@@ -140,7 +140,7 @@ def sensors(truth: Truth, gnss: GnssModel | None = None, seed: int = 1, gyro_bia
             if mode != mode_prev:
                 slow = rng.normal(0, gnss.sigma_slow.get(mode, 0.0), 2)
                 mode_prev = mode
-            phi = math.exp(-0.1 / gnss.tau_s)
+            phi = math.exp(-0.1 / gnss.tau_s.get(mode, 30.0))
             slow = phi * slow + math.sqrt(1 - phi * phi) * rng.normal(0, gnss.sigma_slow.get(mode, 0.0), 2)
             status, cov_type = status_for_mode(mode)
             if mode == "none":
