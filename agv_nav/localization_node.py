@@ -48,6 +48,7 @@ except ImportError:  # PyPI wheels carry no tf2_ros: no TF, documented
     TransformBroadcaster = None
     TransformStamped = None
 
+SPIN_TIMEOUT_S = 0.1  # [s] longest executor wait (wall clock) before Python can handle a signal
 PLANAR_RATE_VARIANCE = 1e-4  # [(m/s)^2, (rad/s)^2] reported for vz, roll and pitch rates (flat yard)
 
 
@@ -279,17 +280,27 @@ class LocalizationNode(Node):
         self.pub_diag.publish(msg)
 
 
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
+class _StopFlag:
+    """Set by SIGINT/SIGTERM. A flag, not an exception: an exception raised by a signal handler can land
+    inside rclpy's message conversion and surface as a RuntimeError instead of a clean stop."""
+
+    def __init__(self) -> None:
+        self.stop = False
+
+    def __call__(self, signum, frame) -> None:
+        self.stop = True
 
 
 def main(args=None) -> int:
     """Run until Ctrl-C or SIGTERM; exit code 1 if the parameters or the world are unusable.
 
-    SIGINT/SIGTERM raise KeyboardInterrupt in the spinning executor (rclpy's handlers are not
-    installed), which then shuts down without a traceback.
+    rclpy's signal handlers are not installed; ours set a flag that the spin loop checks. The
+    executor waits at most ``SPIN_TIMEOUT_S`` at a time, so this works even once /clock has
+    stopped and no sim-time timer will wake it again.
     """
-    signal.signal(signal.SIGTERM, _interrupt)
+    flag = _StopFlag()
+    signal.signal(signal.SIGINT, flag)
+    signal.signal(signal.SIGTERM, flag)
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     node = None
     try:
@@ -300,7 +311,8 @@ def main(args=None) -> int:
             return 1
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        executor.spin()
+        while rclpy.ok() and not flag.stop:
+            executor.spin_once(timeout_sec=SPIN_TIMEOUT_S)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
