@@ -280,6 +280,15 @@ class LocalizationNode(Node):
         self.pub_diag.publish(msg)
 
 
+def _executor():
+    """rclpy's EventsExecutor where it exists (about half the CPU per message), else the single-threaded one."""
+    try:
+        from rclpy.experimental import EventsExecutor
+    except ImportError:
+        return SingleThreadedExecutor()
+    return EventsExecutor()
+
+
 class _StopFlag:
     """Set by SIGINT/SIGTERM. A flag, not an exception: an exception raised by a signal handler can land
     inside rclpy's message conversion and surface as a RuntimeError instead of a clean stop."""
@@ -309,7 +318,7 @@ def main(args=None) -> int:
         except (ValueError, FileNotFoundError) as exc:  # ParameterError and WorldError are ValueErrors
             rclpy.logging.get_logger("localization").fatal(f"cannot start: {exc}")
             return 1
-        executor = SingleThreadedExecutor()
+        executor = _executor()
         executor.add_node(node)
         while rclpy.ok() and not flag.stop:
             executor.spin_once(timeout_sec=SPIN_TIMEOUT_S)
