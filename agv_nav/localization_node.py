@@ -141,7 +141,8 @@ class LocalizationNode(Node):
         self.create_subscription(NavSatFix, "gnss/fix", self._on_fix, qos.SENSOR_SUB)
         self.create_subscription(Odometry, "odom/wheel", self._on_odom, qos.SENSOR_SUB)
         self.create_subscription(Imu, "imu/data", self._on_imu, qos.SENSOR_SUB)
-        self.create_subscription(Imu, "gnss/heading", self._on_heading, qos.SENSOR_SUB)
+        if self.p.use_gnss_heading:
+            self.create_subscription(Imu, "gnss/heading", self._on_heading, qos.SENSOR_SUB)
         self.create_service(Trigger, "localization/reset", self._on_reset)
         self.create_timer(1.0 / self.p.output_rate_hz, self._publish)
         self.create_timer(self.p.diagnostics_period_s, self._publish_diagnostics)

@@ -38,6 +38,10 @@ class LocalizationParams:
         "Rear axle centre along base_link x (the point without lateral velocity of an Ackermann carrier). "
         "Only used when geometry_from_world is false.", "m", -50.0, 0.0))
 
+    use_gnss_heading: bool = field(default=False, metadata=spec(
+        "Subscribe to gnss/heading (a dual-antenna receiver's yaw). Enable it on carriers that have one "
+        "(simulator: sensors.gnss_heading_enabled); it gives heading at start-up without driving."))
+
     # ------------------------------------------------------------------------ output
     output_rate_hz: float = field(default=50.0, metadata=spec(
         "Rate of localization/odometry (and the TF) on a timer in ROS time (sim time under simulation).",
