@@ -252,25 +252,40 @@ def world_spots(world) -> list[SpotPose]:
     return spots
 
 
-# ------------------------------------------------------------------------- ours
+# ------------------------------------------------------------------ estimators
 @dataclass
 class Result:
-    """Scored output of one estimator on one recording."""
+    """An estimator's output series on one recording (or pooled), scored against the truth."""
 
     name: str
-    t: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    err: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [m] at the output samples
+    t: np.ndarray  # [s] output times
+    xy: np.ndarray  # (N, 2) base_link in map [m]
+    cov: np.ndarray  # (N, 2, 2) reported position covariance in map [m^2]
+    err: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [m]
     nees: np.ndarray = field(default_factory=lambda: np.zeros(0))
     extra: dict = field(default_factory=dict)
 
-    def stats(self, mask=None) -> tuple[float, float, float]:
-        e = self.err if mask is None else self.err[mask]
+    def score(self, rec: Recording) -> Result:
+        truth = np.array([rec.truth_at(t)[:2] for t in self.t]) if len(self.t) else np.zeros((0, 2))
+        d = self.xy - truth
+        self.err = np.hypot(d[:, 0], d[:, 1])
+        self.nees = np.einsum("ni,nij,nj->n", d, np.linalg.inv(self.cov), d) if len(d) else np.zeros(0)
+        return self
+
+    def stats(self) -> tuple[float, float, float]:
+        e = self.err
         if len(e) == 0:
             return (math.nan,) * 3
         return float(np.sqrt(np.mean(e**2))), float(np.percentile(e, 95)), float(np.max(e))
 
+    def sample(self, t: float) -> int | None:
+        """Index of the last output at or before t."""
+        i = int(np.searchsorted(self.t, t, side="right")) - 1
+        return i if i >= 0 else None
+
 
 def run_ours(rec: Recording, world, params: LocalizationParams | None = None) -> Result:
+    """Feed the recording through InputScreen + LocalizationFilter as the node does; output at 50 Hz."""
     p = params or LocalizationParams()
     screen = InputScreen(p, world.frame)
     filt = LocalizationFilter(p, rec.lever, rec.rear_axle_x_m, world_spots(world))
@@ -278,27 +293,20 @@ def run_ours(rec: Recording, world, params: LocalizationParams | None = None) ->
                 HeadingReading: screen.heading}
     period = 1.0 / OUTPUT_HZ
     next_t = rec.items[0][0]
-    ts, errs, nees = [], [], []
+    ts, xy, cov = [], [], []
     cost_ns = {"all": [], "gnss": []}
-    fixes = []  # (fix, outcome)
-    jumps = []  # (t, |jump|, d2 under the covariance before, sigma before, mode before)
-    prev_mode = None
-    outage_probe = []
+    fixes = []  # (GnssFix, outcome)
     for arrival, m in rec.items:
         while next_t <= arrival:
             est = filt.estimate(next_t)
             if est is not None:
-                x, y, _ = rec.truth_at(next_t)
-                d = np.array([est.x - x, est.y - y])
                 ts.append(next_t)
-                errs.append(float(np.hypot(*d)))
-                nees.append(float(d @ np.linalg.solve(est.pose_cov[:2, :2], d)))
-                outage_probe.append((next_t, errs[-1], math.sqrt(max(np.linalg.eigvalsh(est.pose_cov[:2, :2])))))
+                xy.append((est.x, est.y))
+                cov.append(est.pose_cov[:2, :2])
             next_t += period
         r = reading_of(m, arrival)
         if r is None:
             continue
-        before = filt.estimate(arrival) if isinstance(m, GnssFix) else None
         c0 = time.thread_time_ns()
         z = handlers[type(r)](r)
         out = z if isinstance(z, Rejected) else filt.add(z)
@@ -307,33 +315,13 @@ def run_ours(rec: Recording, world, params: LocalizationParams | None = None) ->
         if isinstance(m, GnssFix):
             cost_ns["gnss"].append(dt_ns)
             fixes.append((m, out))
-            if m.mode == "rtk_fixed" and prev_mode not in (None, "rtk_fixed") and before is not None:
-                # RTK fixed is back: follow the corrections over the next second
-                jumps.append({"t": m.stamp, "before": before, "start": arrival})
-            if m.mode != "none":
-                prev_mode = m.mode
-        for j in jumps:
-            if "after" not in j and arrival >= j["start"] + 1.0:
-                after = filt.estimate(arrival)
-                ref = j["before"]
-                # where the pre-return estimate thought the carrier is now: its pose moved with the truth
-                x0, y0, _ = rec.truth_at(ref.t)
-                x1, y1, _ = rec.truth_at(after.t)
-                moved = np.array([x1 - x0, y1 - y0])
-                d = np.array([after.x - ref.x, after.y - ref.y]) - moved
-                j["after"] = after
-                j["jump_m"] = float(np.hypot(*d))
-                j["d2"] = float(d @ np.linalg.solve(ref.pose_cov[:2, :2], d))
-                j["sigma"] = math.sqrt(max(np.linalg.eigvalsh(ref.pose_cov[:2, :2])))
-    res = Result("ours", np.array(ts), np.array(errs), np.array(nees))
-    res.extra.update(cost_ns=cost_ns, fixes=fixes, jumps=[j for j in jumps if "d2" in j], probe=outage_probe,
-                     counts=dict(filt.counts), init=filt.initial_pose)
-    return res
+    res = Result("ours", np.array(ts), np.array(xy).reshape(-1, 2), np.array(cov).reshape(-1, 2, 2))
+    res.extra.update(cost_ns=cost_ns, fixes=fixes, counts=dict(filt.counts), init=filt.initial_pose)
+    return res.score(rec)
 
 
-# ---------------------------------------------------------------------- scoring
 def raw_gnss(rec: Recording, world, at_arrival: bool = False) -> Result:
-    """Antenna fix vs the true antenna position at its stamp (or at its arrival)."""
+    """Antenna fix vs the true antenna position at its stamp (or at its arrival); no covariance claim used."""
     ts, errs = [], []
     for arrival, m in rec.items:
         if isinstance(m, GnssFix) and m.mode != "none":
@@ -341,40 +329,98 @@ def raw_gnss(rec: Recording, world, at_arrival: bool = False) -> Result:
             ax, ay = rec.antenna_at(arrival if at_arrival else m.stamp)
             ts.append(m.stamp)
             errs.append(math.hypot(e - ax, n - ay))
-    return Result("raw GNSS" + (" at arrival" if at_arrival else ""), np.array(ts), np.array(errs))
+    res = Result("raw GNSS" + (" at arrival" if at_arrival else ""), np.array(ts), np.zeros((0, 2)),
+                 np.zeros((0, 2, 2)))
+    res.err = np.array(errs)
+    return res
+
+
+def load_peer(rec: Recording, world, peer_dir: Path, label: str) -> Result | None:
+    """A peer's estimates (``t,easting,northing,yaw_utm,var_x,cov_xy,var_y``, UTM in the datum's zone) in map."""
+    path = peer_dir / f"{rec.scenario.name}.s{rec.seed}.estimates.csv"
+    if not path.exists():
+        return None
+    data = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+    if data.size == 0:
+        return None
+    e, n, _ = world.frame.enu_from_utm(data[:, 1], data[:, 2], np.full(len(data), world.datum.altitude_m))
+    conv = world.frame.grid_convergence_rad  # UTM grid axes -> map axes (east of the CM: grid north is west)
+    c, s = math.cos(conv), math.sin(conv)
+    rot = np.array([[c, s], [-s, c]])
+    cov_grid = np.stack([np.stack([data[:, 4], data[:, 5]], -1), np.stack([data[:, 5], data[:, 6]], -1)], -2)
+    cov = rot @ cov_grid @ rot.T
+    return Result(label, data[:, 0], np.stack([e, n], -1), cov).score(rec)
+
+
+# ---------------------------------------------------------------------- metrics
+def t_motion(rec: Recording) -> float:
+    return rec.items[0][0] + 5.0 - DT  # simulate(): motion starts 5 s after the first tick
 
 
 def outage_end(rec: Recording, res: Result) -> tuple[float, float] | None:
     """(error, reported sigma) at the last output before fixes return after a forced 'none' window."""
     win = [w for w in rec.scenario.forced if w[1] == "none"]
-    if not win or "probe" not in res.extra:
+    if not win or not len(res.t):
         return None
-    t_move = rec.items[0][0] + 5.0 - DT  # motion starts 5 s after the first tick
-    t_end = t_move + win[0][2]
-    probe = [p for p in res.extra["probe"] if p[0] <= t_end]
-    return (probe[-1][1], probe[-1][2]) if probe else None
+    i = res.sample(t_motion(rec) + win[0][2])
+    if i is None:
+        return None
+    return float(res.err[i]), math.sqrt(max(np.linalg.eigvalsh(res.cov[i])))
+
+
+def rtk_returns(rec: Recording) -> list[float]:
+    """Arrival times of the first RTK fixed fix after any stretch without one."""
+    out, prev = [], None
+    for arrival, m in rec.items:
+        if isinstance(m, GnssFix):
+            if m.mode == "rtk_fixed" and prev not in (None, "rtk_fixed"):
+                out.append(arrival)
+            if m.mode != "none" or prev is None:
+                prev = m.mode
+    return out
+
+
+def return_jumps(rec: Recording, res: Result, window_s: float = 1.0) -> list[dict]:
+    """How far the estimate moved (beyond the true motion) in the second after RTK fixed returned,
+    and that move's Mahalanobis distance squared under the covariance reported just before."""
+    out = []
+    for t in rec_returns_cache(rec):
+        i, j = res.sample(t - 1e-6), res.sample(t + window_s)
+        if i is None or j is None or j <= i:
+            continue
+        moved = np.subtract(rec.truth_at(res.t[j])[:2], rec.truth_at(res.t[i])[:2])
+        d = res.xy[j] - res.xy[i] - moved
+        out.append({"jump_m": float(np.hypot(*d)), "d2": float(d @ np.linalg.solve(res.cov[i], d)),
+                    "sigma": math.sqrt(max(np.linalg.eigvalsh(res.cov[i])))})
+    return out
+
+
+_RETURNS: dict[int, list[float]] = {}
+
+
+def rec_returns_cache(rec: Recording) -> list[float]:
+    if id(rec) not in _RETURNS:
+        _RETURNS[id(rec)] = rtk_returns(rec)
+    return _RETURNS[id(rec)]
 
 
 def multipath_rates(res: Result) -> dict:
-    fixes = [(m, o) for m, o in res.extra.get("fixes", []) if m.mode != "none" and res.extra.get("init") is not None
-             and m.stamp > res.extra["init"].t]
-    mp = [(m, o) for m, o in fixes if m.multipath]
-    clean = [(m, o) for m, o in fixes if not m.multipath]
-    rejected = lambda o: not getattr(o, "accepted", False)  # noqa: E731
-    big = [(m, o) for m, o in mp]
-    return {
-        "multipath_fixes": len(big),
-        "multipath_rejected": sum(rejected(o) for _, o in big),
-        "clean_fixes": len(clean),
-        "clean_rejected": sum(rejected(o) for _, o in clean),
-    }
+    """Rejected multipath fixes and rejected clean fixes (after initialisation), from our outcomes."""
+    init = res.extra.get("init")
+    fixes = [(m, o) for m, o in res.extra.get("fixes", []) if m.mode != "none" and init is not None
+             and m.stamp > init.t]
+    rejected = [not getattr(o, "accepted", False) for _, o in fixes]
+    mp = [r for (m, _), r in zip(fixes, rejected) if m.multipath]
+    clean = [r for (m, _), r in zip(fixes, rejected) if not m.multipath]
+    return {"multipath_fixes": len(mp), "multipath_rejected": sum(mp), "clean_fixes": len(clean),
+            "clean_rejected": sum(clean)}
 
 
 # ------------------------------------------------------------------ export/peer
 def export(rec: Recording, world, out_dir: Path) -> None:
     """Inputs (arrival order) and truth of one recording as CSV, plus the metadata a peer needs."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    name = rec.scenario.name
+    name = f"{rec.scenario.name}.s{rec.seed}"
     with open(out_dir / f"{name}.inputs.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["arrival", "stamp", "kind", "a", "b", "c", "d", "e", "f", "g"])
@@ -400,10 +446,11 @@ def export(rec: Recording, world, out_dir: Path) -> None:
     first_fix = next(m for _, m in rec.items if isinstance(m, GnssFix) and m.mode != "none")
     yaw0 = rec.truth_at(first_fix.stamp)[2] + np.random.default_rng(rec.seed).normal(0.0, 0.005)
     meta = {
-        "scenario": name, "description": rec.scenario.description, "seed": rec.seed,
+        "scenario": rec.scenario.name, "name": name, "description": rec.scenario.description, "seed": rec.seed,
         "datum": dataclasses.asdict(world.datum), "utm_zone": fr.utm_zone, "utm_north": fr.utm_north,
         "utm_epsg": fr.utm_epsg, "gnss_antenna_m": list(world.carrier_type.gnss_antenna_m),
         "rear_axle_x_m": rec.rear_axle_x_m, "initial_heading_enu_rad": float(yaw0),
+        "initial_heading_true_enu_rad": float(rec.truth_at(first_fix.stamp)[2]),
         "grid_convergence_rad": fr.grid_convergence_rad,
         "columns": {"imu": "a=wz b=gyro_var", "odom": "a=vx b=vy c=wz d=var_vx e=var_vy f=var_wz",
                     "fix": "a=lat b=lon c=alt d=status e=cov_type f=var_e g=var_n",
@@ -412,43 +459,9 @@ def export(rec: Recording, world, out_dir: Path) -> None:
     (out_dir / f"{name}.meta.json").write_text(json.dumps(meta, indent=1))
 
 
-def load_peer(rec: Recording, world, peer_dir: Path, label: str) -> Result | None:
-    """Score a peer's estimates (UTM in the datum's zone) against the truth, in map."""
-    path = peer_dir / f"{rec.scenario.name}.estimates.csv"
-    if not path.exists():
-        return None
-    data = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
-    if data.size == 0:
-        return None
-    e, n, _ = world.frame.enu_from_utm(data[:, 1], data[:, 2], np.full(len(data), world.datum.altitude_m))
-    ts, errs, nees = [], [], []
-    conv = world.frame.grid_convergence_rad
-    c, s = math.cos(conv), math.sin(conv)  # UTM grid axes -> map axes (covariance only)
-    rot = np.array([[c, s], [-s, c]])
-    for i, t in enumerate(data[:, 0]):
-        x, y, _ = rec.truth_at(t)
-        d = np.array([e[i] - x, n[i] - y])
-        cov = rot @ np.array([[data[i, 4], data[i, 5]], [data[i, 5], data[i, 6]]]) @ rot.T
-        ts.append(t)
-        errs.append(float(np.hypot(*d)))
-        try:
-            nees.append(float(d @ np.linalg.solve(cov, d)))
-        except np.linalg.LinAlgError:
-            nees.append(math.inf)
-    res = Result(label, np.array(ts), np.array(errs), np.array(nees))
-    t_move = rec.items[0][0] + 5.0 - DT
-    win = [w for w in rec.scenario.forced if w[1] == "none"]
-    if win:
-        t_end = t_move + win[0][2]
-        k = np.searchsorted(res.t, t_end) - 1
-        if k >= 0:
-            cov = np.array([[data[k, 4], data[k, 5]], [data[k, 5], data[k, 6]]])
-            res.extra["outage_end"] = (float(res.err[k]), math.sqrt(max(np.linalg.eigvalsh(cov))))
-    return res
-
 
 # ------------------------------------------------------------------------ report
-def fmt(v: float, unit: str = "m") -> str:
+def fmt(v: float | None, unit: str = "m") -> str:
     if v is None or not math.isfinite(v):
         return "—"
     if unit == "m":
@@ -456,81 +469,80 @@ def fmt(v: float, unit: str = "m") -> str:
     return f"{v:.2f}"
 
 
+def pool(results: list[Result]) -> Result:
+    r = Result(results[0].name, np.concatenate([x.t for x in results]), np.zeros((0, 2)), np.zeros((0, 2, 2)))
+    r.err = np.concatenate([x.err for x in results])
+    r.nees = np.concatenate([x.nees for x in results])
+    return r
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--scenarios", nargs="*", default=[s.name for s in SCENARIOS])
     ap.add_argument("--seeds", type=int, default=3, help="seeds per scenario (figures pool all runs)")
-    ap.add_argument("--export-scenarios", type=Path, help="write inputs/truth CSV for a peer here (seed 1 only)")
+    ap.add_argument("--export-scenarios", type=Path, help="write every run's inputs/truth as CSV for a peer here")
     ap.add_argument("--peer-results", type=Path, action="append", default=[],
-                    help="directory with <scenario>.estimates.csv from a peer (repeatable; label = dir name)")
+                    help="directory with <scenario>.s<seed>.estimates.csv from a peer (repeatable; label = dir name)")
     args = ap.parse_args(argv)
     world = load_world(WORLD)
     console = Console()
     chosen = [s for s in SCENARIOS if s.name in args.scenarios]
-    table = Table(title="Localization on Youyiguan routes: base_link position error (RMSE / p95 / max)")
-    for col in ("scenario", "estimator", "RMSE", "p95", "max", "mean NEES", "notes"):
+    table = Table(title=f"Localization on Youyiguan routes, {args.seeds} seed(s) per scenario: base_link position "
+                        "error after initialisation")
+    for col in ("scenario", "estimator", "RMSE", "p95", "max", "mean NEES", "30 s outage: end error (σ)",
+                "RTK return: max jump (max d²)"):
         table.add_column(col)
-    summary: dict = {}
+    gating = Table(title="Outlier gating (ours; the peers have no per-fix decision to count)")
+    for col in ("scenario", "multipath fixes rejected", "clean fixes rejected", "recoveries"):
+        gating.add_column(col)
+    cost = Table(title="CPU time per message, ours (screening + filter, incl. re-propagation of late fixes)")
+    for col in ("scenario", "all messages: mean", "p99", "GNSS fix: mean", "p99"):
+        cost.add_column(col)
     for sc in chosen:
-        pooled: dict[str, list[Result]] = {}
-        notes: dict[str, list[str]] = {}
+        runs: dict[str, list[Result]] = {}
+        ends: dict[str, list] = {}
+        jumps: dict[str, list] = {}
+        rates, costs, costs_gnss, recovered = [], [], [], 0
         for seed in range(1, args.seeds + 1):
             rec = simulate(world, sc, seed)
-            if args.export_scenarios and seed == 1:
+            if args.export_scenarios:
                 export(rec, world, args.export_scenarios)
-            runs = [raw_gnss(rec, world)]
+            found = [raw_gnss(rec, world)]
             if sc.latency_s is not None:
-                runs.append(raw_gnss(rec, world, at_arrival=True))
+                found.append(raw_gnss(rec, world, at_arrival=True))
             ours = run_ours(rec, world)
-            runs.append(ours)
-            if seed == 1:
-                for peer_dir in args.peer_results:
-                    peer = load_peer(rec, world, peer_dir, peer_dir.name)
-                    if peer is not None:
-                        runs.append(peer)
-            for r in runs:
-                pooled.setdefault(r.name, []).append(r)
-            end = outage_end(rec, ours)
-            if end:
-                notes.setdefault("ours", []).append(f"outage end {fmt(end[0])} (σ {fmt(end[1])})")
-            for r in runs:
-                if "outage_end" in r.extra:
-                    e, sg = r.extra["outage_end"]
-                    notes.setdefault(r.name, []).append(f"outage end {fmt(e)} (σ {fmt(sg)})")
-            rates = multipath_rates(ours)
-            summary.setdefault(sc.name, {}).setdefault("rates", []).append(rates)
-            summary[sc.name].setdefault("jumps", []).extend(ours.extra["jumps"])
-            summary[sc.name].setdefault("cost", []).extend(ours.extra["cost_ns"]["all"])
-            summary[sc.name].setdefault("cost_gnss", []).extend(ours.extra["cost_ns"]["gnss"])
-        for name, rs in pooled.items():
-            res = Result(name, np.concatenate([r.t for r in rs]), np.concatenate([r.err for r in rs]),
-                         np.concatenate([r.nees for r in rs]))
-            rmse, p95, mx = res.stats()
-            nees = fmt(float(np.mean(res.nees)), "") if len(res.nees) else "—"
-            note = "; ".join(notes.get(name, [])) if name != "ours" or not notes.get("ours") else \
-                "; ".join(notes["ours"])
-            if name == "ours":
-                rates = summary[sc.name]["rates"]
-                mpf = sum(r["multipath_fixes"] for r in rates)
-                if mpf:
-                    note += (f"multipath rejected {sum(r['multipath_rejected'] for r in rates)}/{mpf}; "
-                             f"clean rejected {sum(r['clean_rejected'] for r in rates)}/"
-                             f"{sum(r['clean_fixes'] for r in rates)}")
-                jumps = summary[sc.name]["jumps"]
-                if jumps:
-                    worst = max(jumps, key=lambda j: j["d2"])
-                    note += (f" RTK return ×{len(jumps)}: max jump {fmt(max(j['jump_m'] for j in jumps))}, "
-                             f"max d² {worst['d2']:.1f} (σ before {fmt(worst['sigma'])})")
-            table.add_row(sc.name, name, fmt(rmse), fmt(p95), fmt(mx), nees, note.strip())
+            found.append(ours)
+            found += [p for d in args.peer_results if (p := load_peer(rec, world, d, d.name)) is not None]
+            for r in found:
+                runs.setdefault(r.name, []).append(r)
+                if len(r.xy):
+                    if (e := outage_end(rec, r)) is not None:
+                        ends.setdefault(r.name, []).append(e)
+                    jumps.setdefault(r.name, []).extend(return_jumps(rec, r))
+            rates.append(multipath_rates(ours))
+            costs += ours.extra["cost_ns"]["all"]
+            costs_gnss += ours.extra["cost_ns"]["gnss"]
+            recovered += ours.extra["counts"].get("gnss_recovered", 0)
+        for name, rs in runs.items():
+            r = pool(rs)
+            rmse, p95, mx = r.stats()
+            nees = fmt(float(np.mean(r.nees)), "") if len(r.nees) else "—"
+            end = ", ".join(f"{fmt(e)} ({fmt(sg)})" for e, sg in ends.get(name, [])) or "—"
+            js = jumps.get(name, [])
+            jump = f"{fmt(max(j['jump_m'] for j in js))} ({max(j['d2'] for j in js):.1f})" if js else "—"
+            table.add_row(sc.name, name, fmt(rmse), fmt(p95), fmt(mx), nees, end, jump)
         table.add_section()
-    console.print(table)
-    cost = Table(title="CPU time per message (screening + filter, incl. re-propagation of late fixes)")
-    for col in ("scenario", "all messages mean", "p99", "GNSS fix mean", "GNSS p99"):
-        cost.add_column(col)
-    for name, s in summary.items():
-        a, g = np.array(s["cost"]) / 1e3, np.array(s["cost_gnss"]) / 1e3
-        cost.add_row(name, f"{a.mean():.0f} µs", f"{np.percentile(a, 99):.0f} µs", f"{g.mean():.0f} µs",
+        mpf = sum(x["multipath_fixes"] for x in rates)
+        cf = sum(x["clean_fixes"] for x in rates)
+        gating.add_row(sc.name, f"{sum(x['multipath_rejected'] for x in rates)} / {mpf}",
+                       f"{sum(x['clean_rejected'] for x in rates)} / {cf}", str(recovered))
+        a, g = np.array(costs) / 1e3, np.array(costs_gnss) / 1e3
+        cost.add_row(sc.name, f"{a.mean():.0f} µs", f"{np.percentile(a, 99):.0f} µs", f"{g.mean():.0f} µs",
                      f"{np.percentile(g, 99):.0f} µs")
+    console.print(table)
+    console.print("d² = Mahalanobis distance² of the correction in the second after RTK fixed returns, under the "
+                  f"covariance reported just before; 99.9 % of consistent corrections are below {CHI2_2DOF_999}.")
+    console.print(gating)
     console.print(cost)
     return 0
 
