@@ -19,6 +19,7 @@ NODES = {
     "yard_sim": "yard_sim.sim_node:main",
     "localization": "agv_nav.localization_node:main",
     "yard_recorder": "yard_ros.recorder:main",
+    "path_follower": "agv_nav.path_follower_node:main",
 }
 
 

@@ -102,6 +102,18 @@ def expected_node_kwargs(spec: graph.NodeSpec, extra: list[str]) -> dict:
             "output": "screen"}
 
 
+TEST_SUBSYSTEMS = ("loc_test", "carrier_pair", "crane_test")
+
+
+def _shipped_per_scope() -> dict[str, int]:
+    """Active shipped (non-test) subsystems per scope, so packages can join the graph without editing here."""
+    out = {"yard": 0, "carrier": 0, "crane": 0}
+    for sub in graph.SUBSYSTEMS.values():
+        if sub.key not in TEST_SUBSYSTEMS and graph.module_available(sub.module):
+            out[sub.scope] += 1
+    return out
+
+
 @pytest.fixture
 def extended_registry(monkeypatch):
     """The shipped registry plus test subsystems in every scope (modules that exist)."""
@@ -129,7 +141,9 @@ def test_sim_launch_nodes_match_the_graph_one_to_one(tmp_path):
     _, actions = run_launch_file("yard_sim", world="small_yard", carriers="3", rtf="0", seed="7",
                                  params_file=str(extra))
     specs = build_graph("small_yard", 3, rtf=0.0, seed=7)
-    assert len(specs) == len(actions) == 1 + 3 * 2 + 3  # simulator, 3 carriers x 2, 3 cranes
+    shipped = _shipped_per_scope()  # packages that joined the graph (path_follower, ...)
+    # simulator, 3 carriers x (2 test + shipped), 3 cranes x (1 test + shipped)
+    assert len(specs) == len(actions) == 1 + 3 * (2 + shipped["carrier"]) + 3 * (1 + shipped["crane"])
     assert all(isinstance(a, Node) for a in actions)
     for spec, action in zip(specs, actions):
         assert action.kwargs == expected_node_kwargs(spec, [str(extra)]), spec.label
@@ -142,9 +156,11 @@ def test_sim_launch_nodes_match_the_graph_one_to_one(tmp_path):
 def test_carrier_launch_starts_one_carriers_nodes_and_no_simulator():
     _, actions = run_launch_file("carrier", carrier_id="carrier_05", world="small_yard")
     specs = build_graph("small_yard", ["carrier_05"], use_sim_time=False, scopes=("carrier",))
-    assert [s.label for s in specs] == ["carrier_05/loc_test", "carrier_05/carrier_pair"]
+    labels = [s.label for s in specs]
+    assert labels[-2:] == ["carrier_05/loc_test", "carrier_05/carrier_pair"]
+    assert len(labels) == 2 + _shipped_per_scope()["carrier"]
     assert [a.kwargs for a in actions] == [expected_node_kwargs(s, []) for s in specs]
-    assert actions[1].kwargs["name"] is None  # a process hosting two nodes keeps their own names
+    assert actions[-1].kwargs["name"] is None  # a process hosting two nodes keeps their own names
 
 
 def test_carrier_launch_without_carrier_subsystems_says_so(fake_launch, monkeypatch):

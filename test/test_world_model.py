@@ -68,7 +68,7 @@ def test_lanes_are_drivable_by_the_carriers(request, name):
     world = request.getfixturevalue(WORLD_FIXTURES[name])
     from yard_model import geometry
 
-    limit = 1.0 / world.carrier_type.min_turning_radius_m
+    limit = 1.0 / world.carrier_type.min_deck_turning_radius_m
     for lane in world.lanes.values():
         assert geometry.max_curvature(lane.points) <= limit * 1.01, lane.id
         assert lane.width_m >= world.carrier_type.width_m
@@ -363,7 +363,7 @@ BROKEN: list[tuple[str, Callable[[dict], Any], str, str]] = [
      "cranes[0] (id 'cn_crane_1').serves[2]", "listed twice"),
     # ---- lane geometry
     ("corner radius below turning radius", lambda d: _set(_lane(d, "cn_entry"), corner_radius_m=10.0),
-     "lanes[0] (id 'cn_entry').corner_radius_m", "tighter than the carriers' minimum turning radius 12 m"),
+     "lanes[0] (id 'cn_entry').corner_radius_m", "minimum turning radius 12.65 m (deck centre"),
     ("fillet does not fit", lambda d: _set(_lane(d, "cn_entry"), corner_radius_m=40.0),
      "lanes[0] (id 'cn_entry').via", "leg 0->1 is 8.00 m long but its corner arcs need"),
     ("via without radius", lambda d: _lane(d, "cn_entry").pop("corner_radius_m"),
@@ -514,3 +514,15 @@ def test_every_schema_key_is_documented():
     code_spans = re.findall(r"`([^`]+)`", doc)
     missing = sorted(k for k in keys if not any(re.search(rf"(^|[^a-z_]){k}($|[^a-z_])", span) for span in code_spans))
     assert not missing, f"keys missing from docs/world_format.md: {missing}"
+
+
+def test_corner_between_axle_and_deck_radius_is_rejected(small_world):
+    """A 12.3 m corner suits the rear axle (12 m) but not base_link (12.65 m), which lanes are drawn for."""
+    from yard_model import WorldError, parse_world
+
+    doc = yaml.safe_load((WORLDS / "small_yard.yaml").read_text())
+    lane = next(x for x in doc["lanes"] if x["id"] == "cn_entry")
+    lane["corner_radius_m"] = 12.3
+    with pytest.raises(WorldError, match="12.65 m"):
+        parse_world(doc, "small_yard.yaml")
+    assert small_world.carrier_type.min_deck_turning_radius_m == pytest.approx((12.0**2 + 4.0**2) ** 0.5)

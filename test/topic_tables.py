@@ -79,3 +79,14 @@ def architecture_simulator_topics(path: Path = REPO / "docs" / "architecture.md"
     end = text.index("\n### ", start + 1)
     (table, *_) = markdown_tables(text[start:end])
     return {_first_code(r["Topic"]): (_first_code(r["Type"]), r["Dir"]) for r in table}
+
+
+def architecture_topics(path: Path = REPO / "docs" / "architecture.md") -> list[str]:
+    """Every topic named in a topic table of the interface contract (all nodes, ``<c>``/``<k>`` unexpanded)."""
+    out = []
+    for table in markdown_tables(path.read_text()):
+        for row in table:
+            cell = row.get("Topic")
+            if cell and CODE.search(cell):
+                out.append(_first_code(cell))
+    return out

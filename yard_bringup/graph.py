@@ -310,5 +310,19 @@ register(Subsystem(
 ))
 
 # --- subsystem: path_follower (owner: agv_nav path following) ---
+def _path_follower_parameters(ctx: GraphContext, instance: str | None) -> dict[str, Any]:
+    return {"world_file": str(ctx.world_file), "vehicle_id": instance or ""}
+
+
+# Until the localization node (issue #3) is part of the graph, the follower drives on the simulator's
+# ground truth; as soon as agv_nav.localization_node is importable it uses localization/odometry.
+_FOLLOWER_POSE_REMAP = () if module_available("agv_nav.localization_node") else (
+    ("localization/odometry", "ground_truth/odometry"),)
+
+register(Subsystem(
+    key="path_follower", scope="carrier", executable="path_follower", module="agv_nav.path_follower_node",
+    config=("path_follower.yaml",), parameters=_path_follower_parameters, remappings=_FOLLOWER_POSE_REMAP,
+    description="path following and precise docking for one carrier (cmd_vel, follower/status)",
+))
 
 # --- subsystem: crane_controller (owner: crane_control) ---

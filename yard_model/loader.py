@@ -305,10 +305,11 @@ class _Builder:
             if len(corners) > 2:
                 if radius <= 0.0:
                     self.fail(f"{where}.corner_radius_m", "a lane with via points needs a corner radius > 0")
-                if radius + 1e-9 < ct.min_turning_radius_m:
+                if radius + 1e-9 < ct.min_deck_turning_radius_m:
                     self.fail(f"{where}.corner_radius_m",
                               f"{radius:g} m is tighter than the carriers' minimum turning radius "
-                              f"{ct.min_turning_radius_m:g} m")
+                              f"{ct.min_deck_turning_radius_m:.2f} m (deck centre; rear axle "
+                              f"{ct.min_turning_radius_m:g} m)")
             if raw["speed_limit_mps"] > ct.max_speed_mps + 1e-9:
                 self.fail(f"{where}.speed_limit_mps",
                           f"{raw['speed_limit_mps']} m/s exceeds carrier_type.max_speed_mps {ct.max_speed_mps}")

@@ -74,6 +74,14 @@ class CarrierType:
     mass_kg: float
 
     @property
+    def min_deck_turning_radius_m(self) -> float:
+        """Smallest turning radius of base_link (the deck centre), half a wheelbase ahead of the rear axle.
+
+        Lanes are drawn for base_link, so lane corners are compared with this, not the rear-axle radius.
+        """
+        return math.hypot(self.min_turning_radius_m, self.wheelbase_m / 2.0)
+
+    @property
     def max_steering_angle_rad(self) -> float:
         """Front wheel angle that gives the minimum turning radius."""
         return math.atan(self.wheelbase_m / self.min_turning_radius_m)

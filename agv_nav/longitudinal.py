@@ -1,0 +1,135 @@
+"""Longitudinal control: the speed regulation chain, a jerk-limited speed reference, and the precise stop.
+
+The chain (each a small pure function, as Nav2 RPP's regulation heuristics, applied as a minimum):
+
+1. ``static_speed_profile``: per path sample, the lane limit from the route, the curvature limit
+   ``sqrt(a_lat / |k|)``, the steering-transition limit (``steering_transition_limit``: the steering rate
+   must wind the wheel through a curvature change without shifting the path more than a few
+   centimetres) and the speed cap, then a backward pass so that every lower limit ahead is
+   reached braking at ``decel`` (v^2 = v_next^2 + 2 a ds). Computed once per route.
+2. dynamic caps at run time: the stop law for the goal and for the movement authority, the gap to a
+   carrier ahead, the localization-quality cap.
+3. ``SpeedReference``: a jerk-limited tracker of that target (acceleration and jerk bounded), whose
+   acceleration also feeds a lead term ``v_cmd = v_ref + tau * a_ref`` that cancels the drive's
+   first-order lag tau, so the carrier's actual speed follows the reference instead of trailing it.
+
+The stop (``stop_speed``): a first-order drive still rolls ``v * tau`` after the command drops to zero,
+so the law works on the *predicted* remaining distance ``d_p = d - v tau``. Far away it allows the
+jerk-limited braking speed for ``d_p``; close in it is ``v = k d_p``, for which the closed loop with the
+lag is ``(tau s + 1)(s + k)``: two real poles, so the carrier neither oscillates nor overshoots for any
+gain k; a creep floor closes the last millimetres in finite time, and the command is zero once the
+predicted stop point is within a tolerance. This is the part that makes Nav2-style approaches (speed
+scaled towards a fixed minimum, goal checker 0.25 m) stop short or long.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def curvature_speed_limit(curvature: np.ndarray, max_lateral_accel: float) -> np.ndarray:
+    """v <= sqrt(a_lat / |k|) [m/s] per sample (inf on straights)."""
+    k = np.abs(np.asarray(curvature, dtype=float))
+    with np.errstate(divide="ignore"):
+        return np.where(k > 1e-9, np.sqrt(max_lateral_accel / np.maximum(k, 1e-12)), np.inf)
+
+
+def backward_braking_pass(s: np.ndarray, v_limit: np.ndarray, decel: float) -> np.ndarray:
+    """Lower ``v_limit`` so that each sample can brake to every later limit at ``decel``."""
+    v = np.array(v_limit, dtype=float)
+    ds = np.diff(s)
+    for i in range(len(v) - 2, -1, -1):
+        reach = math.sqrt(v[i + 1] * v[i + 1] + 2.0 * decel * ds[i]) if math.isfinite(v[i + 1]) else math.inf
+        if reach < v[i]:
+            v[i] = reach
+    return v
+
+
+def steering_transition_limit(s: np.ndarray, rear_curvature: np.ndarray, wheelbase_m: float,
+                               steering_rate_radps: float, max_shift_m: float, window_m: float = 12.0) -> np.ndarray:
+    """Speed cap [m/s] where the curvature changes faster than the steering can follow.
+
+    Winding the wheel by ``d_delta`` takes ``T = d_delta / steering_rate``; at speed v the carrier's
+    curvature therefore ramps over ``l = v T`` metres, a clothoid whose circle is shifted by
+    ``p = d_kappa l^2 / 24`` from the drawn one. Capping ``p <= max_shift_m`` gives
+    ``v <= sqrt(24 max_shift / d_kappa) / T``, applied within ``window_m`` of the change. The preview
+    controller spreads the transition around the step, so the tracking error is about a quarter of p.
+    """
+    from scipy.ndimage import maximum_filter1d, minimum_filter1d
+
+    if len(s) < 2:
+        return np.full(len(s), np.inf)
+    ds = max(float(np.mean(np.diff(s))), 1e-3)
+    size = max(3, int(window_m / ds) | 1)
+    delta = np.arctan(wheelbase_m * rear_curvature)
+    d_delta = maximum_filter1d(delta, size, mode="nearest") - minimum_filter1d(delta, size, mode="nearest")
+    d_kappa = maximum_filter1d(rear_curvature, size, mode="nearest") - minimum_filter1d(rear_curvature, size,
+                                                                                       mode="nearest")
+    t_wind = d_delta / steering_rate_radps
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v = np.sqrt(24.0 * max_shift_m / np.maximum(d_kappa, 1e-12)) / np.maximum(t_wind, 1e-12)
+    return np.where((d_kappa > 1e-6) & (t_wind > 1e-6), v, np.inf)
+
+
+def static_speed_profile(s: np.ndarray, lane_limit: np.ndarray, curvature: np.ndarray, max_speed: float,
+                         max_lateral_accel: float, decel: float,
+                         transition_cap: np.ndarray | None = None) -> np.ndarray:
+    """Speed cap [m/s] per path sample from lane limits, curvature, steering transitions and the cap,
+    braking-feasible."""
+    cap = np.minimum(np.minimum(lane_limit, curvature_speed_limit(curvature, max_lateral_accel)), max_speed)
+    if transition_cap is not None:
+        cap = np.minimum(cap, transition_cap)
+    return backward_braking_pass(s, cap, decel)
+
+
+def braking_speed(distance_m: float, decel: float, jerk: float) -> float:
+    """Largest speed [m/s] that a jerk-limited brake (ramp to ``decel`` and back) stops within ``distance_m``.
+
+    Stopping distance of a symmetric trapezoidal deceleration: v^2 / (2a) + v a / (2j).
+    """
+    if distance_m <= 0.0:
+        return 0.0
+    c = decel / (2.0 * jerk)
+    return decel * (-c + math.sqrt(c * c + 2.0 * distance_m / decel))
+
+
+def stop_speed(remaining_m: float, speed_mps: float, lag_s: float, decel: float, jerk: float, gain: float,
+               creep: float, tolerance: float) -> float:
+    """Speed command [m/s] that stops the deck centre at ``remaining_m`` ahead (module docstring).
+
+    ``remaining_m`` may be negative (past the point): then the command is zero; reversing is the
+    caller's decision.
+    """
+    predicted = remaining_m - speed_mps * lag_s
+    if predicted <= tolerance:
+        return 0.0
+    v = min(braking_speed(predicted, decel, jerk), gain * predicted)
+    return max(v, creep)
+
+
+class SpeedReference:
+    """Jerk-limited speed reference: speed ``v`` [m/s] and acceleration ``a`` [m/s^2]."""
+
+    def __init__(self) -> None:
+        self.v = 0.0
+        self.a = 0.0
+
+    def reset(self, v: float, a: float = 0.0) -> None:
+        self.v, self.a = v, a
+
+    def step(self, target: float, dt: float, max_accel: float, max_decel: float, jerk: float) -> None:
+        """Move towards ``target`` with |a| and |da/dt| bounded; reaches it with a = 0 (no overshoot)."""
+        dv = target - self.v
+        # Acceleration from which the jerk limit just brings a to zero when v reaches the target.
+        a_des = math.copysign(math.sqrt(2.0 * jerk * abs(dv)), dv)
+        a_des = min(max(a_des, -max_decel), max_accel)
+        da = jerk * dt
+        self.a += min(max(a_des - self.a, -da), da)
+        v_next = self.v + self.a * dt
+        if (v_next - target) * (self.v - target) < 0.0 or abs(v_next - target) < 1e-9:
+            v_next, self.a = target, 0.0
+        self.v = max(v_next, 0.0)
+        if self.v == 0.0 and self.a < 0.0:
+            self.a = 0.0

@@ -1,0 +1,458 @@
+"""Benchmark of path following and docking on Youyiguan routes (issue #4); not a test.
+
+Runs the carrier in the in-process simulator model (``yard_sim.carrier_model.CarrierModel``: drive and
+steering lags, steering-rate limit) at 100 Hz physics with every controller at 50 Hz, on routes built
+from the Youyiguan lane graph (parking spot -> carrier bay across the border corridor), and prints:
+
+1. cross-track error of the deck centre (RMS, max) at 2, 4 and 6 m/s for our follower and the peers:
+   Nav2 Regulated Pure Pursuit (re-implemented from its docs, ``bench/nav2_rpp.py``; Nav2 defaults, and
+   with the lookahead scaled to a 15 m carrier) and PythonRobotics' pure pursuit, Stanley and rear-wheel
+   feedback steering laws (imported from a checkout given with ``--pythonrobotics``; they get our speed
+   command, so only the steering law differs);
+2. docking error over many dockings at the carrier bays (varied start distance, lateral and heading
+   offsets), ours and RPP with the controller server's goal checker; time to dock;
+3. controller compute time per step and steps per second (Python, this machine).
+
+Localization: ``--localization truth`` feeds the ground truth; ``noise`` adds a Gauss-Markov error
+(sigma 1 cm, 1 s correlation; yaw sigma 2 mrad) like an RTK-fixed localization output. The peers
+track their own reference point (rear axle; Stanley: front axle) on the matching offset of the lane line.
+
+    .venv/bin/python bench/path_following.py --pythonrobotics /tmp/PythonRobotics
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from nav2_rpp import RegulatedPurePursuit, RppParams  # noqa: E402
+
+from agv_nav.follower import PathFollower, PoseEstimate  # noqa: E402
+from agv_nav.follower_params import PathFollowerParams  # noqa: E402
+from agv_nav.path import ReferencePath  # noqa: E402
+from yard_model import load_world  # noqa: E402
+from yard_model.geometry import wrap_angle  # noqa: E402
+from yard_model.lane_graph import place_graph, traversal_points  # noqa: E402
+from yard_model.world import Pose2D  # noqa: E402
+from yard_sim.carrier_model import CarrierModel  # noqa: E402
+
+SIM_DT = 0.01  # [s] physics step
+CTRL_DT = 0.02  # [s] every controller runs at 50 Hz
+LEFT_LANE_M = 1.5  # [m] a run whose deck centre strays this far from the line has failed
+
+
+# ------------------------------------------------------------------ routes
+@dataclass
+class BenchRoute:
+    name: str
+    points: np.ndarray
+    lane_limits: np.ndarray
+    goal: Pose2D
+    goal_id: str
+
+
+def youyiguan_routes(world, pairs) -> list[BenchRoute]:
+    """Routes from a place to a carrier bay along the lane graph (concatenated lane centre lines)."""
+    g = place_graph(world)
+    out = []
+    for src, bay_id in pairs:
+        hops = nx.shortest_path(g, ("place", src), ("place", bay_id))
+        travs = [v for v in hops if not (isinstance(v, tuple) and v and v[0] == "place")]
+        pts, lim = [], []
+        for i, t in enumerate(travs):
+            p = traversal_points(world, t)
+            p = p if i == 0 else p[1:]
+            pts.append(p)
+            lim.append(np.full(len(p), world.lanes[t.lane].speed_limit_mps))
+        bay = world.bays[bay_id]
+        out.append(BenchRoute(f"{src}->{bay_id}", np.concatenate(pts), np.concatenate(lim), bay.pose, bay_id))
+    return out
+
+
+def trim_route(r: BenchRoute, start_s: float) -> tuple[np.ndarray, np.ndarray, Pose2D]:
+    """The route from arc length start_s on (first point interpolated) and the start pose."""
+    cum = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(r.points, axis=0), axis=1))])
+    i = int(np.searchsorted(cum, start_s, side="right") - 1)
+    f = (start_s - cum[i]) / max(cum[i + 1] - cum[i], 1e-9)
+    p0 = r.points[i] + f * (r.points[i + 1] - r.points[i])
+    pts = np.vstack([p0, r.points[i + 1:]])
+    lim = np.concatenate([[r.lane_limits[i]], r.lane_limits[i + 1:]])
+    yaw = math.atan2(r.points[i + 1][1] - r.points[i][1], r.points[i + 1][0] - r.points[i][0])
+    return pts, lim, Pose2D(float(p0[0]), float(p0[1]), yaw)
+
+
+def route_doc(pts, limits, goal: Pose2D, goal_id: str, rid: str) -> dict:
+    return {"route_id": rid, "carrier_id": "carrier_01", "points": [[float(x), float(y)] for x, y in pts],
+            "speed_limits_mps": [float(v) for v in limits],
+            "goal": {"kind": "bay", "id": goal_id, "x": goal.x, "y": goal.y, "yaw": goal.yaw, "dock": True}}
+
+
+def reference_point_paths(ref: ReferencePath, half_wheelbase: float, step_m: float = 0.05):
+    """Lines of the rear and front axles when the deck centre follows ``ref`` exactly, and the body yaw.
+
+    The rear axle of a bicycle moves along the body axis, so it is dragged behind the deck centre like a
+    tractrix: dR = u (u . dP) with u the unit vector from R to P (|P - R| = half wheelbase). The front
+    axle is at 2P - R. Sampled every 0.5 m for the peers.
+    """
+    s = np.append(np.arange(0.0, ref.length_m, step_m), ref.length_m)
+    poses = np.array([ref.pose_at(v) for v in s])
+    xy = poses[:, :2]
+    h0 = poses[0, 2]
+    rear = np.empty_like(xy)
+    rear[0] = xy[0] - half_wheelbase * np.array([math.cos(h0), math.sin(h0)])
+    for i in range(len(xy) - 1):
+        u = (xy[i] - rear[i]) / half_wheelbase
+        r = rear[i] + u * float(u @ (xy[i + 1] - xy[i]))
+        v = xy[i + 1] - r
+        rear[i + 1] = xy[i + 1] - half_wheelbase * v / np.linalg.norm(v)
+    front = 2.0 * xy - rear
+    yaw = np.arctan2(xy[:, 1] - rear[:, 1], xy[:, 0] - rear[:, 0])
+    k = int(round(0.5 / step_m))
+    return rear[::k], front[::k], yaw[::k]
+
+
+# ------------------------------------------------------------- localization
+class Localizer:
+    """Pose the controllers see: the truth, or the truth plus correlated noise."""
+
+    def __init__(self, mode: str, seed: int):
+        self.mode = mode
+        self.rng = np.random.default_rng(seed)
+        self.err = np.zeros(3)
+
+    def __call__(self, st, t: float) -> PoseEstimate:
+        if self.mode == "noise":
+            a = math.exp(-CTRL_DT / 1.0)
+            sig = np.array([0.01, 0.01, 0.002])
+            self.err = a * self.err + math.sqrt(1 - a * a) * sig * self.rng.standard_normal(3)
+        e = self.err
+        return PoseEstimate(t, st.x + e[0], st.y + e[1], st.yaw + e[2], st.speed_mps, st.yaw_rate_radps,
+                            std_xy_m=0.01 if self.mode == "noise" else 0.0)
+
+
+# -------------------------------------------------------------- controllers
+@dataclass
+class RunResult:
+    lateral: list[float] = field(default_factory=list)
+    speed: list[float] = field(default_factory=list)
+    step_s: list[float] = field(default_factory=list)
+    failed: str = ""
+    final_error: dict | None = None
+    t_dock: float = math.nan
+    t_total: float = 0.0
+
+
+class Ours:
+    name = "ours: preview LQ + speed chain (agv_nav)"
+
+    def __init__(self, carrier, params=None):
+        self.carrier = carrier
+        self.params = params or PathFollowerParams()
+
+    def start(self, doc, pose: PoseEstimate, ref: ReferencePath):
+        self.f = PathFollower(self.params, self.carrier, "carrier_01")
+        self.f.update_pose(pose)
+        reason = self.f.set_route(doc)
+        if reason:
+            raise RuntimeError(reason)
+
+    def command(self, t, pose):
+        self.f.update_pose(pose)
+        t0 = time.perf_counter()
+        c = self.f.step(t)
+        return c.v_mps, c.yaw_rate_radps, time.perf_counter() - t0
+
+    def done(self):
+        return self.f.state in ("docked", "fault")
+
+
+class Rpp:
+    def __init__(self, carrier, scaled: bool):
+        self.carrier = carrier
+        self.scaled = scaled
+        self.name = "Nav2 RPP, lookahead scaled to the carrier" if scaled else "Nav2 RPP, Nav2 defaults"
+
+    def start(self, doc, pose, ref: ReferencePath):
+        a = self.carrier.wheelbase_m / 2
+        rear, _, _ = reference_point_paths(ref, a)
+        # RPP has one desired speed (lane limits would come from a speed-filter costmap): the bay lane's.
+        speed = doc["speed_limits_mps"][-2] if len(doc["speed_limits_mps"]) > 1 else doc["speed_limits_mps"][0]
+        p = RppParams(desired_linear_vel=speed)
+        if self.scaled:  # lookahead_time default 1.5 s; bounds sized for a 15 m, 8 m-wheelbase carrier;
+            p.use_velocity_scaled_lookahead_dist = True  # approach scaling over the braking distance at 0.8 m/s^2
+            p.min_lookahead_dist, p.max_lookahead_dist = 3.0, 15.0
+            p.approach_velocity_scaling_dist = max(p.approach_velocity_scaling_dist, speed * speed / (2 * 0.8))
+        self.a = a
+        self.rpp = RegulatedPurePursuit(rear, p)
+
+    def command(self, t, pose):
+        rx, ry = pose.x - self.a * math.cos(pose.yaw), pose.y - self.a * math.sin(pose.yaw)
+        t0 = time.perf_counter()
+        v, w = self.rpp.compute(rx, ry, pose.yaw, pose.speed_mps)
+        return v, w, time.perf_counter() - t0
+
+    def done(self):
+        return self.rpp.goal_reached
+
+
+class PythonRoboticsPeer:
+    """A PythonRobotics steering law with our speed command (shadow follower)."""
+
+    def __init__(self, carrier, kind: str, root: Path):
+        self.carrier, self.kind = carrier, kind
+        sys.path.insert(0, str(root))
+        mod = {"pure_pursuit": "PathTracking.pure_pursuit.pure_pursuit",
+               "stanley": "PathTracking.stanley_control.stanley_control",
+               "rear_wheel_feedback": "PathTracking.rear_wheel_feedback_control.rear_wheel_feedback_control"}[kind]
+        self.m = importlib.import_module(mod)
+        self.m.show_animation = False
+        L = carrier.wheelbase_m
+        if kind == "pure_pursuit":
+            self.m.WB, self.m.MAX_STEER = L, carrier.max_steering_angle_rad
+        else:
+            self.m.L = L
+            if kind == "stanley":
+                self.m.max_steer = carrier.max_steering_angle_rad
+        self.name = {"pure_pursuit": "PythonRobotics pure pursuit", "stanley": "PythonRobotics Stanley",
+                     "rear_wheel_feedback": "PythonRobotics rear-wheel feedback"}[kind]
+
+    def start(self, doc, pose, ref: ReferencePath):
+        self.shadow = Ours(self.carrier)
+        self.shadow.start(doc, pose, ref)
+        a = self.carrier.wheelbase_m / 2
+        self.a = a
+        rear, front, yaw = reference_point_paths(ref, a)
+        ext = 20.0  # their index searches run past the end of the course: extend it straight
+        def extend(p):
+            d = p[-1] - p[-2]
+            d = d / np.linalg.norm(d)
+            return np.vstack([p, p[-1] + np.outer(np.arange(0.5, ext, 0.5), d)])
+        if self.kind == "pure_pursuit":
+            pts = extend(rear)  # 0.5 m spacing, as their demo course
+            self.course = self.m.TargetCourse(list(pts[:, 0]), list(pts[:, 1]))
+            self.pind = None
+        elif self.kind == "stanley":
+            pts = extend(front)
+            d = np.diff(pts, axis=0)
+            self.cx, self.cy = list(pts[:, 0]), list(pts[:, 1])
+            self.cyaw = list(np.append(np.arctan2(d[:, 1], d[:, 0]), math.atan2(d[-1, 1], d[-1, 0])))
+            self.idx = 0
+        else:
+            self.rear_ref = ReferencePath(rear)
+            self.hint = None
+
+    def command(self, t, pose):
+        v_cmd, _, _ = self.shadow.command(t, pose)
+        a, L = self.a, self.carrier.wheelbase_m
+        rx, ry = pose.x - a * math.cos(pose.yaw), pose.y - a * math.sin(pose.yaw)
+        v = max(pose.speed_mps, 0.0)
+        t0 = time.perf_counter()
+        if self.kind == "pure_pursuit":
+            st = self.m.State(x=pose.x, y=pose.y, yaw=pose.yaw, v=v)
+            if self.pind is None:
+                self.pind, _ = self.course.search_target_index(st)
+            delta, self.pind = self.m.pure_pursuit_steer_control(st, self.course, self.pind)
+        elif self.kind == "stanley":
+            st = self.m.State(x=rx, y=ry, yaw=pose.yaw, v=v)
+            delta, self.idx = self.m.stanley_control(st, self.cx, self.cy, self.cyaw, self.idx)
+            delta = float(np.clip(delta, -self.m.max_steer, self.m.max_steer))
+        else:
+            pr = self.rear_ref.project(rx, ry, self.hint)
+            self.hint = pr.index
+            st = self.m.State(x=rx, y=ry, yaw=pose.yaw, v=max(v, 1e-3))
+            delta = self.m.rear_wheel_feedback_control(st, pr.lateral_m, pr.curvature, pr.heading_rad)
+        dt = time.perf_counter() - t0
+        delta = float(np.clip(delta, -self.carrier.max_steering_angle_rad, self.carrier.max_steering_angle_rad))
+        v_eff = v_cmd if abs(v_cmd) >= 0.05 else 0.05
+        return v_cmd, v_eff * math.tan(delta) / L, dt
+
+    def done(self):
+        return self.shadow.done()
+
+
+# ------------------------------------------------------------------- runner
+def run(controller, carrier, pts, limits, goal, goal_id, start: Pose2D, loc_mode: str, seed: int,
+        t_max: float, measure_from_s: float = 5.0) -> RunResult:
+    doc = route_doc(pts, limits, goal, goal_id, "bench")
+    ref = ReferencePath(pts)
+    model = CarrierModel(carrier, start)
+    loc = Localizer(loc_mode, seed)
+    res = RunResult()
+    t = 0.0
+    controller.start(doc, loc(model.state, t), ref)
+    hint = None
+    ratio = int(round(CTRL_DT / SIM_DT))
+    goal_s = ref.project(goal.x, goal.y).s_m
+    t_at_20m = math.nan
+    stopped_since = None
+    while t < t_max:
+        st = model.state
+        pr = ref.project(st.x, st.y, hint)
+        hint = pr.index
+        if measure_from_s <= pr.s_m <= ref.length_m - 1.0:
+            res.lateral.append(pr.lateral_m)
+            res.speed.append(st.speed_mps)
+        if abs(pr.lateral_m) > LEFT_LANE_M:
+            res.failed = f"left the lane at s = {pr.s_m:.0f} m"
+            break
+        if math.isnan(t_at_20m) and goal_s - pr.s_m <= 20.0:
+            t_at_20m = t
+        v, w, dt_step = controller.command(t, loc(st, t))
+        res.step_s.append(dt_step)
+        model.command(t, v, w)
+        for _ in range(ratio):
+            t += SIM_DT
+            model.step(t, SIM_DT)
+        if controller.done() and abs(model.state.speed_mps) < 0.01:
+            stopped_since = stopped_since if stopped_since is not None else t
+            if t - stopped_since > 0.0:
+                break
+    res.t_total = t
+    res.t_dock = t - t_at_20m
+    # Let the drive's lag settle (2 s at zero command) and measure where the deck centre stands.
+    for _ in range(int(2.0 / SIM_DT)):
+        model.command(t, 0.0, 0.0)
+        t += SIM_DT
+        model.step(t, SIM_DT)
+    st = model.state
+    c, s = math.cos(goal.yaw), math.sin(goal.yaw)
+    dx, dy = st.x - goal.x, st.y - goal.y
+    res.final_error = {"along": c * dx + s * dy, "across": -s * dx + c * dy, "yaw": wrap_angle(st.yaw - goal.yaw)}
+    return res
+
+
+def fmt_cm(v: float) -> str:
+    return f"{v * 100:.2f}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pythonrobotics", type=Path, help="checkout of AtsushiSakai/PythonRobotics (peers)")
+    ap.add_argument("--speeds", type=float, nargs="+", default=[2.0, 4.0, 6.0])
+    ap.add_argument("--dockings", type=int, default=120)
+    ap.add_argument("--localization", choices=("truth", "noise"), default="truth")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--parts", choices=("all", "cross-track", "docking"), default="all")
+    args = ap.parse_args()
+    console = Console(width=220)
+    world = load_world(REPO / "sim_worlds" / "youyiguan.yaml")
+    ct = world.carrier_type
+    routes = youyiguan_routes(world, [("cn_park_1", "vn_bay_b1"), ("vn_park_1", "cn_bay_a2")])
+
+    controllers = [Ours(ct), Rpp(ct, scaled=False), Rpp(ct, scaled=True)]
+    if args.pythonrobotics:
+        for kind in ("pure_pursuit", "stanley", "rear_wheel_feedback"):
+            controllers.append(PythonRoboticsPeer(ct, kind, args.pythonrobotics))
+
+    compute: dict[str, list[float]] = {}
+    if args.parts in ("all", "cross-track"):
+        cross_track(args, console, ct, routes, controllers, compute)
+    if args.parts in ("all", "docking"):
+        docking(args, console, world, ct, controllers[:3])
+    if compute:
+        comp = Table(title="Controller compute per step (Python 3, this machine, all steps of the cross-track runs)")
+        for col in ("controller", "mean µs", "p99 µs", "steps/s"):
+            comp.add_column(col, justify="right" if col != "controller" else "left")
+        for name, steps in compute.items():
+            a = np.asarray(steps) * 1e6
+            comp.add_row(name, f"{a.mean():.0f}", f"{np.percentile(a, 99):.0f}", f"{1e6 / a.mean():.0f}")
+        console.print(comp)
+
+
+def cross_track(args, console, ct, routes, controllers, compute) -> None:
+    table = Table(title=f"Cross-track error of the deck centre, Youyiguan routes "
+                        f"({' + '.join(r.name for r in routes)}, {sum(len(r.points) for r in routes)} points), "
+                        f"localization: {args.localization}")
+    for col in ("controller", "target m/s", "RMS cm", "max cm", "mean m/s", "route time s", "µs/step", "steps/s"):
+        table.add_column(col, justify="right" if col != "controller" else "left")
+    for ctrl in controllers:
+        for v in args.speeds:
+            lat, spd, steps, fails, t_tot = [], [], [], [], 0.0
+            for r in routes:
+                limits = np.full(len(r.points), v)
+                start = Pose2D(float(r.points[0, 0]), float(r.points[0, 1]),
+                               math.atan2(*(r.points[1] - r.points[0])[::-1]))
+                res = run(ctrl, ct, r.points, limits, r.goal, r.goal_id, start, args.localization, args.seed,
+                          t_max=4.0 * 1400.0 / v)
+                lat += res.lateral
+                spd += res.speed
+                steps += res.step_s
+                t_tot += res.t_total
+                if res.failed:
+                    fails.append(f"{r.name}: {res.failed}")
+            e = np.asarray(lat) if lat else np.array([math.nan])
+            compute.setdefault(ctrl.name, []).extend(steps)
+            mean_us = np.mean(steps) * 1e6
+            row = [ctrl.name, f"{v:g}", fmt_cm(float(np.sqrt(np.mean(e**2)))), fmt_cm(float(np.max(np.abs(e)))),
+                   f"{np.mean(spd) if spd else math.nan:.2f}", f"{t_tot:.0f}", f"{mean_us:.0f}", f"{1e6 / mean_us:.0f}"]
+            if fails:
+                row[3] += " FAILED: " + "; ".join(fails)
+            table.add_row(*row)
+            console.print(f"  {ctrl.name} @ {v:g} m/s done", style="dim")
+    console.print(table)
+
+
+def docking(args, console, world, ct, controllers) -> None:
+    rng = np.random.default_rng(args.seed)
+    bays = [b.id for b in world.carrier_bays()]
+    sources = {b: ("cn_park_1" if b.startswith("vn") else "vn_park_1") for b in bays}
+    bay_routes = {b: youyiguan_routes(world, [(sources[b], b)])[0] for b in bays}
+    cases = []
+    for k in range(args.dockings):
+        b = bays[k % len(bays)]
+        r = bay_routes[b]
+        total = float(np.sum(np.linalg.norm(np.diff(r.points, axis=0), axis=1)))
+        back = float(rng.uniform(25.0, 150.0))
+        cases.append((b, total - back, float(rng.uniform(-0.3, 0.3)), float(rng.uniform(-0.03, 0.03))))
+    dock_table = Table(title=f"Docking at the 8 Youyiguan carrier bays: {args.dockings} approaches from 25-150 m, "
+                             f"lateral offset ±0.3 m, heading ±0.03 rad, lane speed limits; localization: "
+                             f"{args.localization}; error of the deck centre after settling")
+    for col in ("controller", "n", "along mean|p95|max cm", "across mean|p95|max cm", "radial p95 cm",
+                "yaw p95 mrad", "time from 20 m s (mean|p95)", "fails"):
+        dock_table.add_column(col, justify="right" if col != "controller" else "left")
+    for ctrl in controllers:
+        along, across, yaw, tdock, fails = [], [], [], [], 0
+        for i, (b, s0, dy, dyaw) in enumerate(cases):
+            r = bay_routes[b]
+            pts, lim, start = trim_route(r, s0)
+            start = Pose2D(start.x - dy * math.sin(start.yaw), start.y + dy * math.cos(start.yaw), start.yaw + dyaw)
+            res = run(ctrl, ct, pts, lim, r.goal, r.goal_id, start, args.localization, args.seed + i, t_max=400.0)
+            if res.failed or res.final_error is None:
+                fails += 1
+                continue
+            along.append(res.final_error["along"])
+            across.append(res.final_error["across"])
+            yaw.append(res.final_error["yaw"])
+            tdock.append(res.t_dock)
+        if not along:
+            dock_table.add_row(ctrl.name, "0", "—", "—", "—", "—", "—", str(fails))
+            continue
+        al, ac, yw = np.abs(along), np.abs(across), np.abs(yaw)
+        radial = np.hypot(al, ac)
+        dock_table.add_row(
+            ctrl.name, str(len(al)),
+            f"{fmt_cm(al.mean())} | {fmt_cm(np.percentile(al, 95))} | {fmt_cm(al.max())}",
+            f"{fmt_cm(ac.mean())} | {fmt_cm(np.percentile(ac, 95))} | {fmt_cm(ac.max())}",
+            fmt_cm(np.percentile(radial, 95)), f"{np.percentile(yw, 95) * 1e3:.1f}",
+            f"{np.mean(tdock):.1f} | {np.percentile(tdock, 95):.1f}", str(fails))
+        console.print(f"  docking with {ctrl.name} done (signed along mean {np.mean(along) * 100:+.2f} cm)",
+                      style="dim")
+    console.print(dock_table)
+
+
+if __name__ == "__main__":
+    main()
