@@ -126,7 +126,7 @@ class LocalizationParams:
         "Share of an RTK float fix's variance that is slowly varying. Float and single errors wander over tens "
         "of seconds; modelling them as white noise makes the filter overconfident and lets 1 m multipath "
         "jumps through.", "", 0.0, 0.9999))
-    gnss_bias_fraction_single: float = field(default=0.99, metadata=spec(
+    gnss_bias_fraction_single: float = field(default=0.999, metadata=spec(
         "Share of a single fix's variance that is slowly varying.", "", 0.0, 0.9999))
     gnss_bias_time_constant_fixed_s: float = field(default=5.0, metadata=spec(
         "Correlation time of the slowly varying error of RTK fixed solutions (residual multipath: seconds).",

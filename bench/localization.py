@@ -14,8 +14,12 @@ end of a 30 s outage at 5 m/s with the reported sigma; multipath and clean-fix r
 map-frame jump when RTK fixed returns, as a Mahalanobis distance under the covariance reported
 just before; NEES; CPU time per message.
 
-Peer: ``--export-scenarios DIR`` writes every scenario's inputs and truth as CSV; a peer (see
-docs/benchmarks.md for how robot_localization was built and run) writes ``<scenario>.estimates.csv``
+Every run also records the dual-antenna GNSS heading; "ours" ignores it (one antenna, heading from
+the lever arm and motion), "ours + GNSS heading" fuses it, as does the peer, whose
+navsat_transform needs an absolute heading.
+
+Peer: ``--export-scenarios DIR`` writes every run's inputs and truth as CSV; a peer (see
+docs/benchmarks.md for how robot_localization was built and run) writes ``<scenario>.s<seed>.estimates.csv``
 (``t,easting,northing,yaw_utm,var_x,cov_xy,var_y``: UTM zone of the datum) into a directory given
 with ``--peer-results DIR``, and the table shows it beside ours.
 
@@ -186,7 +190,9 @@ def simulate(world, sc: Scenario, seed: int, t0: float = 1000.0, standstill_s: f
     yaw0 = math.atan2(d0[1], d0[0])
     start = Pose2D(float(path[0, 0] + half * math.cos(yaw0)), float(path[0, 1] + half * math.sin(yaw0)), yaw0)
     model = CarrierModel(ct, start)
-    cfg = SensorConfig()
+    # Dual-antenna heading is recorded for every run (its noise stream is independent of the others, so
+    # the other sensors are unchanged); our filter ignores it unless asked, the peer needs it.
+    cfg = SensorConfig(gnss_heading_enabled=True)
     if sc.latency_s is not None:
         cfg = dataclasses.replace(cfg, gnss_latency_min_s=sc.latency_s[0], gnss_latency_max_s=sc.latency_s[1])
     sensors = CarrierSensors(world, ct, cfg, seed=seed, vehicle_index=0)
@@ -284,8 +290,11 @@ class Result:
         return i if i >= 0 else None
 
 
-def run_ours(rec: Recording, world, params: LocalizationParams | None = None) -> Result:
-    """Feed the recording through InputScreen + LocalizationFilter as the node does; output at 50 Hz."""
+def run_ours(rec: Recording, world, params: LocalizationParams | None = None, use_heading: bool = False) -> Result:
+    """Feed the recording through InputScreen + LocalizationFilter as the node does; output at 50 Hz.
+
+    ``use_heading``: also fuse the dual-antenna GNSS heading (the node's ``use_gnss_heading``).
+    """
     p = params or LocalizationParams()
     screen = InputScreen(p, world.frame)
     filt = LocalizationFilter(p, rec.lever, rec.rear_axle_x_m, world_spots(world))
@@ -305,7 +314,7 @@ def run_ours(rec: Recording, world, params: LocalizationParams | None = None) ->
                 cov.append(est.pose_cov[:2, :2])
             next_t += period
         r = reading_of(m, arrival)
-        if r is None:
+        if r is None or (isinstance(m, GnssHeading) and not use_heading):
             continue
         c0 = time.thread_time_ns()
         z = handlers[type(r)](r)
@@ -315,7 +324,8 @@ def run_ours(rec: Recording, world, params: LocalizationParams | None = None) ->
         if isinstance(m, GnssFix):
             cost_ns["gnss"].append(dt_ns)
             fixes.append((m, out))
-    res = Result("ours", np.array(ts), np.array(xy).reshape(-1, 2), np.array(cov).reshape(-1, 2, 2))
+    res = Result("ours + GNSS heading" if use_heading else "ours", np.array(ts), np.array(xy).reshape(-1, 2),
+                 np.array(cov).reshape(-1, 2, 2))
     res.extra.update(cost_ns=cost_ns, fixes=fixes, counts=dict(filt.counts), init=filt.initial_pose)
     return res.score(rec)
 
@@ -511,7 +521,7 @@ def main(argv=None) -> int:
             if sc.latency_s is not None:
                 found.append(raw_gnss(rec, world, at_arrival=True))
             ours = run_ours(rec, world)
-            found.append(ours)
+            found += [ours, run_ours(rec, world, use_heading=True)]
             found += [p for d in args.peer_results if (p := load_peer(rec, world, d, d.name)) is not None]
             for r in found:
                 runs.setdefault(r.name, []).append(r)
