@@ -17,6 +17,7 @@ ROS_DISTRO_PIN = "5.3.6"
 # ROS executables: `ros2 run yard_autonomy <name>` and launch files use these names.
 NODES = {
     "yard_sim": "yard_sim.sim_node:main",
+    "localization": "agv_nav.localization_node:main",
     "yard_recorder": "yard_ros.recorder:main",
     "crane_controller": "crane_control.crane_controller_node:main",
     "path_follower": "agv_nav.path_follower_node:main",

@@ -299,6 +299,15 @@ register(Subsystem(
 # --- subsystem: fleet_manager (owner: fleet_manager) ---
 
 # --- subsystem: localization (owner: agv_nav localization) ---
+def _localization_parameters(ctx: GraphContext, instance: str | None) -> dict[str, Any]:
+    return {"world": str(ctx.world_file), "vehicle_id": instance or ""}
+
+
+register(Subsystem(
+    key="localization", scope="carrier", executable="localization", module="agv_nav.localization_node",
+    config=("localization.yaml",), parameters=_localization_parameters,
+    description="GNSS/RTK + wheel odometry + gyro fusion for one carrier: localization/odometry in map",
+))
 
 # --- subsystem: path_follower (owner: agv_nav path following) ---
 def _path_follower_parameters(ctx: GraphContext, instance: str | None) -> dict[str, Any]:

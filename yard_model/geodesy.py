@@ -95,3 +95,17 @@ class LocalFrame:
     def geodetic_from_utm(self, easting_m, northing_m):
         """Geodetic (lat, lon) [deg] from UTM in this frame's fixed zone."""
         return self._to_utm.transform(easting_m, northing_m, direction="INVERSE")
+
+    def utm_from_enu(self, east_m, north_m, up_m=0.0):
+        """UTM (easting, northing) [m], fixed zone, of ENU point(s) in the ``map`` frame."""
+        lat, lon, _ = self.geodetic_from_enu(east_m, north_m, up_m)
+        return self.utm_from_geodetic(lat, lon)
+
+    def enu_from_utm(self, easting_m, northing_m, altitude_m):
+        """ENU [m] of UTM point(s) in this frame's fixed zone with ellipsoidal height(s) [m].
+
+        This is how a user with grid coordinates (surveyed bays, a navsat_transform-style
+        ``odometry/gps``) gets into ``map`` without ever choosing a zone per point.
+        """
+        lat, lon = self.geodetic_from_utm(easting_m, northing_m)
+        return self.enu_from_geodetic(lat, lon, altitude_m)
