@@ -1,0 +1,361 @@
+"""Time-planned reservations of traffic resources, executed in plan order.
+
+Planning (prioritized, SIPP-style): a carrier's route needs a sequence of
+resources (``RouteResource``: held from arc ``enter_m`` to ``exit_m``). Given the
+reservations already in the table, :func:`schedule` finds the earliest times at
+which the carrier can take each one so that its occupancy interval never
+overlaps another carrier's occupancy of a *conflicting* resource — waiting
+before a resource while holding the previous ones, exactly like Safe Interval
+Path Planning (Phillips & Likhachev, ICRA 2011) restricted to a fixed path.
+The goal place is held indefinitely, so nobody is planned through a carrier
+that will stand there.
+
+Execution (robust to delays): timing is only a forecast; what is enforced is
+the *order*. A reservation is granted when every unreleased reservation of
+another carrier on a conflicting resource that was planned to start earlier
+has been released (the Action Dependency Graph of Hönig et al., "Persistent
+and Robust Execution of MAPF Schedules in Warehouses", RA-L 2019). Because
+every pair of conflicting reservations is disjoint in planned time, each
+wait points to an event with a strictly earlier planned time, so waits can
+never form a cycle: no deadlock, whatever the delays, and on the single-track
+link opposing carriers are ordered before either enters (no head-on).
+New plans queue behind existing ones, so a planned carrier is never
+overtaken indefinitely (no starvation).
+
+:meth:`ReservationTable.retime` re-forecasts times after delays without
+changing the order; :meth:`strip` and :meth:`violations_after_holds` support
+re-planning around a carrier that stopped or faulted.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+INF = math.inf
+
+
+@dataclass
+class Reservation:
+    """One carrier's planned occupancy of one resource."""
+
+    carrier: str
+    resource: int
+    enter_m: float  # route arc where the carrier needs it
+    exit_m: float  # route arc after which it is released (inf = held until further notice)
+    t_start: float  # planned [s]
+    t_end: float  # planned [s]; inf = indefinite
+    granted: bool = False
+    wait_s: float = 0.0  # planned wait before entering
+
+
+@dataclass
+class RouteTiming:
+    """How a carrier's route maps arc to time: nominal profile shifted by waits."""
+
+    arc: np.ndarray  # (N,) route arc of the profile points
+    t_nominal: np.ndarray  # (N,) free-flow time at those arcs
+    v_nominal: np.ndarray  # (N,) free-flow speed
+    progress_m: float  # where the carrier is now
+    now: float
+    stop_penalty: Callable[[float], float]
+
+    def base(self, s: float) -> float:
+        """Free-flow time [s] from now at which arc s is reached (no waits)."""
+        return float(self.base_many(np.array([s]))[0])
+
+    def base_many(self, s: np.ndarray) -> np.ndarray:
+        """Vectorised :meth:`base` (inf arcs stay inf)."""
+        s = np.asarray(s, dtype=float)
+        out = np.full(s.shape, INF)
+        fin = np.isfinite(s)
+        t0 = np.interp(self.progress_m, self.arc, self.t_nominal)
+        out[fin] = self.now + np.interp(np.maximum(s[fin], self.progress_m), self.arc, self.t_nominal) - t0
+        return out
+
+
+def _merge(intervals: list[tuple[float, float]], gap: float) -> list[tuple[float, float]]:
+    if not intervals:
+        return []
+    intervals.sort()
+    out = [list(intervals[0])]
+    for a, b in intervals[1:]:
+        if a <= out[-1][1] + gap:
+            out[-1][1] = max(out[-1][1], b)
+        else:
+            out.append([a, b])
+    return [(a, b) for a, b in out]
+
+
+class ReservationTable:
+    """Reservations by resource and by carrier, with the conflict sets of the resources."""
+
+    def __init__(self, conflicts: list[frozenset[int]], gap_s: float = 1.0):
+        self.conflicts = conflicts
+        self.gap_s = gap_s
+        self.by_resource: dict[int, list[Reservation]] = {}
+        self.by_carrier: dict[str, list[Reservation]] = {}
+
+    # ---------------------------------------------------------------- bookkeeping
+    def add(self, reservations: Iterable[Reservation]) -> None:
+        for r in reservations:
+            self.by_resource.setdefault(r.resource, []).append(r)
+            self.by_carrier.setdefault(r.carrier, []).append(r)
+        for lst in self.by_carrier.values():
+            lst.sort(key=lambda r: (r.enter_m, r.exit_m))
+
+    def remove(self, r: Reservation) -> None:
+        lst = self.by_resource.get(r.resource)
+        if lst is not None:
+            for i, x in enumerate(lst):
+                if x is r:
+                    del lst[i]
+                    break
+            if not lst:
+                del self.by_resource[r.resource]
+        own = self.by_carrier.get(r.carrier)
+        if own is not None:
+            for i, x in enumerate(own):
+                if x is r:
+                    del own[i]
+                    break
+            if not own:
+                del self.by_carrier[r.carrier]
+
+    def of(self, carrier: str) -> list[Reservation]:
+        return list(self.by_carrier.get(carrier, []))
+
+    def remove_carrier(self, carrier: str, keep: Callable[[Reservation], bool] = lambda r: False) -> None:
+        for r in self.of(carrier):
+            if not keep(r):
+                self.remove(r)
+
+    def all(self) -> list[Reservation]:
+        return [r for lst in self.by_carrier.values() for r in lst]
+
+    # ---------------------------------------------------------------- queries
+    def busy(self, resource: int, carrier: str, after: float) -> list[tuple[float, float]]:
+        """Merged intervals in which another carrier occupies something conflicting with ``resource``."""
+        out = []
+        for c in self.conflicts[resource]:
+            for r in self.by_resource.get(c, ()):
+                if r.carrier != carrier and r.t_end >= after:
+                    out.append((r.t_start, r.t_end))
+        return _merge(out, 0.0)
+
+    def can_grant(self, r: Reservation) -> bool:
+        """True when every conflicting reservation planned before ``r`` has been released."""
+        for c in self.conflicts[r.resource]:
+            for o in self.by_resource.get(c, ()):
+                if o.carrier != r.carrier and o.t_start < r.t_start:
+                    return False
+        return True
+
+    def blockers(self, r: Reservation) -> list[Reservation]:
+        """Reservations ``r`` waits for (conflicting, of another carrier, planned earlier)."""
+        out = []
+        for c in self.conflicts[r.resource]:
+            for o in self.by_resource.get(c, ()):
+                if o.carrier != r.carrier and o.t_start < r.t_start:
+                    out.append(o)
+        return out
+
+    def overlaps(self) -> list[tuple[Reservation, Reservation]]:
+        """Pairs of conflicting reservations of different carriers that overlap in planned time (must be empty)."""
+        bad = []
+        seen = set()
+        for r in self.all():
+            for c in self.conflicts[r.resource]:
+                for o in self.by_resource.get(c, ()):
+                    if o.carrier == r.carrier or (id(o), id(r)) in seen:
+                        continue
+                    seen.add((id(r), id(o)))
+                    if r.t_start < o.t_end and o.t_start < r.t_end:
+                        bad.append((r, o))
+        return bad
+
+    def violations_after_holds(self) -> set[str]:
+        """Carriers with a reservation planned after another carrier's indefinite hold (must re-plan)."""
+        out = set()
+        for lst in self.by_resource.values():
+            for hold in lst:
+                if hold.t_end != INF:
+                    continue
+                for c in self.conflicts[hold.resource]:
+                    for o in self.by_resource.get(c, ()):
+                        if o.carrier != hold.carrier and o.t_start >= hold.t_start:
+                            out.add(o.carrier)
+        return out
+
+    # ---------------------------------------------------------------- changes
+    def strip(self, carrier: str) -> list[Reservation]:
+        """Drop a carrier's ungranted reservations and hold its granted ones indefinitely.
+
+        Used when a carrier stops, faults, or must re-plan: it may still be anywhere up to
+        its movement authority, so everything granted stays blocked. Returns the holds.
+        """
+        holds = []
+        for r in self.of(carrier):
+            if r.granted:
+                r.t_end = INF
+                holds.append(r)
+            else:
+                self.remove(r)
+        return holds
+
+    def retime(self, timings: dict[str, RouteTiming], pm: float) -> None:
+        """Re-forecast planned times from the carriers' current progress, keeping the order.
+
+        Events are processed in the old planned order (a topological order of the
+        dependency graph): a carrier enters no earlier than its free-flow time and no
+        earlier than the new release time of every reservation it waits for. ``pm`` is
+        the progress margin added to exit arcs.
+        """
+        events = []
+        for c, lst in self.by_carrier.items():
+            if c not in timings:
+                continue
+            for r in lst:
+                events.append((r.t_start, 0, id(r), r))
+                if r.t_end != INF:
+                    events.append((r.t_end, 1, id(r), r))
+        events.sort(key=lambda e: (e[0], e[1]))
+        base_in: dict[int, float] = {}
+        base_out: dict[int, float] = {}
+        v_in: dict[int, float] = {}
+        for c, lst in self.by_carrier.items():
+            if c not in timings or not lst:
+                continue
+            tm = timings[c]
+            ent = np.array([r.enter_m for r in lst])
+            ext = np.array([r.exit_m + pm for r in lst])
+            bi, bo = tm.base_many(ent), tm.base_many(ext)
+            vi = np.interp(ent, tm.arc, tm.v_nominal)
+            for k, r in enumerate(lst):
+                base_in[id(r)], base_out[id(r)], v_in[id(r)] = float(bi[k]), float(bo[k]), float(vi[k])
+        waits: dict[str, list[tuple[float, float]]] = {c: [] for c in timings}
+        new_start: dict[int, float] = {}
+        new_end: dict[int, float] = {}
+        gap = self.gap_s
+        for _, kind, rid, r in events:
+            tm = timings[r.carrier]
+            w = waits[r.carrier]
+            if kind == 0:
+                if r.enter_m <= tm.progress_m + 1e-6:
+                    continue  # already inside: its start (and so its place in the order) stays
+                own = base_in[rid] + sum(x for a, x in w if a <= r.enter_m)
+                need = own
+                for o in self.blockers(r):
+                    end = new_end.get(id(o), o.t_end)
+                    need = max(need, end + gap)
+                if need > own + 1e-9:
+                    pen = tm.stop_penalty(v_in[rid])
+                    w.append((r.enter_m - 1e-6, need - own + pen))
+                    need += pen
+                new_start[rid] = need
+            else:
+                x = r.exit_m + pm
+                new_end[rid] = max(base_out[rid] + sum(v for a, v in w if a <= x), new_start.get(rid, r.t_start) + 1e-3)
+        for lst in self.by_carrier.values():
+            for r in lst:
+                if id(r) in new_start:
+                    r.t_start = new_start[id(r)]
+                if id(r) in new_end:
+                    r.t_end = new_end[id(r)]
+
+    def wait_graph(self) -> dict[str, set[str]]:
+        """Carrier -> carriers it currently waits for (first ungranted reservation's blockers)."""
+        g: dict[str, set[str]] = {}
+        for c, lst in self.by_carrier.items():
+            nxt = next((r for r in lst if not r.granted), None)
+            if nxt is not None:
+                g[c] = {o.carrier for o in self.blockers(nxt)}
+        return g
+
+
+def has_cycle(graph: dict[str, set[str]]) -> bool:
+    """True when the waits-for graph has a directed cycle (a deadlock)."""
+    colour: dict[str, int] = {}
+
+    def visit(u: str) -> bool:
+        colour[u] = 1
+        for v in graph.get(u, ()):
+            cv = colour.get(v, 0)
+            if cv == 1 or (cv == 0 and visit(v)):
+                return True
+        colour[u] = 2
+        return False
+
+    return any(colour.get(u, 0) == 0 and visit(u) for u in list(graph))
+
+
+def schedule(table: ReservationTable, carrier: str, resources: list, timing: RouteTiming,
+             held: dict[int, float] | None = None, pm: float = 0.5, max_iter: int = 5000) -> list[Reservation] | None:
+    """Earliest conflict-free times for a carrier's route resources, or None if impossible.
+
+    ``resources``: RouteResource list in enter order. Resources the carrier already
+    stands in (``enter_m <= progress``) start at their time in ``held`` (resource ->
+    original start) or now. ``pm`` is added to exit arcs (release happens once the
+    reported progress passes exit + pm). The carrier's own reservations in the table
+    are ignored (remove or strip them first if they are being replaced).
+    """
+    n = len(resources)
+    if n == 0:
+        return []
+    gap = table.gap_s
+    held = held or {}
+    now = timing.now
+    enter = np.array([r.enter_m for r in resources])
+    exit_ = np.array([r.exit_m for r in resources])
+    # already inside (or granted, so possibly inside soon): fixed start, no waiting before it
+    entered = np.array([r.enter_m < timing.progress_m - 1e-6 or r.resource in held for r in resources], dtype=bool)
+    base_enter = timing.base_many(enter)
+    base_exit = timing.base_many(exit_ + pm)
+    v_enter = np.interp(enter, timing.arc, timing.v_nominal)
+    pen = np.array([timing.stop_penalty(float(v)) for v in v_enter])
+    busy = [table.busy(r.resource, carrier, now) for r in resources]
+    starts_busy = [[b[0] for b in bl] for bl in busy]
+    waits = np.zeros(n)
+    order = np.argsort(enter, kind="stable")
+    enter_sorted = enter[order].tolist()
+    held_start = np.array([held.get(r.resource, now) for r in resources])
+    for _ in range(max_iter):
+        eff = waits + np.where(waits > 0, pen, 0.0)
+        cum = np.cumsum(eff[order]).tolist()  # cumulative waits in arc order
+
+        def shift(s: float, cum=cum) -> float:
+            k = bisect.bisect_right(enter_sorted, s + 1e-9) - 1
+            return cum[k] if k >= 0 else 0.0
+
+        t_start = np.array([held_start[i] if entered[i] else base_enter[i] + shift(enter[i]) for i in range(n)])
+        t_end = np.array([INF if not math.isfinite(base_exit[i]) else max(base_exit[i] + shift(exit_[i] + pm),
+                                                                          t_start[i] + 1e-3)
+                          for i in range(n)])
+        bad = None
+        for i in order:
+            a = max(t_start[i], now) if entered[i] else t_start[i]
+            b = t_end[i]
+            bl = busy[i]
+            k = bisect.bisect_right(starts_busy[i], b + gap) - 1
+            while k >= 0:
+                b0, b1 = bl[k]
+                if b1 + gap > a and b0 < b + gap:
+                    bad = (i, b1)
+                    break
+                if b1 + gap <= a:
+                    break
+                k -= 1
+            if bad:
+                break
+        if bad is None:
+            return [Reservation(carrier, r.resource, r.enter_m, r.exit_m, float(t_start[i]), float(t_end[i]),
+                                wait_s=float(waits[i])) for i, r in enumerate(resources)]
+        i, b1 = bad
+        if entered[i] or not math.isfinite(b1):
+            return None
+        waits[i] += b1 + gap - t_start[i]
+    return None
