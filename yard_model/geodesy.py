@@ -70,11 +70,15 @@ class LocalFrame:
         epsg = (32600 if self.utm_north else 32700) + self.utm_zone
         self._to_utm = Transformer.from_crs(CRS.from_epsg(4326), CRS.from_epsg(epsg), always_xy=False)
         self.utm_epsg = epsg
-        # Grid convergence and scale at the datum let users relate map and UTM axes.
+        # Grid convergence at the datum relates map (true north) and UTM (grid north) axes.
+        # Convention of Snyder and PROJ (``Factors.meridian_convergence``): the angle from true
+        # north to grid north, clockwise positive, so grid bearing = true bearing - convergence;
+        # positive east of the central meridian in the northern hemisphere. True north seen in
+        # the grid points at bearing atan2(dE, dN) = -convergence.
         e0, n0 = self._to_utm.transform(datum.latitude_deg, datum.longitude_deg)
         e1, n1 = self._to_utm.transform(datum.latitude_deg + 1e-4, datum.longitude_deg)
         self.utm_datum = (float(e0), float(n0))
-        self.grid_convergence_rad = math.atan2(e1 - e0, n1 - n0)
+        self.grid_convergence_rad = -math.atan2(e1 - e0, n1 - n0)
 
     def enu_from_geodetic(self, latitude_deg, longitude_deg, altitude_m):
         """ENU [m] of geodetic point(s); accepts scalars or numpy arrays."""

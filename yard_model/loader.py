@@ -98,8 +98,38 @@ def _schema_message(err: jsonschema.ValidationError, doc: Any) -> str:
     return f"{where}: {err.message}"
 
 
+def _first_non_finite(doc: Any, path: tuple[Any, ...] = ()) -> tuple[tuple[Any, ...], Any] | None:
+    """Path and value of the first number that is NaN, infinite or too large for a float.
+
+    JSON Schema treats ``.nan`` and ``.inf`` as numbers and NaN passes every
+    range check, so they would otherwise reach the geometry and fail there
+    with a message that names neither the key nor the reason.
+    """
+    if isinstance(doc, bool):
+        return None
+    if isinstance(doc, float):
+        return None if math.isfinite(doc) else (path, doc)
+    if isinstance(doc, int):
+        return None if abs(doc) < 1e300 else (path, doc)
+    if isinstance(doc, dict):
+        items: Iterable[tuple[Any, Any]] = doc.items()
+    elif isinstance(doc, list):
+        items = enumerate(doc)
+    else:
+        return None
+    for key, value in items:
+        found = _first_non_finite(value, (*path, key))
+        if found is not None:
+            return found
+    return None
+
+
 def parse_world(doc: Any, source: str = "<memory>") -> World:
     """Validate a parsed world document and build the World; raises WorldError."""
+    bad = _first_non_finite(doc)
+    if bad is not None:
+        shown = repr(bad[1]) if len(repr(bad[1])) <= 24 else f"{repr(bad[1])[:12]}...({len(repr(bad[1]))} digits)"
+        raise WorldError(f"{source}: {_path_str(bad[0], doc)}: {shown} is not a finite number")
     validator = jsonschema.Draft202012Validator(world_schema())
     errors = sorted(validator.iter_errors(doc), key=lambda e: (len(list(e.absolute_path)), str(e.absolute_path)))
     if errors:
@@ -113,6 +143,29 @@ def parse_world(doc: Any, source: str = "<memory>") -> World:
         raise WorldError(f"{source}: cannot build the world: {exc}") from exc
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys in a mapping.
+
+    PyYAML silently keeps the last of two equal keys, so a world file with two
+    ``lanes:`` sections would quietly lose the first one.
+    """
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.get(key)
+            except TypeError:  # unhashable key: let PyYAML report it
+                continue
+            if first is not None:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark,
+                    f"duplicate key {key!r} (first defined at line {first.line + 1})", key_node.start_mark)
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_world(path: str | Path) -> World:
     """Read, validate and build a world from a YAML (or JSON) file."""
     p = Path(path)
@@ -120,8 +173,10 @@ def load_world(path: str | Path) -> World:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise WorldError(f"{p}: cannot read world file: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise WorldError(f"{p}: not a UTF-8 text file (byte {exc.start}: {exc.reason})") from exc
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: no arbitrary objects
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -141,6 +196,25 @@ class _Builder:
 
     def fail(self, where: str, why: str) -> None:
         raise WorldError(f"{self.source}: {where}: {why}")
+
+    def where(self, section: str, ident: str) -> str:
+        """Key path of the item with id ``ident`` in a top-level list, e.g. ``cranes[1] (id 'x')``."""
+        for i, item in enumerate(self.doc[section]):
+            if item.get("id") == ident:
+                return f"{section}[{i}] (id '{ident}')"
+        return f"{section} (id '{ident}')"
+
+    def bay_where(self, station_id: str, bay_id: str) -> str:
+        """Key path of a bay inside its station, e.g. ``stations[0] (id 's').truck_bays[1] (id 'b')``."""
+        station = self.where("stations", station_id)
+        for raw in self.doc["stations"]:
+            if raw["id"] != station_id:
+                continue
+            for kind in ("truck_bays", "carrier_bays"):
+                for j, bay in enumerate(raw[kind]):
+                    if bay["id"] == bay_id:
+                        return f"{station}.{kind}[{j}] (id '{bay_id}')"
+        return station
 
     def unique(self, section: str, items: list[dict[str, Any]], seen: dict[str, str]) -> None:
         for i, item in enumerate(items):
@@ -254,7 +328,7 @@ class _Builder:
         used = {lane.start for lane in lanes.values()} | {lane.end for lane in lanes.values()}
         for n in nodes:
             if n not in used:
-                self.fail(f"lane_nodes (id '{n}')", "no lane starts or ends at this node")
+                self.fail(self.where("lane_nodes", n), "no lane starts or ends at this node")
         return lanes
 
     def node_pose(self, where: str, node_id: str, yaw_deg: float, nodes, lanes) -> Pose2D:
@@ -352,6 +426,9 @@ class _Builder:
             home_t = float(home["trolley_m"])
             if gantry and not gantry.min_m <= home_g <= gantry.max_m:
                 self.fail(f"{where}.home.gantry_m", f"{home_g} m is outside gantry travel")
+            if gantry is None and home_g != 0.0:
+                self.fail(f"{where}.home.gantry_m", "a crane without a gantry axis stands at gantry 0 m: "
+                          "remove home.gantry_m or add axes.gantry")
             if not trolley.min_m <= home_t <= trolley.max_m:
                 self.fail(f"{where}.home.trolley_m", f"{home_t} m is outside trolley travel")
             serves = tuple(raw["serves"])
@@ -365,6 +442,8 @@ class _Builder:
             )
             for j, bay_id in enumerate(serves):
                 w = f"{where}.serves[{j}]"
+                if bay_id in serves[:j]:
+                    self.fail(w, f"bay '{bay_id}' is listed twice")
                 if bay_id not in bays:
                     self.fail(w, f"unknown bay '{bay_id}'")
                 bay = bays[bay_id]
@@ -382,9 +461,10 @@ class _Builder:
         for sid, st in stations.items():
             for bay_id in st.truck_bays + st.carrier_bays:
                 if not any(bay_id in c.serves for c in cranes.values()):
-                    self.fail(f"stations (id '{sid}')", f"no crane serves bay '{bay_id}'")
+                    self.fail(self.bay_where(sid, bay_id),
+                              f"no crane serves bay '{bay_id}' (list it in a crane's serves)")
             if not st.cranes:
-                self.fail(f"stations (id '{sid}')", "a station needs at least one crane")
+                self.fail(self.where("stations", sid), "a station needs at least one crane")
         return cranes
 
     def check_rail_groups(self, cranes: dict[str, Crane]) -> None:
@@ -396,19 +476,22 @@ class _Builder:
             first = members[0]
             for c in members[1:]:
                 if c.origin != first.origin or c.portal.span_m != first.portal.span_m:
-                    self.fail(f"cranes (id '{c.id}').rail_group",
+                    self.fail(f"{self.where('cranes', c.id)}.rail_group",
                               f"'{gid}' is shared with '{first.id}' but the rails differ (origin or span)")
                 if c.gantry is None or first.gantry is None:
-                    self.fail(f"cranes (id '{c.id}').rail_group", "cranes on shared rails need a gantry axis")
+                    self.fail(f"{self.where('cranes', c.id)}.rail_group", "cranes on shared rails need a gantry axis")
             for c in members:
                 if c.min_separation_m < c.portal.length_m + c.portal.leg_size_m:
-                    self.fail(f"cranes (id '{c.id}').min_separation_m",
+                    self.fail(f"{self.where('cranes', c.id)}.min_separation_m",
                               f"{c.min_separation_m} m lets its legs touch a neighbour's "
                               f"(needs at least {c.portal.length_m + c.portal.leg_size_m:g} m)")
             ordered = sorted(members, key=lambda c: c.home_gantry_m)
             for a, b in zip(ordered, ordered[1:]):
-                if b.home_gantry_m - a.home_gantry_m < max(a.min_separation_m, b.min_separation_m):
-                    self.fail(f"cranes (id '{b.id}').home.gantry_m", f"too close to '{a.id}' on shared rails")
+                need = max(a.min_separation_m, b.min_separation_m)
+                if b.home_gantry_m - a.home_gantry_m < need:
+                    self.fail(f"{self.where('cranes', b.id)}.home.gantry_m",
+                              f"{b.home_gantry_m:g} m is {b.home_gantry_m - a.home_gantry_m:g} m from '{a.id}' "
+                              f"(home {a.home_gantry_m:g} m) on shared rails '{gid}': needs at least {need:g} m")
 
     def build_spots(self, nodes, lanes) -> dict[str, Spot]:
         spots: dict[str, Spot] = {}
@@ -418,6 +501,8 @@ class _Builder:
         for section, kind in (("parking", "parking"), ("chargers", "charging")):
             for i, raw in enumerate(self.doc[section]):
                 where = f"{section}[{i}] (id '{raw['id']}')"
+                if kind == "parking" and "power_kw" in raw:
+                    self.fail(f"{where}.power_kw", "a parking spot has no charger: list charging spots in 'chargers'")
                 if raw["id"] in self._bay_ids:
                     self.fail(f"{where}.id", f"'{raw['id']}' is already used by a bay")
                 if raw["node"] in self._bay_nodes:
@@ -451,12 +536,13 @@ class _Builder:
         border = Border(tuple(tuple(map(float, p)) for p in raw["points"]), raw["left"], raw["right"])
         for sid, st in stations.items():
             if st.country not in (border.left, border.right):
-                self.fail(f"stations (id '{sid}').country", f"'{st.country}' is on neither side of the border "
+                self.fail(f"{self.where('stations', sid)}.country", f"'{st.country}' is on neither side of the border "
                           f"({border.left}/{border.right})")
             for bay_id in st.truck_bays + st.carrier_bays:
                 b = bays[bay_id]
                 side = border.country_at(b.pose.x, b.pose.y)
                 if side != st.country:
-                    self.fail(f"stations (id '{sid}')", f"bay '{bay_id}' lies on the {side} side of the border")
+                    self.fail(self.bay_where(sid, bay_id), f"bay '{bay_id}' of a {st.country} station lies on the "
+                              f"{side} side of the border")
         return border
 

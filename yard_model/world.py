@@ -318,9 +318,9 @@ class World:
         return [(prep(z.polygon), z) for z in self.gnss_zones]
 
     def gnss_zone_at(self, x: float, y: float) -> GnssZone | None:
-        """The worst GNSS zone containing (x, y), or None in open sky."""
+        """The worst GNSS zone covering (x, y) (its edge included: the pessimistic side), or None in open sky."""
         p = Point(x, y)
-        hits = [z for pz, z in self._zone_index if pz.contains(p)]
+        hits = [z for pz, z in self._zone_index if pz.covers(p)]
         if not hits:
             return None
         return max(hits, key=lambda z: GNSS_MODES.index(z.mode))
@@ -350,9 +350,13 @@ class World:
         return best
 
     def lanes_at(self, x: float, y: float) -> list[Lane]:
-        """Lanes whose paved area contains (x, y)."""
+        """Lanes whose paved area covers (x, y), edges included.
+
+        Edges count because lanes end with a flat cap exactly at their nodes, where
+        carriers stop at bays and spots: ``contains`` would find no lane there.
+        """
         p = Point(x, y)
-        return [lane for lane in self.lanes.values() if lane.area.contains(p)]
+        return [lane for lane in self.lanes.values() if lane.area.covers(p)]
 
     def bay_container_height(self, bay: Bay) -> float:
         """Height [m] of the underside of a container resting at this bay."""
@@ -376,4 +380,4 @@ class World:
                     xs.append(x)
                     ys.append(y)
         margin = 30.0
-        return (min(xs) - margin, min(ys) - margin, max(xs) + margin, max(ys) + margin)
+        return (float(min(xs)) - margin, float(min(ys)) - margin, float(max(xs)) + margin, float(max(ys)) + margin)
