@@ -18,6 +18,7 @@ ROS_DISTRO_PIN = "5.3.6"
 NODES = {
     "yard_sim": "yard_sim.sim_node:main",
     "yard_recorder": "yard_ros.recorder:main",
+    "fleet_manager": "fleet_manager.fleet_manager_node:main",
 }
 
 

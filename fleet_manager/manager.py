@@ -324,6 +324,7 @@ class FleetManager:
             log.warning("rejected order '%s': %s", exc.order_id, exc.reason)
             self._emit(Output("order_event", "", {"order_id": exc.order_id, "event": "rejected", "reason": exc.reason,
                                                   "stamp": now}))
+            self.counts["rejected"] += 1
             return
         oid = doc["order_id"]
         if doc.get("cancel"):
