@@ -224,6 +224,9 @@ class FleetSim:
             if jid in crane.queue:
                 crane.queue.remove(jid)
                 self._job_event(crane, jid, "cancelled")
+            elif crane.current == jid and crane.phase == "pick":  # not lifted yet: abort
+                crane.current = None
+                self._job_event(crane, jid, "cancelled")
             return
         if jid in crane.jobs:  # idempotent: tell the last event again
             if jid in crane.done:
@@ -280,6 +283,7 @@ class FleetSim:
             if pb.kind == "truck":
                 self.trucks[pb.id]["container_id"] = None
                 self.trucks[pb.id]["leave_at"] = self.t + cfg.truck_leave_s
+                self.trucks[pb.id]["state"] = "departing"
             crane.phase, crane.until = "place", self.t + cfg.crane_place_s
             self._job_event(crane, crane.current, "locked")
         elif crane.phase == "place" and self.t >= crane.until:
@@ -289,6 +293,7 @@ class FleetSim:
             if pl.kind == "truck":
                 self.trucks[pl.id]["container_id"] = cid
                 self.trucks[pl.id]["leave_at"] = self.t + cfg.truck_leave_s
+                self.trucks[pl.id]["state"] = "departing"
                 self.containers[cid] = {"holder": "truck", "holder_id": self.trucks[pl.id]["id"], "bay": pl.id}
             else:
                 occ = self.bay_status[pl.id]["occupant"]

@@ -485,6 +485,7 @@ class FleetManager:
             return
         kind = ref[1]
         ev = doc["event"]
+        o.extra[f"{kind}_event"] = ev
         crane = doc["crane_id"]
         current = o.load_job if kind == "load" else o.unload_job
         if job != current:
@@ -828,7 +829,6 @@ class FleetManager:
     def _issue_unload(self, o: Order, now: float) -> bool:
         if o.phase != "at_destination" or o.dest_bay is None:
             return False
-        trucks = (self.yard_state or {}).get("trucks", {})
         taken = {x.dest_truck_bay for x in self.orders.values() if not x.final and x is not o and x.dest_truck_bay}
         cand = []
         for crane in self.world.cranes_serving(o.dest_bay):
@@ -837,8 +837,7 @@ class FleetManager:
                     continue
                 if o.dest_truck_bay_requested and tb != o.dest_truck_bay_requested:
                     continue
-                if any(t["bay"] == tb and t["state"] == "parked" and t["container_id"] is None
-                       for t in trucks.values()):
+                if self._truck_free(tb):
                     cand.append((crane.id, tb))
         if not cand:
             return False
@@ -856,6 +855,11 @@ class FleetManager:
             self.store.append_outbox("crane_job", crane, job)
             self._emit(Output("crane_job", crane, job))
         return True
+
+    def _truck_free(self, bay: str | None) -> bool:
+        """A parked, empty truck stands at the truck bay (per yard_state)."""
+        trucks = (self.yard_state or {}).get("trucks", {})
+        return any(t["bay"] == bay and t["state"] == "parked" and t["container_id"] is None for t in trucks.values())
 
     def _unloaded(self, o: Order, now: float) -> None:
         c = self.carriers.get(o.carrier_id)
@@ -945,6 +949,18 @@ class FleetManager:
             elif o.phase == "loaded":
                 self._to_destination(o, now)
             elif o.phase == "at_destination":
+                self._issue_unload(o, now)
+            elif o.phase == "unloading" and o.extra.get("unload_event") in (None, "accepted") and \
+                    not self._truck_free(o.dest_truck_bay):
+                # the empty truck left (or was never one) before the crane started: choose again
+                with self._tx():
+                    job = dict(o.extra.get("unload_doc", {}), cancel=True)
+                    self.store.append_outbox("crane_job", o.unload_crane, job)
+                    self._emit(Output("crane_job", o.unload_crane, job))
+                    self._jobs.pop(o.unload_job, None)
+                    o.unload_job, o.phase, o.dest_truck_bay = None, "at_destination", None
+                    o.extra.pop("unload_event", None)
+                    self._save(o, now)
                 self._issue_unload(o, now)
 
     def _free_carriers(self, now: float) -> None:
@@ -1048,8 +1064,15 @@ class FleetManager:
         if ct is not None and ct.geometry is not None:
             self.traffic.resume(c.id)
             self._replan([c.id], now)
-            if c.order_id is None and c.purpose in ("to_origin", None):
+            if c.order_id is None and c.purpose in ("to_origin", "reposition", None):
+                # its order went to another carrier: do not drive on to a bay for nothing
                 c.purpose = "reposition"
+                spots = [s.id for s in self.world.parking_spots() if s.id not in self._occupied_places(c.id)]
+                plan = self._best_plan(c, spots, now)
+                if plan is not None:
+                    with self._tx():
+                        c.task = "to_park"
+                        self._route(c, plan, "to_park", now)
         self._alloc_dirty = True
 
     def remove_carrier(self, carrier_id: str, now: float) -> str | None:
@@ -1187,7 +1210,7 @@ class FleetManager:
                 "destination_station": o.dest_station, "destination_bay": o.dest_bay,
                 "destination_truck_bay": o.dest_truck_bay, "priority": o.priority, "deadline": o.deadline,
                 "accepted_s": o.accepted_s, "updated_s": o.updated_s, "reason": o.reason}
-        wg = self.traffic.table.wait_graph()
+        wg = self.traffic.wait_graph()
         carriers = {}
         for c in self.carriers.values():
             ct = self.traffic.carriers.get(c.id)
@@ -1208,7 +1231,7 @@ class FleetManager:
 
     def deadlocked(self) -> bool:
         """True when the carriers' waits form a cycle (never expected; for monitoring and tests)."""
-        return has_cycle(self.traffic.table.wait_graph())
+        return has_cycle(self.traffic.wait_graph())
 
     def indefinite_holds(self) -> int:
         return sum(1 for r in self.traffic.table.all() if r.t_end == INF)

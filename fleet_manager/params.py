@@ -61,6 +61,10 @@ class FleetManagerParams:
     authority_margin_m: float = field(default=0.6, metadata=spec(
         "Movement authority ends this far before the first resource not granted (stopping overshoot). "
         "Safety: must exceed the follower's worst stopping overshoot.", "m", 0.0, 10.0))
+    grant_lookahead_m: float = field(default=60.0, metadata=spec(
+        "Reservations are granted (authority extended) only this far ahead of a carrier. Safety: must exceed "
+        "the stopping distance at full speed plus the distance driven between two follower reports.",
+        "m", 10.0, 2000.0))
     gap_s: float = field(default=1.0, metadata=spec(
         "Planned time between one carrier leaving a conflict zone and the next entering it.", "s", 0.0, 60.0))
     load_time_s: float = field(default=150.0, metadata=spec(
@@ -112,7 +116,8 @@ class FleetManagerParams:
             allocation=AllocationConfig(load_time_s=self.load_time_s, unload_time_s=self.unload_time_s,
                                         age_weight=self.age_weight, priority_weight_s=self.priority_weight_s),
             traffic=TrafficConfig(gap_s=self.gap_s, progress_margin_m=self.progress_margin_m,
-                                  authority_margin_m=self.authority_margin_m),
+                                  authority_margin_m=self.authority_margin_m,
+                                  grant_lookahead_m=self.grant_lookahead_m),
         )
 
     def db_file(self) -> str:

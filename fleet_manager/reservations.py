@@ -144,7 +144,8 @@ class ReservationTable:
         for c in self.conflicts[resource]:
             for r in self.by_resource.get(c, ()):
                 if r.carrier != carrier and r.t_end >= after:
-                    out.append((r.t_start, r.t_end))
+                    # granted: the other carrier may already be there, whatever was planned
+                    out.append((min(r.t_start, after) if r.granted else r.t_start, r.t_end))
         return _merge(out, 0.0)
 
     def can_grant(self, r: Reservation) -> bool:
@@ -245,8 +246,8 @@ class ReservationTable:
             tm = timings[r.carrier]
             w = waits[r.carrier]
             if kind == 0:
-                if r.enter_m <= tm.progress_m + 1e-6:
-                    continue  # already inside: its start (and so its place in the order) stays
+                if r.granted or r.enter_m < tm.progress_m - 1e-6:
+                    continue  # granted (maybe inside): its start, and so its place in the order, stays
                 own = base_in[rid] + sum(x for a, x in w if a <= r.enter_m)
                 need = own
                 for o in self.blockers(r):
@@ -267,13 +268,24 @@ class ReservationTable:
                 if id(r) in new_end:
                     r.t_end = new_end[id(r)]
 
-    def wait_graph(self) -> dict[str, set[str]]:
-        """Carrier -> carriers it currently waits for (first ungranted reservation's blockers)."""
+    def wait_graph(self, authority: dict[str, float] | None = None, pm: float = 0.0) -> dict[str, set[str]]:
+        """Carrier -> carriers it waits for: a cycle here is a deadlock.
+
+        X waits for Y when X's first ungranted reservation is blocked by a reservation of Y.
+        With ``authority`` (carrier -> movement authority, route arc) the edge exists only if Y
+        cannot release that reservation by driving within its own authority (exit arc + ``pm``
+        beyond it): otherwise Y will release it whatever X does, and there is no dependency.
+        """
         g: dict[str, set[str]] = {}
         for c, lst in self.by_carrier.items():
             nxt = next((r for r in lst if not r.granted), None)
-            if nxt is not None:
-                g[c] = {o.carrier for o in self.blockers(nxt)}
+            if nxt is None:
+                continue
+            deps = set()
+            for o in self.blockers(nxt):
+                if authority is None or o.carrier not in authority or o.exit_m + pm > authority[o.carrier]:
+                    deps.add(o.carrier)
+            g[c] = deps
         return g
 
 

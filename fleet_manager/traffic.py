@@ -39,6 +39,7 @@ class TrafficConfig:
     progress_margin_m: float = 0.6  # a resource is released once progress exceeds its exit arc by this
     authority_margin_m: float = 0.6  # authority ends this far before the first resource not granted
     arrival_tolerance_m: float = 1.0  # progress this close to the goal counts as arrived
+    grant_lookahead_m: float = 60.0  # grant only this far ahead of the carrier (stopping distance + reports)
     replan_rounds: int = 6  # restarts of a joint re-plan
 
 
@@ -231,13 +232,23 @@ class TrafficController:
         if ct.stopped:
             return ct.authority_m
         auth = ct.geometry.goal_m
-        for r in self.table.of(carrier):
-            if r.granted:
+        mine = {r.resource: r for r in self.table.of(carrier)}
+        pm = self.cfg.progress_margin_m
+        for rr in ct.geometry.resources:  # in route order; a resource missing from the table is not granted
+            if rr.exit_m + pm < ct.progress_m:
+                continue  # passed and released
+            r = mine.get(rr.resource)
+            if r is not None and r.granted:
                 continue
-            if self.table.can_grant(r):
+            if rr.enter_m > ct.progress_m + self.cfg.grant_lookahead_m:
+                # railway-style: authority runs a fixed distance ahead, so what lies further stays
+                # open to re-planning and to others passing first
+                auth = rr.enter_m - self.cfg.authority_margin_m
+                break
+            if r is not None and self.table.can_grant(r):
                 r.granted = True
                 continue
-            auth = r.enter_m - self.cfg.authority_margin_m
+            auth = rr.enter_m - self.cfg.authority_margin_m
             break
         # never withdraw authority already given: the follower may be committed to it
         ct.authority_m = max(ct.authority_m, min(auth, ct.geometry.goal_m))
@@ -385,6 +396,15 @@ class TrafficController:
             if ct.geometry is not None and not ct.stopped:
                 timings[c] = self._timing(ct.geometry, ct.progress_m, now)
         self.table.retime(timings, self.cfg.progress_margin_m)
+
+    def wait_graph(self) -> dict[str, set[str]]:
+        """Who waits for whom; routed carriers can release what lies within their authority.
+
+        A stopped (blocked or faulted) carrier releases nothing: its authority counts as its progress.
+        """
+        auth = {c: (ct.progress_m if ct.stopped else ct.authority_m) for c, ct in self.carriers.items()
+                if ct.geometry is not None}
+        return self.table.wait_graph(auth, self.cfg.progress_margin_m)
 
     def held_resources(self, carrier: str) -> list[int]:
         return [r.resource for r in self.table.of(carrier) if r.granted]
