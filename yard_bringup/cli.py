@@ -1,2 +1,442 @@
-def main() -> int:
+"""``yard-autonomy``: start a simulated yard, check worlds, regenerate SDF, show the node graph.
+
+A thin layer over testable modules: ``graph`` (what runs), ``supervisor``
+(running it), ``world_info`` (world summaries), ``paths`` (share files). Every
+option is explained by ``--help`` on its subcommand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.live import Live
+from rich.markup import escape
+from rich.table import Table
+
+DESCRIPTION = """\
+yard_autonomy: an automated container yard on ROS 2 (carriers, cranes, fleet manager, simulator).
+
+Subcommands:
+  sim          start the simulated yard (every node in its own process) until Ctrl-C or --duration
+  check-world  validate a world file and print a summary
+  gen-sdf      regenerate the Gazebo SDF worlds from the world files
+  graph        print the node graph that `sim` and `ros2 launch` start
+
+Run `yard-autonomy <subcommand> --help` for its options.
+"""
+
+EPILOG_SIM = """\
+Network: DDS stays on this host. Unless ROS_AUTOMATIC_DISCOVERY_RANGE is already set it is set to
+LOCALHOST, and unless ROS_DOMAIN_ID is set (or --domain-id given) a free domain id is leased for this run
+(printed at start), so parallel runs and tests never hear each other. To watch the yard from another shell
+use the printed ROS_DOMAIN_ID and ROS_AUTOMATIC_DISCOVERY_RANGE.
+
+Exit status: 0 when stopped by Ctrl-C or at the end of --duration with every process exiting cleanly;
+1 when a process died, did not stop cleanly, or the world/configuration is invalid.
+
+Examples:
+  yard-autonomy sim                                   # Youyiguan, 3 carriers, real time, until Ctrl-C
+  yard-autonomy sim --world small_yard --carriers 2 --rtf 0 --duration 60
+  yard-autonomy sim --params-file my_overrides.yaml --echo
+"""
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not v > 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return v
+
+
+def _rtf(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not v >= 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be >= 0 (0 = as fast as possible), got {text}")
+    return v
+
+
+def _carriers(text: str) -> int:
+    from .graph import MAX_CARRIERS
+
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if not 0 <= v <= MAX_CARRIERS:
+        raise argparse.ArgumentTypeError(f"must be in 0..{MAX_CARRIERS}, got {v}")
+    return v
+
+
+def _domain_id(text: str) -> int:
+    from yard_ros.domain import DOMAIN_MAX
+
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if not 0 <= v <= DOMAIN_MAX:
+        raise argparse.ArgumentTypeError(f"must be in 0..{DOMAIN_MAX}, got {v}")
+    return v
+
+
+def _add_graph_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--world", default="youyiguan", metavar="NAME|PATH",
+                   help="world to simulate: a shipped world's name (youyiguan, small_yard) or a world file path "
+                        "(default: %(default)s)")
+    p.add_argument("--carriers", type=_carriers, default=3, metavar="N",
+                   help="number of carriers, ids carrier_01..carrier_NN; the simulator parks them on the world's "
+                        "parking and charging spots (default: %(default)s)")
+    p.add_argument("--rtf", type=_rtf, default=1.0, metavar="X",
+                   help="real-time factor of the simulation: 1 = real time, 2 = twice as fast, "
+                        "0 = as fast as possible (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="random seed of the simulator's sensor noise and events; same seed, same run "
+                        "(default: %(default)s)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="yard-autonomy", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="{sim,check-world,gen-sdf,graph}")
+
+    p = sub.add_parser(
+        "sim", help="start the simulated yard until Ctrl-C or --duration",
+        description="Start the simulated yard: the simulator and every node of the graph (see `yard-autonomy "
+                    "graph`), each as its own process with parameters from the package's config/*.yaml. Shows a "
+                    "status table; Ctrl-C stops every process cleanly (SIGINT, then SIGTERM/SIGKILL after "
+                    "--stop-timeout). If a process dies, says which (with the end of its log) and exits 1.",
+        epilog=EPILOG_SIM, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_graph_options(p)
+    p.add_argument("--duration", type=_positive_float, default=None, metavar="SEC",
+                   help="stop cleanly after SEC seconds of simulated time (counted on /clock from its first "
+                        "message); default: run until Ctrl-C")
+    p.add_argument("--domain-id", type=_domain_id, default=None, metavar="ID",
+                   help="ROS_DOMAIN_ID for every process (0..232); default: $ROS_DOMAIN_ID if set, else a free id "
+                        "leased for this run on this host")
+    p.add_argument("--log-dir", type=Path, default=None, metavar="DIR",
+                   help="folder for one log file per process (<namespace>__<node>.log), processes.json (pids, "
+                        "states) and ROS's own logs; default: $ROS_LOG_DIR or ~/.ros/log, then "
+                        "yard_autonomy/<date-time>-<pid>")
+    p.add_argument("--params-file", action="append", default=[], type=Path, metavar="FILE",
+                   help="extra ROS parameter file given to every process after the shipped config files and the "
+                        "graph's settings, so its values win (use node names or /** as top-level keys); "
+                        "repeat for several files")
+    p.add_argument("--echo", action="store_true",
+                   help="also print every process's output on the console, each line prefixed with its name")
+    p.add_argument("--stop-timeout", type=_positive_float, default=10.0, metavar="SEC",
+                   help="on stop, wall-clock seconds to wait after SIGINT before SIGTERM (then 3 s more before "
+                        "SIGKILL) (default: %(default)s)")
+    p.set_defaults(func=cmd_sim)
+
+    p = sub.add_parser(
+        "check-world", help="validate a world file and print a summary",
+        description="Load and validate a world (schema and meaning: references, geometry, reachability). Prints a "
+                    "summary (counts, lane length, station-to-station drive, UTM zone) and exits 0, or prints the "
+                    "error naming the bad key and why and exits 1.")
+    p.add_argument("world", metavar="NAME|PATH", help="a shipped world's name (youyiguan, small_yard) or a file path")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON instead of a table")
+    p.set_defaults(func=cmd_check_world)
+
+    p = sub.add_parser(
+        "gen-sdf", help="regenerate the Gazebo SDF worlds from the world files",
+        description="Write the Gazebo SDF world (SDFormat, with <spherical_coordinates> at the datum) generated "
+                    "from each world file, next to it as <name>.sdf unless --out-dir is given. With --check, "
+                    "write nothing and exit 1 if any SDF file is missing or out of date.")
+    p.add_argument("worlds", nargs="*", metavar="NAME|PATH",
+                   help="worlds to convert: shipped names or file paths (default: every shipped world)")
+    p.add_argument("--out-dir", type=Path, default=None, metavar="DIR",
+                   help="folder for the .sdf files (default: the folder of each world file)")
+    p.add_argument("--check", action="store_true",
+                   help="compare instead of writing: exit 1 and list the SDF files that differ from the generator")
+    p.set_defaults(func=cmd_gen_sdf)
+
+    p = sub.add_parser(
+        "graph", help="print the node graph that `sim` and `ros2 launch` start",
+        description="Print the processes of the graph for a world and number of carriers: node names, "
+                    "namespaces, executables, parameter files and overrides, remappings. The same description "
+                    "drives `yard-autonomy sim` and launch/yard_sim.launch.py.")
+    _add_graph_options(p)
+    p.add_argument("--json", action="store_true", help="print the graph as JSON (one object per process)")
+    p.add_argument("--commands", action="store_true",
+                   help="also print the exact command line `sim` runs for each process")
+    p.set_defaults(func=cmd_graph)
+    return parser
+
+
+# --------------------------------------------------------------------------- helpers
+def _err(console: Console, text: str) -> int:
+    console.print(f"[bold red]error:[/] {escape(text)}", highlight=False, soft_wrap=True)
+    return 1
+
+
+def _load_graph(args, console: Console):
+    from yard_model import WorldError
+
+    from .graph import build_graph
+    from .paths import ShareNotFoundError
+
+    try:
+        return build_graph(args.world, args.carriers, args.rtf, args.seed)
+    except (WorldError, ShareNotFoundError, ValueError, RuntimeError) as exc:
+        _err(console, str(exc))
+        return None
+
+
+# --------------------------------------------------------------------------- check-world
+def cmd_check_world(args, console: Console) -> int:
+    from yard_model import WorldError, load_world
+
+    from .paths import ShareNotFoundError, world_path
+    from .world_info import world_summary
+
+    try:
+        world = load_world(world_path(args.world))
+    except (WorldError, ShareNotFoundError) as exc:
+        return _err(console, str(exc))
+    s = world_summary(world)
+    if args.json:
+        print(json.dumps(s, indent=2))
+        return 0
+    console.print(f"[bold green]OK[/] world [bold]{s['name']}[/] ({s['source']})", highlight=False)
+    t = Table(show_header=False, box=None, pad_edge=False)
+    d = s["datum"]
+    t.add_row("datum", f"{d['latitude_deg']:.6f}, {d['longitude_deg']:.6f}, {d['altitude_m']:.1f} m (WGS84)")
+    t.add_row("UTM zone", f"{s['utm_zone']} (EPSG:{s['utm_epsg']})")
+    t.add_row("extent", f"{s['extent_m'][0]:.0f} m x {s['extent_m'][1]:.0f} m")
+    t.add_row("lanes", f"{s['lanes']} ({s['two_way_lanes']} two-way), {s['lane_length_m']:.0f} m, "
+                       f"{s['lane_nodes']} lane nodes")
+    for sid, st in s["stations"].items():
+        t.add_row(f"station {sid}", f"{st['name']} ({st['country']}): {st['truck_bays']} truck bays, "
+                                    f"{st['carrier_bays']} carrier bays, {st['cranes']} cranes")
+    for link in s["station_links"]:
+        t.add_row("link", f"{link['from']} -> {link['to']}: {link['length_m']:.0f} m "
+                          f"({link['from_bay']} to {link['to_bay']}, shortest drive)")
+    t.add_row("cranes", str(s["cranes"]))
+    t.add_row("parking / charging", f"{s['parking_spots']} / {s['charging_spots']}")
+    t.add_row("GNSS zones", str(s["gnss_zones"]))
+    console.print(t)
     return 0
+
+
+# --------------------------------------------------------------------------- gen-sdf
+def cmd_gen_sdf(args, console: Console) -> int:
+    from yard_model import WorldError, load_world
+
+    from .paths import ShareNotFoundError, available_worlds, world_path
+
+    try:
+        from yard_model import sdf as sdf_gen
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("yard_model.sdf",):
+            raise
+        return _err(console, "the SDF generator (module yard_model.sdf) is not part of this installation yet; "
+                             "it comes with the world tools. Update the package and try again.")
+    try:
+        paths = [world_path(w) for w in (args.worlds or available_worlds())]
+    except ShareNotFoundError as exc:
+        return _err(console, str(exc))
+    stale = []
+    for p in paths:
+        out_dir = args.out_dir if args.out_dir is not None else p.parent
+        out = out_dir / (p.stem + ".sdf")
+        try:
+            if args.check:
+                text = sdf_gen.world_to_sdf(load_world(p))
+                current = out.read_text(encoding="utf-8") if out.is_file() else None
+                if current != text:
+                    stale.append(out)
+                    console.print(f"[yellow]out of date[/] {out}" if current else f"[yellow]missing[/] {out}",
+                                  highlight=False)
+                else:
+                    console.print(f"[green]up to date[/] {out}", highlight=False)
+            else:
+                out_dir.mkdir(parents=True, exist_ok=True)
+                sdf_gen.write_sdf(p, out)
+                console.print(f"[green]wrote[/] {out}", highlight=False)
+        except WorldError as exc:
+            return _err(console, str(exc))
+        except OSError as exc:
+            return _err(console, f"{out}: {exc.strerror or exc}")
+    if stale:
+        return _err(console, f"{len(stale)} SDF file(s) out of date: run `yard-autonomy gen-sdf`")
+    return 0
+
+
+# --------------------------------------------------------------------------- graph
+def cmd_graph(args, console: Console) -> int:
+    from .supervisor import node_command
+
+    specs = _load_graph(args, console)
+    if specs is None:
+        return 1
+    if args.json:
+        out = []
+        for s in specs:
+            d = s.to_dict()
+            if args.commands:
+                d["command"] = node_command(s)
+            out.append(d)
+        print(json.dumps(out, indent=2, default=str))
+        return 0
+    t = Table(title=f"yard_autonomy graph: {args.world}, {args.carriers} carriers", title_justify="left")
+    for col in ("process", "node(s)", "executable / module", "params files", "overrides", "remappings"):
+        t.add_column(col, overflow="fold")
+    for s in specs:
+        overrides = "\n".join(f"{k}={v}" for k, v in s.parameters.items())
+        remaps = "\n".join(f"{a} -> {b}" for a, b in s.remappings)
+        t.add_row(s.label, "\n".join(s.node_names), f"{s.executable}\n{s.module}", "\n".join(s.params_files),
+                  overrides, remaps)
+    console.print(t)
+    if args.commands:
+        try:
+            for s in specs:
+                console.print(f"[bold]{s.label}[/]: " + " ".join(node_command(s)), highlight=False, soft_wrap=True)
+        except FileNotFoundError as exc:
+            return _err(console, str(exc))
+    return 0
+
+
+# --------------------------------------------------------------------------- sim
+class RichReporter:
+    """Status table (live on a terminal, printed at start and end otherwise) and event lines."""
+
+    STYLE = {"running": "green", "exited": "blue", "died": "bold red", "killed": "bold red",
+             "terminated": "red", "stopping": "yellow", "restarting": "yellow", "pending": "dim"}
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.live: Live | None = None
+
+    def table(self, states) -> Table:
+        from .supervisor import describe_exit
+
+        t = Table(title="yard_autonomy processes", title_justify="left")
+        for col in ("process", "pid", "state", "exit", "log"):
+            t.add_column(col, overflow="fold")
+        for st in states:
+            style = self.STYLE.get(st.state, "")
+            exit_text = "" if st.returncode is None else describe_exit(st.returncode)
+            t.add_row(st.plan.label, str(st.pid or ""), f"[{style}]{st.state}[/]", exit_text, st.plan.log_path.name)
+        return t
+
+    def _print(self, *a, **kw) -> None:
+        (self.live.console if self.live is not None else self.console).print(*a, **kw)
+
+    def started(self, states) -> None:
+        if self.console.is_terminal:
+            self.live = Live(self.table(states), console=self.console, refresh_per_second=2)
+            self.live.start()
+        else:
+            self.console.print(self.table(states))
+
+    def changed(self, states) -> None:
+        if self.live is not None:
+            self.live.update(self.table(states))
+
+    def tick(self, states) -> None:
+        pass
+
+    def message(self, text: str) -> None:
+        self._print(f"[yellow]>>[/] {escape(text)}", highlight=False)
+
+    def output(self, label: str, line: str) -> None:
+        self._print(f"[cyan]\\[{escape(label)}][/] {escape(line)}", highlight=False, soft_wrap=True)
+
+    def finish(self, states) -> None:
+        if self.live is not None:
+            self.live.update(self.table(states))
+            self.live.stop()
+            self.live = None
+        else:
+            self.console.print(self.table(states))
+
+
+def cmd_sim(args, console: Console) -> int:
+    from yard_ros.domain import local_ros_env
+
+    from .paths import ShareNotFoundError, world_path
+    from .supervisor import ProcessPlan, Supervisor, default_log_dir, log_file_name, node_command
+
+    specs = _load_graph(args, console)
+    if specs is None:
+        return 1
+    for f in args.params_file:
+        if not f.is_file():
+            return _err(console, f"parameter file {f} does not exist")
+    log_dir = (args.log_dir or default_log_dir()).expanduser().resolve()
+    try:
+        plans = [ProcessPlan(s.label, node_command(s, args.params_file), log_dir / log_file_name(s.label),
+                             respawn=s.respawn) for s in specs]
+    except ShareNotFoundError as exc:
+        return _err(console, str(exc))
+    if args.duration is not None:
+        plans.append(ProcessPlan(
+            "clock_watch",
+            [sys.executable, "-m", "yard_bringup.clock_watch", "--duration", repr(args.duration),
+             "--ros-args", "-r", "__node:=yard_autonomy_clock_watch"],
+            log_dir / "clock_watch.log", sentinel=True))
+
+    base_env = dict(os.environ)
+    if args.domain_id is not None:
+        base_env["ROS_DOMAIN_ID"] = str(args.domain_id)
+    env, lease = local_ros_env(base_env)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.setdefault("RCUTILS_COLORIZED_OUTPUT", "0")
+    env["ROS_LOG_DIR"] = str(log_dir / "ros")
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        world = world_path(args.world)
+        until = f"{args.duration:g} s of sim time" if args.duration else "Ctrl-C"
+        console.print(
+            f"[bold]yard_autonomy sim[/]: world {world}, {args.carriers} carriers, rtf {args.rtf:g}"
+            f"{' (as fast as possible)' if args.rtf == 0 else ''}, seed {args.seed}, until {until}\n"
+            f"DDS: ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']} "
+            f"ROS_AUTOMATIC_DISCOVERY_RANGE={env['ROS_AUTOMATIC_DISCOVERY_RANGE']}"
+            f"{' (leased for this run)' if lease else ''}\nlogs: {log_dir}", highlight=False, soft_wrap=True)
+        reporter = RichReporter(console)
+        sup = Supervisor(plans, env, log_dir, reporter, echo=args.echo, stop_timeout_s=args.stop_timeout)
+        try:
+            result = sup.run()
+        finally:
+            reporter.finish(sup.states)
+    finally:
+        if lease is not None:
+            lease.release()
+    if result.ok:
+        why = "end of --duration" if result.reason == "sentinel" else result.reason
+        console.print(f"[green]stopped cleanly[/] ({why})", highlight=False)
+        return 0
+    for f in result.failures:
+        console.print(f"[bold red]FAILED[/] {escape(f.describe())}", highlight=False, soft_wrap=True)
+    return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    # Not a terminal (pipe, CI log): rich would assume 80 columns; tables read better wider.
+    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 140
+    console = Console(highlight=False, width=width)
+    try:
+        return args.func(args, console)
+    except KeyboardInterrupt:  # Ctrl-C before any process started (the supervisor handles it after)
+        console.print("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,2 +1,314 @@
-def main():
+"""The ``yard_sim`` node: runs :class:`~yard_sim.engine.SimEngine` against the wall clock and speaks ROS.
+
+It only translates (docs/architecture.md, "Simulator" topic table): cmd_vel, joint trajectories and
+sim commands go into the engine; each physics step's /clock, sensor measurements and events come
+out, and ground truth, joint states, batteries, the yard state, markers and diagnostics are
+published at their rates in *simulation* time. The simulator is the clock: its pacing timer runs
+on the steady (monotonic) wall clock whatever ``use_sim_time`` says, and every stamp it publishes
+is simulation time. With ``real_time_factor`` r > 0 each tick runs the steps that bring simulation
+time to r x (wall time since start), at most ``max_catchup_steps`` (then the backlog is dropped and
+the achieved factor, reported in /diagnostics, falls below r); with r = 0 each tick runs steps for
+a short wall-time slice and yields to the executor so subscriptions are served.
+
+Bad input (a NaN twist, an unknown joint, a malformed or impossible sim command) is logged with a
+reason, counted in /diagnostics, and ignored; the simulation keeps running.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import TwistStamped
+from nav_msgs.msg import Odometry
+from rclpy.clock import Clock, ClockType
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
+from rosgraph_msgs.msg import Clock as ClockMsg
+from sensor_msgs.msg import BatteryState, Imu, JointState, NavSatFix
+from std_msgs.msg import String
+from trajectory_msgs.msg import JointTrajectory as JointTrajectoryMsg
+from visualization_msgs.msg import MarkerArray
+
+from yard_model import load_world
+from yard_model.documents import DocumentError, dump_document
+from yard_ros import qos
+from yard_ros.params import declare
+from yard_ros.stamps import from_sec, to_sec
+
+from . import carrier_msgs
+from .engine import SimEngine, StepOutput
+from .markers import dynamic_markers, static_markers
+from .sensors import GnssFix, GnssHeading, ImuSample, SensorConfig, WheelOdom
+from .sim_params import SimParams, resolve_world
+from .trajectory import JointTrajectory, TrajectoryError, TrajectoryPoint
+
+CLOCK_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)  # as rclpy's TimeSource subscribes
+FAST_SLICE_S = 0.02  # [s] wall time per tick when running as fast as possible
+LAG_WARN_FRACTION = 0.9  # achieved / requested real-time factor below this is a WARN
+
+
+class RateGate:
+    """True once per period of simulation time (``due(t)``), without drift."""
+
+    def __init__(self, rate_hz: float):
+        self.period = 1.0 / rate_hz
+        self.next_t = 0.0
+
+    def due(self, t: float) -> bool:
+        if t + 1e-9 < self.next_t:
+            return False
+        self.next_t += self.period * max(1, math.floor((t - self.next_t) / self.period + 1e-9) + 1)
+        return True
+
+
+def trajectory_from_msg(msg: JointTrajectoryMsg, now: float) -> JointTrajectory:
+    """The engine's form of a JointTrajectory message (zero stamp = now)."""
+    stamp = to_sec(msg.header.stamp)
+    points = []
+    for p in msg.points:
+        points.append(TrajectoryPoint(
+            p.time_from_start.sec + p.time_from_start.nanosec * 1e-9,
+            tuple(float(v) for v in p.positions),
+            tuple(float(v) for v in p.velocities) if len(p.velocities) else None,
+            tuple(float(v) for v in p.accelerations) if len(p.accelerations) else None,
+        ))
+    return JointTrajectory(tuple(msg.joint_names), tuple(points), now if stamp == 0.0 else stamp)
+
+
+class SimNode(Node):
+    """Publishes the simulated yard; see the module docstring."""
+
+    def __init__(self, **node_kwargs):
+        super().__init__("yard_sim", **node_kwargs)
+        self.params = p = declare(self, SimParams)
+        sensors = declare(self, SensorConfig, prefix="sensors.")
+        path = resolve_world(p.world)
+        self.world = load_world(path)
+        self.engine = SimEngine(self.world, p.carrier_list(), p.engine_config(sensors), seed=p.seed)
+        if self.get_parameter("use_sim_time").value:
+            self.get_logger().info("use_sim_time is ignored: the simulator is the clock")
+        self.get_logger().info(
+            f"simulating '{self.world.name}' ({path}) with {len(self.engine.carriers)} carriers "
+            f"{list(self.engine.carriers)} and cranes {list(self.engine.cranes)}, seed {p.seed}, "
+            f"real-time factor {p.real_time_factor or 'max'}")
+        self.bad_messages: dict[str, int] = {"cmd_vel": 0, "joint_trajectory": 0, "sim_command": 0}
+        self._make_publishers()
+        self._make_subscriptions()
+        self._gates = {name: RateGate(getattr(p, f"{name}_rate_hz")) for name in
+                       ("ground_truth", "joint_state", "battery", "yard_state", "markers", "diagnostics")}
+        period = p.static_markers_period_s
+        self._static_gate = RateGate(1.0 / period) if period > 0 else None
+        if self._static_gate is not None:
+            self._static_gate.next_t = period
+        self._publish_static_markers()
+        self._wall_start = time.monotonic()  # pacing only: the simulator is the clock
+        self._sim_start = self.engine.t
+        self._diag_wall, self._diag_sim = self._wall_start, self.engine.t
+        self.achieved_rtf = 0.0
+        self.backlog_drops = 0
+        period = FAST_SLICE_S / 20 if p.real_time_factor == 0 else max(p.step_s / p.real_time_factor, 0.001)
+        self._timer = self.create_timer(period, self._tick, clock=Clock(clock_type=ClockType.STEADY_TIME))
+        self._publish_step(self.engine.step())
+
+    # ------------------------------------------------------------- wiring
+    def _make_publishers(self) -> None:
+        e = self.engine
+        self.pub_clock = self.create_publisher(ClockMsg, "/clock", CLOCK_QOS)
+        self.pub_fix, self.pub_heading, self.pub_wheel, self.pub_imu, self.pub_truth, self.pub_battery = (
+            {}, {}, {}, {}, {}, {})
+        for cid in e.carriers:
+            self.pub_fix[cid] = self.create_publisher(NavSatFix, f"/{cid}/gnss/fix", qos.SENSOR_PUB)
+            if self.engine.config.sensors.gnss_heading_enabled:
+                self.pub_heading[cid] = self.create_publisher(Imu, f"/{cid}/gnss/heading", qos.SENSOR_PUB)
+            self.pub_wheel[cid] = self.create_publisher(Odometry, f"/{cid}/odom/wheel", qos.SENSOR_PUB)
+            self.pub_imu[cid] = self.create_publisher(Imu, f"/{cid}/imu/data", qos.SENSOR_PUB)
+            self.pub_truth[cid] = self.create_publisher(Odometry, f"/{cid}/ground_truth/odometry", qos.SENSOR_PUB)
+            self.pub_battery[cid] = self.create_publisher(BatteryState, f"/{cid}/battery", qos.STATE)
+        self.pub_joints = {k: self.create_publisher(JointState, f"/{k}/joint_states", qos.STATE) for k in e.cranes}
+        # Two writers on /yard/markers: each keeps its own latched history, so a late joiner with a
+        # history depth of 2 or more gets the static layout and the latest dynamic markers at once;
+        # the static layout is also re-sent every static_markers_period_s for everyone else.
+        self.pub_static_markers = self.create_publisher(MarkerArray, "/yard/markers", qos.LATCHED)
+        self.pub_markers = self.create_publisher(MarkerArray, "/yard/markers", qos.LATCHED)
+        self.pub_state = self.create_publisher(String, "/yard/state", qos.LATCHED)
+        self.pub_events = self.create_publisher(String, "/yard/events", qos.EVENTS)
+        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+
+    def _make_subscriptions(self) -> None:
+        for cid in self.engine.carriers:
+            self.create_subscription(TwistStamped, f"/{cid}/cmd_vel",
+                                     lambda msg, cid=cid: self._on_cmd_vel(cid, msg), qos.COMMAND)
+        for k in self.engine.cranes:
+            self.create_subscription(JointTrajectoryMsg, f"/{k}/joint_trajectory",
+                                     lambda msg, k=k: self._on_trajectory(k, msg), qos.COMMAND)
+        self.create_subscription(String, "/yard/sim/commands", self._on_command, qos.COMMAND)
+
+    # ---------------------------------------------------------- callbacks
+    def _bad(self, kind: str, why: str) -> None:
+        self.bad_messages[kind] += 1
+        self.get_logger().warning(f"ignored {kind}: {why}")
+
+    def _on_cmd_vel(self, cid: str, msg: TwistStamped) -> None:
+        vw = carrier_msgs.cmd_from_twist(msg)
+        if vw is None:
+            self._bad("cmd_vel", f"/{cid}/cmd_vel has a non-finite speed or yaw rate")
+            return
+        self.engine.command_carrier(cid, *vw)
+
+    def _on_trajectory(self, crane_id: str, msg: JointTrajectoryMsg) -> None:
+        try:
+            self.engine.command_crane(crane_id, trajectory_from_msg(msg, self.engine.t))
+        except TrajectoryError as exc:
+            self._bad("joint_trajectory", f"/{crane_id}/joint_trajectory: {exc}")
+
+    def _on_command(self, msg: String) -> None:
+        result = self.engine.apply_command(msg.data)
+        if not result.ok:
+            self._bad("sim_command", result.reason)
+
+    # ------------------------------------------------------------- pacing
+    def _tick(self) -> None:
+        p, e = self.params, self.engine
+        now = time.monotonic()
+        if p.real_time_factor > 0.0:
+            target = self._sim_start + (now - self._wall_start) * p.real_time_factor
+            n = math.floor((target - e.t) / e.dt + 1e-6)
+            if n > p.max_catchup_steps:  # cannot keep up: drop the backlog, keep running
+                self.backlog_drops += 1
+                n = p.max_catchup_steps
+                self._wall_start, self._sim_start = now, e.t + n * e.dt
+            for _ in range(max(n, 0)):
+                self._publish_step(e.step())
+        else:
+            deadline = now + FAST_SLICE_S
+            while time.monotonic() < deadline:
+                self._publish_step(e.step())
+
+    # --------------------------------------------------------- publishing
+    def _publish_step(self, out: StepOutput) -> None:
+        e, t = self.engine, out.t
+        stamp = from_sec(t)
+        self.pub_clock.publish(ClockMsg(clock=stamp))
+        for cid, m in out.measurements:
+            self._publish_measurement(cid, m)
+        for ev in out.events:
+            self._publish_event(ev)
+        g = self._gates
+        if g["ground_truth"].due(t):
+            for cid, c in e.carriers.items():
+                self.pub_truth[cid].publish(carrier_msgs.ground_truth_msg(c.state, t, f"{cid}/base_link"))
+        if g["joint_state"].due(t):
+            for k, crane in e.cranes.items():
+                names, pos, vel, eff = crane.joint_state()
+                msg = JointState(name=names, position=pos, velocity=vel, effort=eff)
+                msg.header.stamp = stamp
+                self.pub_joints[k].publish(msg)
+        if g["battery"].due(t):
+            for cid, c in e.carriers.items():
+                self.pub_battery[cid].publish(carrier_msgs.battery_msg(c.state, t, e.world.carrier_type,
+                                                                       f"{cid}/base_link"))
+        state_due = g["yard_state"].due(t)  # advance the gate even when a change forces a publish
+        if state_due or out.state_changed:
+            self._publish_document(self.pub_state, "yard_state", e.yard_state())
+        if g["markers"].due(t):
+            self.pub_markers.publish(dynamic_markers(e.world, e.snapshot(), t))
+        if self._static_gate is not None and self._static_gate.due(t):
+            self._publish_static_markers()
+        if g["diagnostics"].due(t):
+            self._publish_diagnostics(t)
+
+    def _publish_measurement(self, cid: str, m) -> None:
+        if isinstance(m, ImuSample):
+            self.pub_imu[cid].publish(carrier_msgs.imu_msg(m, f"{cid}/imu_link"))
+        elif isinstance(m, WheelOdom):
+            self.pub_wheel[cid].publish(carrier_msgs.wheel_odom_msg(m, f"{cid}/odom", f"{cid}/base_link"))
+        elif isinstance(m, GnssFix):
+            self.pub_fix[cid].publish(carrier_msgs.gnss_fix_msg(m, f"{cid}/gnss_link"))
+        elif isinstance(m, GnssHeading) and cid in self.pub_heading:
+            self.pub_heading[cid].publish(carrier_msgs.gnss_heading_msg(m, f"{cid}/gnss_link"))
+
+    def _publish_document(self, pub, name: str, doc: dict) -> None:
+        try:
+            pub.publish(String(data=dump_document(name, doc)))
+        except DocumentError as exc:  # our own bug: say so loudly, keep simulating
+            self.get_logger().error(f"not publishing an invalid {name} document: {exc}")
+
+    def _publish_event(self, ev: dict) -> None:
+        if ev["event"] == "collision":
+            self.get_logger().warning(f"collision {ev['bodies'][0]} / {ev['bodies'][1]} at "
+                                      f"({ev['x']:.1f}, {ev['y']:.1f}), {ev['count']} so far")
+        elif ev["event"] in ("container_dropped", "container_misplaced", "crane_limit_violation"):
+            self.get_logger().warning(f"{ev['event']}: {ev}")
+        self._publish_document(self.pub_events, "sim_event", ev)
+
+    def _publish_static_markers(self) -> None:
+        self.pub_static_markers.publish(static_markers(self.world, 0.0))
+
+    def _publish_diagnostics(self, t: float) -> None:
+        now = time.monotonic()
+        if now > self._diag_wall:
+            self.achieved_rtf = (t - self._diag_sim) / (now - self._diag_wall)
+        self._diag_wall, self._diag_sim = now, t
+        d = self.engine.diagnostics()
+        d.update({f"bad_{k}": v for k, v in self.bad_messages.items()})
+        d["real_time_factor_requested"] = self.params.real_time_factor
+        d["real_time_factor_achieved"] = round(self.achieved_rtf, 3)
+        d["backlog_drops"] = self.backlog_drops
+        problems = []
+        if self.params.real_time_factor > 0 and self.achieved_rtf < LAG_WARN_FRACTION * self.params.real_time_factor:
+            problems.append(f"running at {self.achieved_rtf:.2f}x, asked {self.params.real_time_factor:g}x")
+        if d["collisions"]:
+            problems.append(f"{d['collisions']} collisions")
+        if d["containers_dropped"]:
+            problems.append(f"{d['containers_dropped']} containers dropped")
+        status = DiagnosticStatus(
+            level=DiagnosticStatus.WARN if problems else DiagnosticStatus.OK,
+            name="yard_sim: simulator", hardware_id="yard_sim",
+            message="; ".join(problems) or f"running at {self.achieved_rtf:.2f}x real time",
+            values=[KeyValue(key=k, value=str(v)) for k, v in d.items()])
+        msg = DiagnosticArray(status=[status])
+        msg.header.stamp = from_sec(t)
+        self.pub_diag.publish(msg)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def main(args=None) -> int:
+    """Run the simulator until Ctrl-C or SIGTERM; exit code 1 if it cannot start (bad parameters or world).
+
+    rclpy's own signal handlers are not installed: SIGINT and SIGTERM raise KeyboardInterrupt in the
+    spinning Python executor (its wait returns at least every physics tick), which then shuts down
+    cleanly. (rclpy.experimental.EventsExecutor was tried and rejected here: on this rclpy it
+    neither stops on SIGINT nor returns when a callback raises.)
+    """
+    signal.signal(signal.SIGTERM, _interrupt)
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    node = None
+    try:
+        try:
+            node = SimNode()
+        except (ValueError, FileNotFoundError) as exc:  # ParameterError, WorldError, EngineError are ValueErrors
+            rclpy.logging.get_logger("yard_sim").fatal(f"cannot start: {exc}")
+            return 1
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,161 @@
+"""launch/*.launch.py turn the graph description into launch_ros Node actions, 1:1.
+
+`launch` and `launch_ros` exist only on a full ROS 2 install, so this test injects minimal
+stand-ins for the few classes the launch files use into sys.modules, imports the launch files
+from the share dir, runs their OpaqueFunction with a context of launch configurations and
+compares every Node action with the NodeSpec it came from.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from yard_bringup import graph, ros_launch
+from yard_bringup.graph import Subsystem, build_graph
+from yard_bringup.paths import ShareNotFoundError, config_path, launch_path
+
+
+class Action:
+    def __init__(self, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
+
+
+class Node(Action):
+    pass
+
+
+class LogInfo(Action):
+    pass
+
+
+class DeclareLaunchArgument(Action):
+    pass
+
+
+class OpaqueFunction(Action):
+    pass
+
+
+class LaunchDescription(Action):
+    pass
+
+
+class LaunchConfiguration:
+    def __init__(self, name: str):
+        self.name = name
+
+    def perform(self, context) -> str:
+        return context.launch_configurations[self.name]
+
+
+@pytest.fixture
+def fake_launch(monkeypatch):
+    """Stand-ins for launch, launch.actions, launch.substitutions, launch_ros, launch_ros.actions."""
+    mods = {name: types.ModuleType(name) for name in
+            ("launch", "launch.actions", "launch.substitutions", "launch_ros", "launch_ros.actions")}
+    mods["launch"].LaunchDescription = LaunchDescription
+    for cls in (DeclareLaunchArgument, OpaqueFunction, LogInfo):
+        setattr(mods["launch.actions"], cls.__name__, cls)
+    mods["launch.substitutions"].LaunchConfiguration = LaunchConfiguration
+    mods["launch_ros.actions"].Node = Node
+    for name, mod in mods.items():
+        monkeypatch.setitem(sys.modules, name, mod)
+
+
+def config_file(name: str) -> str:
+    """The shipped config file, or a stand-in path for the test-only subsystems' files."""
+    try:
+        return str(config_path(name))
+    except ShareNotFoundError:
+        return f"/share/config/{name}"
+
+
+def run_launch_file(name: str, **arguments: str) -> tuple[list[DeclareLaunchArgument], list[Action]]:
+    path = launch_path(name)
+    spec = importlib.util.spec_from_file_location(f"launch_file_{path.stem.replace('.', '_')}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    description = module.generate_launch_description()
+    (entities,) = description.args
+    declared = [e for e in entities if isinstance(e, DeclareLaunchArgument)]
+    (opaque,) = [e for e in entities if isinstance(e, OpaqueFunction)]
+    configs = {d.args[0]: d.kwargs["default_value"] for d in declared}
+    unknown = set(arguments) - set(configs)
+    assert not unknown, f"launch file does not declare {unknown}"
+    configs.update(arguments)
+    context = types.SimpleNamespace(launch_configurations=configs)
+    return declared, opaque.kwargs["function"](context)
+
+
+def expected_node_kwargs(spec: graph.NodeSpec, extra: list[str]) -> dict:
+    params = [config_file(f) for f in spec.params_files]
+    if spec.parameters:
+        params.append(spec.parameters)
+    return {"package": "yard_autonomy", "executable": spec.executable,
+            "name": None if spec.hosts else spec.name, "namespace": spec.namespace or None,
+            "parameters": params + extra, "remappings": list(spec.remappings), "respawn": spec.respawn,
+            "output": "screen"}
+
+
+@pytest.fixture
+def extended_registry(monkeypatch):
+    """The shipped registry plus test subsystems in every scope (modules that exist)."""
+    reg = dict(graph.SUBSYSTEMS)
+    reg["loc_test"] = Subsystem(key="loc_test", scope="carrier", executable="loc_test", module="yard_bringup.graph",
+                                config=("loc_test.yaml",), remappings=(("a", "b"),))
+    reg["carrier_pair"] = Subsystem(key="carrier_pair", scope="carrier", executable="pair", module="yard_bringup.paths",
+                                    hosts=("one", "two"))
+    reg["crane_test"] = Subsystem(key="crane_test", scope="crane", executable="crane_test",
+                                  module="yard_bringup.graph", respawn=True)
+    monkeypatch.setattr(graph, "SUBSYSTEMS", reg)
+    monkeypatch.setattr(ros_launch, "config_path", config_file)  # the shipped files stay real
+    return reg
+
+
+def test_sim_launch_file_declares_every_argument_with_a_description(fake_launch):
+    declared, _ = run_launch_file("yard_sim", world="small_yard")
+    assert {d.args[0] for d in declared} == {"world", "carriers", "rtf", "seed", "use_sim_time", "params_file"}
+    assert all(d.kwargs["description"] for d in declared)
+
+
+@pytest.mark.usefixtures("fake_launch", "extended_registry")
+def test_sim_launch_nodes_match_the_graph_one_to_one(tmp_path):
+    extra = tmp_path / "override.yaml"
+    _, actions = run_launch_file("yard_sim", world="small_yard", carriers="3", rtf="0", seed="7",
+                                 params_file=str(extra))
+    specs = build_graph("small_yard", 3, rtf=0.0, seed=7)
+    assert len(specs) == len(actions) == 1 + 3 * 2 + 3  # simulator, 3 carriers x 2, 3 cranes
+    assert all(isinstance(a, Node) for a in actions)
+    for spec, action in zip(specs, actions):
+        assert action.kwargs == expected_node_kwargs(spec, [str(extra)]), spec.label
+    sim = actions[0].kwargs
+    assert (sim["executable"], sim["parameters"][0]) == ("yard_sim", str(config_path("yard_sim")))
+    assert Path(sim["parameters"][0]).is_file()
+
+
+@pytest.mark.usefixtures("fake_launch", "extended_registry")
+def test_carrier_launch_starts_one_carriers_nodes_and_no_simulator():
+    _, actions = run_launch_file("carrier", carrier_id="carrier_05", world="small_yard")
+    specs = build_graph("small_yard", ["carrier_05"], use_sim_time=False, scopes=("carrier",))
+    assert [s.label for s in specs] == ["carrier_05/loc_test", "carrier_05/carrier_pair"]
+    assert [a.kwargs for a in actions] == [expected_node_kwargs(s, []) for s in specs]
+    assert actions[1].kwargs["name"] is None  # a process hosting two nodes keeps their own names
+
+
+def test_carrier_launch_without_carrier_subsystems_says_so(fake_launch, monkeypatch):
+    monkeypatch.setattr(graph, "SUBSYSTEMS", {k: s for k, s in graph.SUBSYSTEMS.items() if s.scope != "carrier"})
+    _, actions = run_launch_file("carrier", carrier_id="carrier_02")
+    (info,) = actions
+    assert isinstance(info, LogInfo) and "carrier_02" in info.kwargs["msg"]
+
+
+def test_bad_launch_arguments_fail_with_the_argument_name(fake_launch):
+    with pytest.raises(ValueError, match="carriers:=three is not an integer"):
+        run_launch_file("yard_sim", carriers="three")
+    with pytest.raises(ValueError, match="use_sim_time:=maybe is not a boolean"):
+        run_launch_file("yard_sim", use_sim_time="maybe")

@@ -1,0 +1,305 @@
+"""The one description of the node graph, shared by `yard-autonomy sim` and `ros2 launch`.
+
+``build_graph`` returns a list of :class:`NodeSpec`, one per operating-system
+process: what to run (a ROS executable for ``ros2 launch``, a module for
+``python -m``), its node name and namespace, its parameter files from
+``config/``, parameter overrides and remappings. ``yard_bringup.supervisor``
+turns each spec into a command line, ``yard_bringup.ros_launch`` into a
+``launch_ros.actions.Node``; neither adds anything of its own, so the two
+cannot drift apart.
+
+Subsystems
+----------
+Every kind of process is a :class:`Subsystem` registered in ``SUBSYSTEMS``
+with a *scope* saying how many instances the graph gets:
+
+* ``yard``: one process (the simulator, the fleet manager);
+* ``carrier``: one per carrier, in the namespace ``/carrier_NN``;
+* ``crane``: one per crane of the world, in the namespace ``/<crane id>``.
+
+A subsystem is part of the graph when its module is importable (``required``
+ones must be: the simulator), so a package joins the bringup by adding its
+ROS executable to ``NODES`` in setup.py, its parameter file to ``config/`` and
+one ``register(...)`` call below its marker at the end of this file, e.g.::
+
+    register(Subsystem(
+        key="localization", scope="carrier",
+        executable="localization", module="agv_nav.localization_node",
+        config=("localization.yaml",),
+        description="GNSS/RTK + odometry + IMU fusion for one carrier",
+    ))
+
+Several nodes of one carrier may share a process: give the subsystem
+``hosts=("localization", "path_follower")`` (the names of the nodes its
+``main`` creates); the process is then labelled by ``key`` and its nodes keep
+their own names. Extra parameters computed from the graph (the world file,
+the vehicle id, the list of carriers) come from a ``parameters`` function
+``(GraphContext, instance id) -> dict``.
+
+Carrier ids are ``carrier_01`` ... (``carrier_ids``); where each carrier
+starts is the simulator's choice (it parks them on the world's spots).
+No rclpy import here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from yard_model import World, load_world
+
+from .paths import world_path
+
+SCOPES = ("yard", "carrier", "crane")
+MAX_CARRIERS = 99
+VEHICLE_ID = re.compile(r"[a-z][a-z0-9_]*")
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One process of the graph, independent of how it is started.
+
+    ``params_files`` are names in the package's ``config/`` folder; they are
+    applied in order, then ``parameters`` (overrides), so later values win as
+    they do in ``ros2 launch``. ``hosts`` lists the node names when the process
+    creates several nodes (then no ``__node`` remapping is applied).
+    """
+
+    name: str  # node name (or the process label when it hosts several nodes)
+    executable: str  # ROS executable: lib/yard_autonomy/<executable> (ros2 launch / ros2 run)
+    module: str  # Python module with main(): `python -m <module>`
+    namespace: str = ""  # "" = root namespace, else "/carrier_01", "/cn_crane_1"
+    params_files: tuple[str, ...] = ()
+    parameters: dict[str, Any] = field(default_factory=dict)
+    remappings: tuple[tuple[str, str], ...] = ()
+    respawn: bool = False
+    hosts: tuple[str, ...] = ()
+    subsystem: str = ""  # key of the Subsystem that made it
+    scope: str = "yard"
+    description: str = ""
+
+    @property
+    def label(self) -> str:
+        """Unique, file-name friendly process label: ``yard_sim``, ``carrier_01/localization``."""
+        return f"{self.namespace.strip('/')}/{self.name}" if self.namespace.strip("/") else self.name
+
+    @property
+    def node_names(self) -> tuple[str, ...]:
+        """Fully qualified names of the ROS nodes this process creates."""
+        ns = self.namespace.rstrip("/")
+        return tuple(f"{ns}/{n}" for n in (self.hosts or (self.name,)))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["label"] = self.label
+        d["node_names"] = list(self.node_names)
+        d["params_files"] = list(self.params_files)
+        d["remappings"] = [list(r) for r in self.remappings]
+        d["hosts"] = list(self.hosts)
+        return d
+
+
+@dataclass(frozen=True)
+class GraphContext:
+    """What a subsystem may need to build its specs."""
+
+    world_name: str
+    world_file: Path  # absolute
+    carrier_ids: tuple[str, ...]
+    crane_ids: tuple[str, ...]
+    real_time_factor: float
+    seed: int
+    use_sim_time: bool
+
+
+@dataclass(frozen=True)
+class Subsystem:
+    """A kind of process of the graph; see the module docstring."""
+
+    key: str
+    scope: str  # "yard" | "carrier" | "crane"
+    executable: str
+    module: str
+    config: tuple[str, ...] = ()
+    node_name: str = ""  # default: key
+    hosts: tuple[str, ...] = ()
+    parameters: Callable[[GraphContext, str | None], dict[str, Any]] | None = None
+    remappings: tuple[tuple[str, str], ...] = ()
+    respawn: bool = False
+    required: bool = False  # the graph cannot run without it: error if the module is missing
+    clock_source: bool = False  # publishes /clock itself: gets no use_sim_time override
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.scope not in SCOPES:
+            raise ValueError(f"subsystem {self.key}: scope '{self.scope}' is not one of {', '.join(SCOPES)}")
+
+    def instances(self, ctx: GraphContext) -> list[str | None]:
+        if self.scope == "carrier":
+            return list(ctx.carrier_ids)
+        if self.scope == "crane":
+            return list(ctx.crane_ids)
+        return [None]
+
+    def spec(self, ctx: GraphContext, instance: str | None) -> NodeSpec:
+        params: dict[str, Any] = {}
+        if not self.clock_source:
+            params["use_sim_time"] = ctx.use_sim_time
+        if self.parameters is not None:
+            params.update(self.parameters(ctx, instance))
+        return NodeSpec(
+            name=self.node_name or self.key,
+            executable=self.executable,
+            module=self.module,
+            namespace=f"/{instance}" if instance else "",
+            params_files=self.config,
+            parameters=params,
+            remappings=self.remappings,
+            respawn=self.respawn,
+            hosts=self.hosts,
+            subsystem=self.key,
+            scope=self.scope,
+            description=self.description,
+        )
+
+
+SUBSYSTEMS: dict[str, Subsystem] = {}
+
+
+def register(sub: Subsystem) -> Subsystem:
+    """Add a subsystem to the graph (keys are unique)."""
+    if sub.key in SUBSYSTEMS:
+        raise ValueError(f"subsystem '{sub.key}' is registered twice")
+    SUBSYSTEMS[sub.key] = sub
+    return sub
+
+
+def module_available(module: str) -> bool:
+    """True if ``module`` can be imported here (checked without importing it)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a missing parent package
+        return False
+
+
+def carrier_ids(count: int) -> tuple[str, ...]:
+    """``carrier_01`` ... ``carrier_NN``, the vehicle ids and namespaces of the carriers."""
+    if not 0 <= count <= MAX_CARRIERS:
+        raise ValueError(f"number of carriers must be in 0..{MAX_CARRIERS}, got {count}")
+    return tuple(f"carrier_{i:02d}" for i in range(1, count + 1))
+
+
+def graph_context(world: World | str | os.PathLike, carriers: int | Iterable[str], rtf: float = 1.0, seed: int = 0,
+                  use_sim_time: bool = True) -> GraphContext:
+    """Resolve the world (name, path or loaded World) and check the run settings.
+
+    ``carriers`` is a count (ids ``carrier_01``...) or explicit vehicle ids
+    (a vehicle computer runs its own carrier only).
+    """
+    if isinstance(world, World):
+        loaded, path = world, Path(world.source).resolve()
+    else:
+        path = world_path(world)
+        loaded = load_world(path)
+    if not (rtf >= 0.0 and rtf != float("inf")):
+        raise ValueError(f"real-time factor must be >= 0 (0 = as fast as possible), got {rtf}")
+    if isinstance(carriers, int):
+        ids = carrier_ids(carriers)
+    else:
+        ids = tuple(carriers)
+        bad = [c for c in ids if not VEHICLE_ID.fullmatch(c)]
+        if bad:
+            raise ValueError(f"vehicle ids must be ROS name tokens like carrier_01, got {', '.join(map(repr, bad))}")
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"vehicle ids must be unique, got {', '.join(ids)}")
+    return GraphContext(
+        world_name=loaded.name,
+        world_file=path,
+        carrier_ids=ids,
+        crane_ids=tuple(loaded.cranes),
+        real_time_factor=float(rtf),
+        seed=int(seed),
+        use_sim_time=use_sim_time,
+    )
+
+
+def active_subsystems(available: Callable[[str], bool] = module_available,
+                      subsystems: Iterable[Subsystem] | None = None) -> list[Subsystem]:
+    """Registered subsystems whose module is importable; raises if a required one is missing."""
+    out = []
+    for sub in SUBSYSTEMS.values() if subsystems is None else subsystems:
+        if available(sub.module):
+            out.append(sub)
+        elif sub.required:
+            raise RuntimeError(f"subsystem '{sub.key}' needs module {sub.module}, which is not importable here")
+    return out
+
+
+def build_graph(world: World | str | os.PathLike, carriers: int | Iterable[str], rtf: float = 1.0, seed: int = 0,
+                use_sim_time: bool = True, *, scopes: Iterable[str] = SCOPES,
+                available: Callable[[str], bool] = module_available,
+                subsystems: Iterable[Subsystem] | None = None) -> list[NodeSpec]:
+    """The processes of a simulated yard: simulator, then yard-, carrier- and crane-scoped nodes.
+
+    ``carriers``: a count or explicit vehicle ids (see :func:`graph_context`).
+    ``scopes`` limits which kinds of subsystem take part: a vehicle computer
+    runs ``scopes=("carrier",)`` with its own id. ``available`` decides which
+    optional subsystems are installed; ``subsystems`` replaces the registry
+    (tests). Order: by scope (yard, carrier, crane), then by instance, then
+    by registration.
+    """
+    ctx = graph_context(world, carriers, rtf, seed, use_sim_time)
+    scopes = tuple(scopes)
+    unknown = [s for s in scopes if s not in SCOPES]
+    if unknown:
+        raise ValueError(f"unknown scope(s) {', '.join(unknown)}; scopes are {', '.join(SCOPES)}")
+    pool = [s for s in (SUBSYSTEMS.values() if subsystems is None else subsystems) if s.scope in scopes]
+    subs = active_subsystems(available, pool)
+    specs: list[NodeSpec] = []
+    for scope in SCOPES:
+        scoped = [s for s in subs if s.scope == scope]
+        if not scoped:
+            continue
+        for inst in scoped[0].instances(ctx):
+            specs.extend(s.spec(ctx, inst) for s in scoped)
+    labels = [s.label for s in specs]
+    dupes = sorted({x for x in labels if labels.count(x) > 1})
+    if dupes:
+        raise ValueError(f"two processes share a name: {', '.join(dupes)}")
+    return specs
+
+
+# ---------------------------------------------------------------------------
+# Registered subsystems: one block per package, each owned by that package.
+# ---------------------------------------------------------------------------
+
+# --- subsystem: simulator (owner: yard_sim) ---
+def _simulator_parameters(ctx: GraphContext, _instance: str | None) -> dict[str, Any]:
+    # carriers as well as carrier_ids: an empty carrier_ids means "use the count" to the simulator.
+    return {
+        "world": str(ctx.world_file),
+        "carriers": len(ctx.carrier_ids),
+        "carrier_ids": ",".join(ctx.carrier_ids),
+        "real_time_factor": ctx.real_time_factor,
+        "seed": ctx.seed,
+    }
+
+
+register(Subsystem(
+    key="yard_sim", scope="yard", executable="yard_sim", module="yard_sim.sim_node",
+    config=("yard_sim.yaml",), parameters=_simulator_parameters, required=True, clock_source=True,
+    description="built-in headless simulator: carriers, sensors, cranes, containers, trucks, /clock",
+))
+
+# --- subsystem: fleet_manager (owner: fleet_manager) ---
+
+# --- subsystem: localization (owner: agv_nav localization) ---
+
+# --- subsystem: path_follower (owner: agv_nav path following) ---
+
+# --- subsystem: crane_controller (owner: crane_control) ---

@@ -1,0 +1,131 @@
+"""Turn the graph description into ``launch_ros`` actions for ``ros2 launch``.
+
+``launch/yard_sim.launch.py`` and ``launch/carrier.launch.py`` call these
+functions; each :class:`~yard_bringup.graph.NodeSpec` becomes exactly one
+``launch_ros.actions.Node`` with the same executable, node name, namespace,
+parameter files (from the share dir), overrides, remappings and respawn flag
+that ``yard-autonomy sim`` passes on its command lines. ``launch`` and
+``launch_ros`` are imported inside the functions: they exist only on a full
+ROS 2 install, and this module must import without them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from .graph import NodeSpec, build_graph
+from .paths import PACKAGE, config_path
+
+TRUE_WORDS = ("true", "1", "yes", "on")
+FALSE_WORDS = ("false", "0", "no", "off")
+
+# name -> (default, description); shared by both launch files where they overlap.
+SIM_ARGUMENTS: dict[str, tuple[str, str]] = {
+    "world": ("youyiguan", "world to simulate: a shipped world's name (youyiguan, small_yard) or a world file path"),
+    "carriers": ("3", "number of carriers, ids carrier_01..carrier_NN"),
+    "rtf": ("1.0", "real-time factor: 1 = real time, 0 = as fast as possible"),
+    "seed": ("0", "random seed of the simulator"),
+    "use_sim_time": ("true", "nodes follow /clock from the simulator"),
+    "params_file": ("", "extra ROS parameter file applied after the shipped ones (empty = none)"),
+}
+
+CARRIER_ARGUMENTS: dict[str, tuple[str, str]] = {
+    "carrier_id": ("carrier_01", "this vehicle's id; also its namespace (/carrier_01)"),
+    "world": ("youyiguan", "world the vehicle operates in: a shipped world's name or a world file path"),
+    "use_sim_time": ("false", "true when the vehicle's nodes run against the simulator's /clock"),
+    "params_file": ("", "extra ROS parameter file applied after the shipped ones (empty = none)"),
+}
+
+
+def parse_bool(name: str, text: str) -> bool:
+    t = text.strip().lower()
+    if t in TRUE_WORDS:
+        return True
+    if t in FALSE_WORDS:
+        return False
+    raise ValueError(f"launch argument {name}:={text} is not a boolean (true/false)")
+
+
+def parse_number(name: str, text: str, kind: type):
+    try:
+        return kind(text)
+    except ValueError:
+        what = "an integer" if kind is int else "a number"
+        raise ValueError(f"launch argument {name}:={text} is not {what}") from None
+
+
+def declare_arguments(arguments: dict[str, tuple[str, str]]) -> list:
+    from launch.actions import DeclareLaunchArgument
+
+    return [DeclareLaunchArgument(name, default_value=default, description=desc)
+            for name, (default, desc) in arguments.items()]
+
+
+def node_action(spec: NodeSpec, extra_params_files: Iterable[str | os.PathLike] = (),
+                resolve_config: Callable[[str], Path] | None = None, output: str = "screen"):
+    """One ``launch_ros.actions.Node`` for one spec, with the supervisor's parameter order."""
+    from launch_ros.actions import Node
+
+    resolve = resolve_config or config_path
+    parameters: list = [str(resolve(name)) for name in spec.params_files]
+    if spec.parameters:
+        parameters.append({k: (os.fspath(v) if isinstance(v, os.PathLike) else v) for k, v in spec.parameters.items()})
+    parameters += [str(Path(f).resolve()) for f in extra_params_files]
+    return Node(
+        package=PACKAGE,
+        executable=spec.executable,
+        name=None if spec.hosts else spec.name,
+        namespace=spec.namespace or None,
+        parameters=parameters,
+        remappings=list(spec.remappings),
+        respawn=spec.respawn,
+        output=output,
+    )
+
+
+def _values(context, arguments: dict[str, tuple[str, str]]) -> dict[str, str]:
+    from launch.substitutions import LaunchConfiguration
+
+    return {name: LaunchConfiguration(name).perform(context) for name in arguments}
+
+
+def _extra_files(value: str) -> list[str]:
+    return [value] if value.strip() else []
+
+
+def simulation_nodes(context) -> list:
+    """OpaqueFunction body of yard_sim.launch.py: the whole graph as Node actions."""
+    v = _values(context, SIM_ARGUMENTS)
+    specs = build_graph(v["world"], parse_number("carriers", v["carriers"], int),
+                        parse_number("rtf", v["rtf"], float), parse_number("seed", v["seed"], int),
+                        parse_bool("use_sim_time", v["use_sim_time"]))
+    return [node_action(s, _extra_files(v["params_file"])) for s in specs]
+
+
+def carrier_nodes(context) -> list:
+    """OpaqueFunction body of carrier.launch.py: one carrier's nodes, no simulator."""
+    from launch.actions import LogInfo
+
+    v = _values(context, CARRIER_ARGUMENTS)
+    specs = build_graph(v["world"], [v["carrier_id"]], use_sim_time=parse_bool("use_sim_time", v["use_sim_time"]),
+                        scopes=("carrier",))
+    if not specs:
+        return [LogInfo(msg=f"yard_autonomy: no carrier subsystem is installed here; nothing to start for "
+                            f"{v['carrier_id']}")]
+    return [node_action(s, _extra_files(v["params_file"])) for s in specs]
+
+
+def simulation_launch_description():
+    from launch import LaunchDescription
+    from launch.actions import OpaqueFunction
+
+    return LaunchDescription([*declare_arguments(SIM_ARGUMENTS), OpaqueFunction(function=simulation_nodes)])
+
+
+def carrier_launch_description():
+    from launch import LaunchDescription
+    from launch.actions import OpaqueFunction
+
+    return LaunchDescription([*declare_arguments(CARRIER_ARGUMENTS), OpaqueFunction(function=carrier_nodes)])
