@@ -501,33 +501,43 @@ class FleetSim:
         c.out_until = self.t + self.cfg.intervention_s
 
     # ---------------------------------------------------------------- main loop
-    def run(self, duration_s: float, check_every: int = 1) -> Metrics:
-        cfg = self.cfg
-        dt = cfg.dt_s
+    def start(self) -> None:
+        """First reports of every carrier and the yard state (done once by :meth:`run`)."""
+        self._started = True
         for c in self.carriers.values():
             self._report(c, force=True)
         self._send_yard_state()
         self._deliver(self.policy.drain())
-        steps = int(round(duration_s / dt))
+
+    def step(self, check: bool = True) -> None:
+        """Advance the yard by one ``dt_s``: world, reports, the policy's tick, its outputs, checks."""
+        cfg = self.cfg
+        dt = cfg.dt_s
+        self.t += dt
+        self._trucks_step()
+        for c in self.carriers.values():
+            self._disturb(c, dt)
+            self._carrier_step(c, dt)
+            self._report(c)
+        for crane in self.cranes.values():
+            self._crane_step(crane)
+        if self.t >= self._next_state:
+            self._next_state = self.t + 1.0
+            self._send_yard_state()
+        if self.t >= self._next_tick:
+            self._next_tick = self.t + cfg.tick_period_s
+            self.policy.tick(self.t)
+            self._check_deadlock()
+        self._deliver(self.policy.drain())
+        if check:
+            self._check_safety()
+
+    def run(self, duration_s: float, check_every: int = 1) -> Metrics:
+        if not getattr(self, "_started", False):
+            self.start()
+        steps = int(round(duration_s / self.cfg.dt_s))
         for k in range(steps):
-            self.t += dt
-            self._trucks_step()
-            for c in self.carriers.values():
-                self._disturb(c, dt)
-                self._carrier_step(c, dt)
-                self._report(c)
-            for crane in self.cranes.values():
-                self._crane_step(crane)
-            if self.t >= self._next_state:
-                self._next_state = self.t + 1.0
-                self._send_yard_state()
-            if self.t >= self._next_tick:
-                self._next_tick = self.t + cfg.tick_period_s
-                self.policy.tick(self.t)
-                self._check_deadlock()
-            self._deliver(self.policy.drain())
-            if k % check_every == 0:
-                self._check_safety()
+            self.step(check=k % check_every == 0)
         m = self.metrics
         m.wait_s = sum(c.wait_s for c in self.carriers.values())
         m.busy_s = sum(c.busy_s for c in self.carriers.values())

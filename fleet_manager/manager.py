@@ -619,7 +619,8 @@ class FleetManager:
                 out.add(ct.geometry.goal_place)
         return out
 
-    def _best_plan(self, c: CarrierInfo, goals: list[str], now: float, penalise: bool = True) -> Plan | None:
+    def _best_plan(self, c: CarrierInfo, goals: list[str], now: float, penalise: bool = True,
+                   extra=None) -> Plan | None:
         """Earliest-arriving feasible plan, with a penalty for blocking free places behind the goal.
 
         Without ``penalise`` the furthest-downstream goal wins (compaction along a serial lane).
@@ -635,7 +636,7 @@ class FleetManager:
             free_behind = len(self._behind.get(p.goal, set()) - occupied)
             if not penalise:
                 return -len(self._behind.get(p.goal, set())) * 1e6 + p.arrival_s
-            return p.arrival_s + self.cfg.serial_penalty_s * free_behind
+            return p.arrival_s + self.cfg.serial_penalty_s * free_behind + (extra(p.goal) if extra else 0.0)
 
         return min(plans, key=score)
 
@@ -804,12 +805,16 @@ class FleetManager:
             if ct is not None and ct.place is not None and self.net.places[ct.place].kind == "bay":
                 # never wait on a bay for another bay (two stations' bays could wait on each other):
                 # wait with the container on a parking spot, the destination side first
-                spots = sorted((s.id for s in self.world.parking_spots() if s.id not in occupied),
-                               key=lambda p: self.net.places[p].station != o.dest_station)
-                near = [p for p in spots if self.net.places[p].station == o.dest_station]
+                # the buffer from which the destination bays are quickest to reach (in these yards a
+                # carrier cannot turn back at a hub: that is the origin side, not the destination side)
+                dest = [self._pidx[b] for b in self._unload_bays(o)]
+
+                def onward(p: str) -> float:
+                    return float(min(self._T[self._pidx[p], d] for d in dest))
+
+                spots = [s.id for s in self.world.parking_spots() if s.id not in occupied]
                 chargers = [s.id for s in self.world.charging_spots() if s.id not in occupied]
-                buf = self._best_plan(c, near, now) or self._best_plan(c, spots, now) or \
-                    self._best_plan(c, chargers, now)
+                buf = self._best_plan(c, spots, now, extra=onward) or self._best_plan(c, chargers, now, extra=onward)
                 if buf is not None:
                     with self._tx():
                         c.task = "to_park"

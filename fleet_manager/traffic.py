@@ -108,10 +108,14 @@ class TrafficController:
         self.table.remove_carrier(carrier)
         self.carriers.pop(carrier, None)
 
-    def holds_of_others(self, carrier: str) -> frozenset[int]:
-        """Resources held indefinitely by other carriers (standing, stopped or faulted)."""
+    def holds_of_others(self, carrier: str, now: float = INF) -> frozenset[int]:
+        """Resources other carriers hold indefinitely from now on (standing, stopped or faulted).
+
+        A routed carrier's goal, held indefinitely from its arrival, is not included: a route
+        may pass there before it arrives, which the scheduler decides.
+        """
         return frozenset(r.resource for c, lst in self.table.by_carrier.items() if c != carrier
-                         for r in lst if r.t_end == INF)
+                         for r in lst if r.t_end == INF and (r.granted or r.t_start <= now))
 
     # ---------------------------------------------------------------- planning
     def start_of(self, carrier: str):
@@ -135,7 +139,7 @@ class TrafficController:
              ) -> list[Plan]:
         """Feasible plans to each candidate goal, earliest planned arrival first (not committed)."""
         start, prev = self.start_of(carrier)
-        blocked = self.holds_of_others(carrier) | avoid_extra
+        blocked = self.holds_of_others(carrier, now) | avoid_extra
         held = self._held_starts(carrier)
         ct = self.carriers[carrier]
         out = []
