@@ -680,11 +680,14 @@ class FleetManager:
 
     def _unblock(self, c: CarrierInfo, goals: list[str], now: float) -> bool:
         """Move an idle carrier standing in the way of ``c`` (e.g. ahead of it on a serial parking lane)."""
-        if now - self._unblock_t.get(c.id, -math.inf) < self.cfg.resend_period_s:
+        if now - self._unblock_t.get(c.id, -math.inf) < 10.0:
             return False
         self._unblock_t[c.id] = now
         start, _ = self.traffic.start_of(c.id)
+        holds = self.traffic.holds_of_others(c.id, now)
         for goal in goals:
+            if self.router.route(start, goal, holds) is not None:
+                continue  # not blocked by anybody standing: nothing to move
             path = self.router.route(start, goal)
             if path is None:
                 continue
@@ -701,8 +704,11 @@ class FleetManager:
                 if self.net.places[oct_.place].resource not in on_path:
                     continue
                 occupied = self._occupied_places(exclude=other.id) | {goal}
-                spots = [s.id for s in self.world.parking_spots() + self.world.charging_spots()
-                         if s.id not in occupied and s.id != oct_.place]
+                here = self._pidx[oct_.place]
+                spots = sorted((s.id for s in self.world.parking_spots() + self.world.charging_spots()
+                                if s.id not in occupied and s.id != oct_.place and
+                                self.net.places[s.id].resource not in on_path),
+                               key=lambda p: self._T[here, self._pidx[p]])[:4]
                 plan = self._best_plan(other, spots, now)
                 if plan is None:
                     continue

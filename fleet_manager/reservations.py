@@ -29,7 +29,6 @@ re-planning around a carrier that stopped or faulted.
 
 from __future__ import annotations
 
-import bisect
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -310,10 +309,18 @@ def schedule(table: ReservationTable, carrier: str, resources: list, timing: Rou
     """Earliest conflict-free times for a carrier's route resources, or None if impossible.
 
     ``resources``: RouteResource list in enter order. Resources the carrier already
-    stands in (``enter_m <= progress``) start at their time in ``held`` (resource ->
-    original start) or now. ``pm`` is added to exit arcs (release happens once the
-    reported progress passes exit + pm). The carrier's own reservations in the table
-    are ignored (remove or strip them first if they are being replaced).
+    stands in (``enter_m < progress``) or holds (``held``: resource -> original start)
+    keep their start and cannot be waited for; before any other the carrier may wait
+    (at the authority point), holding what it holds there. ``pm`` is added to exit arcs
+    (release happens once reported progress passes exit + pm). The carrier's own
+    reservations in the table are ignored (remove or strip them first).
+
+    Fixed point in the style of SIPP on a fixed path: find the first resource (in arc
+    order) whose occupancy overlaps another carrier's busy interval, push its entry past
+    that interval (a wait before it), and re-check from the first resource that wait can
+    affect (the ones held while waiting). Waits only grow, so this ends with the
+    earliest schedule, or proves there is none (an indefinite busy interval in the way
+    of something that cannot be waited for).
     """
     n = len(resources)
     if n == 0:
@@ -321,53 +328,55 @@ def schedule(table: ReservationTable, carrier: str, resources: list, timing: Rou
     gap = table.gap_s
     held = held or {}
     now = timing.now
-    enter = np.array([r.enter_m for r in resources])
-    exit_ = np.array([r.exit_m for r in resources])
-    # already inside (or granted, so possibly inside soon): fixed start, no waiting before it
-    entered = np.array([r.enter_m < timing.progress_m - 1e-6 or r.resource in held for r in resources], dtype=bool)
+    order = sorted(range(n), key=lambda i: resources[i].enter_m)
+    res = [resources[i] for i in order]
+    enter = np.array([r.enter_m for r in res])
+    exit_ = np.array([r.exit_m for r in res])
+    entered = np.array([r.enter_m < timing.progress_m - 1e-6 or r.resource in held for r in res], dtype=bool)
+    held_start = np.array([held.get(r.resource, now) for r in res])
     base_enter = timing.base_many(enter)
     base_exit = timing.base_many(exit_ + pm)
-    v_enter = np.interp(enter, timing.arc, timing.v_nominal)
-    pen = np.array([timing.stop_penalty(float(v)) for v in v_enter])
-    busy = [table.busy(r.resource, carrier, now) for r in resources]
-    starts_busy = [[b[0] for b in bl] for bl in busy]
+    finite_exit = np.isfinite(exit_)
+    pen = np.array([timing.stop_penalty(float(v)) for v in np.interp(enter, timing.arc, timing.v_nominal)])
+    # waits before resource k shift every arc >= enter_k: index of the last wait point at or before each arc
+    idx_enter = np.searchsorted(enter, enter + 1e-9, side="right") - 1
+    idx_exit = np.searchsorted(enter, np.where(finite_exit, exit_ + pm, 0.0) + 1e-9, side="right") - 1
+    busy = [table.busy(r.resource, carrier, now) for r in res]
     waits = np.zeros(n)
-    order = np.argsort(enter, kind="stable")
-    enter_sorted = enter[order].tolist()
-    held_start = np.array([held.get(r.resource, now) for r in resources])
+    check_from = 0
     for _ in range(max_iter):
-        eff = waits + np.where(waits > 0, pen, 0.0)
-        cum = np.cumsum(eff[order]).tolist()  # cumulative waits in arc order
-
-        def shift(s: float, cum=cum) -> float:
-            k = bisect.bisect_right(enter_sorted, s + 1e-9) - 1
-            return cum[k] if k >= 0 else 0.0
-
-        t_start = np.array([held_start[i] if entered[i] else base_enter[i] + shift(enter[i]) for i in range(n)])
-        t_end = np.array([INF if not math.isfinite(base_exit[i]) else max(base_exit[i] + shift(exit_[i] + pm),
-                                                                          t_start[i] + 1e-3)
-                          for i in range(n)])
+        cum = np.cumsum(waits + np.where(waits > 0, pen, 0.0))
+        t_start = np.where(entered, held_start, base_enter + cum[idx_enter])
+        t_end = np.where(finite_exit, np.maximum(base_exit + np.where(idx_exit >= 0, cum[np.maximum(idx_exit, 0)],
+                                                                         0.0), t_start + 1e-3), INF)
         bad = None
-        for i in order:
-            a = max(t_start[i], now) if entered[i] else t_start[i]
-            b = t_end[i]
-            bl = busy[i]
-            k = bisect.bisect_right(starts_busy[i], b + gap) - 1
-            while k >= 0:
-                b0, b1 = bl[k]
-                if b1 + gap > a and b0 < b + gap:
-                    bad = (i, b1)
+        for k in range(check_from, n):
+            bl = busy[k]
+            if not bl:
+                continue
+            a = max(t_start[k], now) if entered[k] else t_start[k]
+            b = t_end[k]
+            for b0, b1 in bl:  # merged, sorted; usually one or two
+                if b0 >= b + gap:
                     break
-                if b1 + gap <= a:
+                if b1 + gap > a:
+                    bad = (k, b1)
                     break
-                k -= 1
             if bad:
                 break
         if bad is None:
-            return [Reservation(carrier, r.resource, r.enter_m, r.exit_m, float(t_start[i]), float(t_end[i]),
-                                wait_s=float(waits[i])) for i, r in enumerate(resources)]
-        i, b1 = bad
-        if entered[i] or not math.isfinite(b1):
+            out = [None] * n
+            for k, i in enumerate(order):
+                r = res[k]
+                out[i] = Reservation(carrier, r.resource, r.enter_m, r.exit_m, float(t_start[k]), float(t_end[k]),
+                                     wait_s=float(waits[k]))
+            return out
+        k, b1 = bad
+        if entered[k] or not math.isfinite(b1):
             return None
-        waits[i] += b1 + gap - t_start[i]
+        waits[k] += b1 + gap - t_start[k]
+        # resources held while waiting before k (entered earlier, released after) may now overlap
+        w_arc = enter[k]
+        held_then = np.nonzero((enter <= w_arc) & (np.where(finite_exit, exit_ + pm, INF) >= w_arc))[0]
+        check_from = int(held_then[0]) if len(held_then) else k
     return None
