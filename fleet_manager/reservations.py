@@ -318,9 +318,10 @@ def schedule(table: ReservationTable, carrier: str, resources: list, timing: Rou
     Fixed point in the style of SIPP on a fixed path: find the first resource (in arc
     order) whose occupancy overlaps another carrier's busy interval, push its entry past
     that interval (a wait before it), and re-check from the first resource that wait can
-    affect (the ones held while waiting). Waits only grow, so this ends with the
-    earliest schedule, or proves there is none (an indefinite busy interval in the way
-    of something that cannot be waited for).
+    affect (the ones held while waiting); the waits after it are dropped and derived
+    again from the new entry time. The vector of waits grows lexicographically, so this
+    ends with the earliest schedule, or proves there is none (an indefinite busy
+    interval in the way of something that cannot be waited for).
     """
     n = len(resources)
     if n == 0:
@@ -375,6 +376,7 @@ def schedule(table: ReservationTable, carrier: str, resources: list, timing: Rou
         if entered[k] or not math.isfinite(b1):
             return None
         waits[k] += b1 + gap - t_start[k]
+        waits[k + 1:] = 0.0  # what lies beyond k is scheduled anew from the later entry into k
         # resources held while waiting before k (entered earlier, released after) may now overlap
         w_arc = enter[k]
         held_then = np.nonzero((enter <= w_arc) & (np.where(finite_exit, exit_ + pm, INF) >= w_arc))[0]
