@@ -120,13 +120,17 @@ class FleetManager:
     """See the module docstring. One instance per fleet; not thread-safe (the node serialises calls)."""
 
     def __init__(self, world, store: FleetStore, config: ManagerConfig, now: float,
-                 network: YardNetwork | None = None, router: Router | None = None):
+                 network: YardNetwork | None = None, router: Router | None = None,
+                 traffic: TrafficController | None = None, allocator=allocate):
+        """``traffic`` and ``allocator`` replace the traffic controller and the assignment
+        function (``allocate``'s signature) — the benchmark runs a peer policy this way."""
         self.world = world
         self.cfg = config
         self.store = store
         self.net = network or YardNetwork(world)
         self.router = router or Router(self.net)
-        self.traffic = TrafficController(self.net, self.router, config.traffic)
+        self.traffic = traffic or TrafficController(self.net, self.router, config.traffic)
+        self._allocator = allocator
         self.carriers = {c: CarrierInfo(c) for c in config.carrier_ids}
         self.orders: dict[str, Order] = {}
         self.finished: list[str] = []
@@ -580,7 +584,7 @@ class FleetManager:
                                 cfg.reserve_kwh)
         for _round in range(3):
             failed = False
-            for a in sorted(allocate(slots, oslots, self._T, self._D, now, acfg), key=lambda a: a.cost):
+            for a in sorted(self._allocator(slots, oslots, self._T, self._D, now, acfg), key=lambda a: a.cost):
                 if a.commit and not self._dispatch(self.carriers[a.carrier_id], self.orders[a.order_id], now):
                     # cannot leave now (e.g. behind another carrier): free the way, offer the order to others
                     self._unblock(self.carriers[a.carrier_id], [b for _, b in loading_bays(

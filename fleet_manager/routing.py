@@ -10,7 +10,8 @@ the fastest route.
 Two searches:
 
 * a contraction hierarchy (:mod:`fleet_manager.contraction`) for unrestricted
-  queries — exact, and fast on large yards;
+  queries — exact, microseconds on a station-to-station yard — with hub labels on top
+  for large yards (a query is then a merge of two sorted arrays);
 * a plain Dijkstra over integer-indexed adjacency lists when parts of the yard
   are blocked (a stopped or faulted carrier, an occupied place): traversals
   whose cells conflict with a blocked resource are skipped.
@@ -24,8 +25,11 @@ from dataclasses import dataclass
 
 from yard_model.lane_graph import Traversal, place_graph
 
-from .contraction import ContractionHierarchy
+from .contraction import ContractionHierarchy, HubLabels
 from .network import YardNetwork
+
+LABELS_ABOVE = 2000
+"""Search graphs with more vertices than this also get hub labels (memory for speed)."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,8 @@ class Router:
                 self._trav_resources[i] = frozenset(rs)
         self.hierarchy = (ContractionHierarchy(n, ((u, x, self.cost[x]) for u in range(n) for x in self.succ[u]))
                           if use_hierarchy else None)
+        # large yards: hub labels on top of the hierarchy make a query a merge of two sorted arrays
+        self.labels = HubLabels(self.hierarchy) if use_hierarchy and n > LABELS_ABOVE else None
         self._table: dict[tuple[str, str], float] | None = None
 
     # ---------------------------------------------------------------- queries
@@ -108,7 +114,7 @@ class Router:
     def _search_from(self, starts: list[tuple[float, int]], goal: int, blocked: frozenset[int],
                      first_free: bool = False) -> tuple[float, list[int]] | None:
         if not blocked and self.hierarchy is not None and not first_free and len(starts) == 1:
-            res = self.hierarchy.query(starts[0][1], goal)
+            res = (self.labels or self.hierarchy).query(starts[0][1], goal)
             return None if res is None else (res[0] + starts[0][0], res[1])
         return self._dijkstra(starts, goal, blocked)
 
