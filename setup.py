@@ -21,6 +21,7 @@ NODES = {
     "yard_recorder": "yard_ros.recorder:main",
     "crane_controller": "crane_control.crane_controller_node:main",
     "path_follower": "agv_nav.path_follower_node:main",
+    "fleet_manager": "fleet_manager.fleet_manager_node:main",
 }
 
 

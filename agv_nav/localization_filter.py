@@ -5,12 +5,12 @@ Method (details and the reasons in docs/localization.md):
 * **State** ``s = [x, y, yaw, b_g, k_v, b_e, b_n]``: base_link position [m] and heading [rad] in
   ``map``, gyro z bias [rad/s], wheel odometry scale error [-] (true speed = (1 + k_v) * wheel
   speed), and the slowly varying GNSS error [m] (first-order Gauss-Markov, Brown & Hwang ch. 4).
-* **Process model**: wheel speed and gyro rate are *inputs* (interpolated between samples once
-  the next one is known, held after the newest), as in strapdown dead reckoning (Groves, *Principles of GNSS, Inertial and Multisensor
-  Navigation*, ch. 14), with the Ackermann constraint that the rear axle has no lateral velocity
-  (base_link, ahead of it, slides sideways at yaw rate x lever). Input noise and slip enter the
-  process noise; biases walk. At a standstill a carrier cannot turn, and the gyro reading
-  measures its bias (zero-angular-rate update).
+* **Process model**: wheel speed and gyro rate are *inputs* (interpolated between samples once the
+  next one is known, held after the newest), as in strapdown dead reckoning (Groves, *Principles of
+  GNSS, Inertial and Multisensor Navigation*, ch. 14), with the Ackermann constraint that the rear
+  axle has no lateral velocity (base_link, ahead of it, slides sideways at yaw rate x lever). Input
+  noise and slip enter the process noise; biases walk. At a standstill a carrier cannot turn, and
+  the gyro reading measures its bias (zero-angular-rate update).
 * **GNSS position update** at the antenna, ``h(s) = p + R(yaw) l + b``, with fix-aware noise
   (:mod:`agv_nav.gnss_trust`), a chi-square gate on the Mahalanobis distance of the innovation
   that also keeps rejecting a multipath event while it lasts and recovers when the filter itself

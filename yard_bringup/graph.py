@@ -297,6 +297,19 @@ register(Subsystem(
 ))
 
 # --- subsystem: fleet_manager (owner: fleet_manager) ---
+def _fleet_manager_parameters(ctx: GraphContext, _instance: str | None) -> dict[str, Any]:
+    # One database per bringup run (stable across respawns of the node, never a stale one of an earlier run).
+    import tempfile
+
+    db = Path(tempfile.gettempdir()) / f"yard_autonomy_fleet_{ctx.world_name}_{os.getpid()}.sqlite"
+    return {"world": str(ctx.world_file), "carrier_ids": list(ctx.carrier_ids), "db_path": str(db)}
+
+
+register(Subsystem(
+    key="fleet_manager", scope="yard", executable="fleet_manager", module="fleet_manager.fleet_manager_node",
+    config=("fleet_manager.yaml",), parameters=_fleet_manager_parameters, respawn=True,
+    description="transport orders, carrier allocation, routes, traffic reservations and movement authorities",
+))
 
 # --- subsystem: localization (owner: agv_nav localization) ---
 def _localization_parameters(ctx: GraphContext, instance: str | None) -> dict[str, Any]:

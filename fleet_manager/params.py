@@ -1,0 +1,147 @@
+"""Parameters of the fleet manager node (one dataclass; no rclpy here).
+
+The node declares them with ``yard_ros.params.declare``; ``config/fleet_manager.yaml``
+documents every key and the README table is generated from this class.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from yard_ros.params import ParameterError, spec
+
+from .allocation import AllocationConfig
+from .manager import ManagerConfig
+from .network import NetworkConfig
+from .traffic import TrafficConfig
+
+
+@dataclass
+class FleetManagerParams:
+    """Fleet manager parameters (see config/fleet_manager.yaml)."""
+
+    world: str = field(default="youyiguan", metadata=spec(
+        "World file: a path, or the name of a world in the package's sim_worlds (youyiguan, small_yard)."))
+    carrier_ids: list[str] = field(default_factory=lambda: [f"carrier_{i:02d}" for i in range(1, 13)],
+                                   metadata=spec("Carriers the fleet manager controls (their namespaces)."))
+    db_path: str = field(default="~/.ros/yard_autonomy/fleet_manager.sqlite", metadata=spec(
+        "SQLite file with orders, routes and reservations; a restarted node resumes from it. "
+        "':memory:' keeps nothing (tests only)."))
+    db_synchronous: str = field(default="NORMAL", metadata=spec(
+        "SQLite synchronous mode: NORMAL survives a crash of the process, FULL also a power loss (slower).",
+        choices=("NORMAL", "FULL")))
+    tick_rate_hz: float = field(default=4.0, metadata=spec(
+        "Rate of the planning loop: liveness, grants, allocation, bay status.", "Hz", 0.5, 50.0))
+    state_rate_hz: float = field(default=1.0, metadata=spec("Rate of the /fleet/state snapshot.", "Hz", 0.1, 10.0))
+    liveness_timeout_s: float = field(default=5.0, metadata=spec(
+        "A carrier silent (no follower status, no odometry) this long is faulted: its order is re-queued "
+        "and everything it was granted stays blocked.", "s", 0.5, 600.0))
+    blocked_timeout_s: float = field(default=30.0, metadata=spec(
+        "A follower reporting 'blocked' this long is planned around (its space stays reserved).", "s", 1.0, 3600.0))
+    startup_grace_s: float = field(default=10.0, metadata=spec(
+        "Wait this long for every carrier to report before planning without the silent ones.", "s", 0.0, 600.0))
+    allocation_period_s: float = field(default=2.0, metadata=spec(
+        "Re-solve the carrier-to-order assignment at least this often (also on every new order or free "
+        "carrier).", "s", 0.1, 600.0))
+    retime_period_s: float = field(default=5.0, metadata=spec(
+        "Re-forecast planned reservation times from progress this often (order is kept).", "s", 0.5, 600.0))
+    resend_period_s: float = field(default=3.0, metadata=spec(
+        "Re-send a route a follower does not report as its own after this long.", "s", 0.5, 60.0))
+    cell_length_m: float = field(default=12.0, metadata=spec(
+        "Longest traffic cell along a lane: shorter allows closer following but plans more resources.",
+        "m", 4.0, 100.0))
+    lateral_margin_m: float = field(default=0.5, metadata=spec(
+        "Added on each side of a carrier's footprint when computing conflict zones (tracking error).", "m", 0.0,
+        3.0))
+    progress_margin_m: float = field(default=0.6, metadata=spec(
+        "A resource is released once reported progress is past it by this much (progress uncertainty).",
+        "m", 0.0, 10.0))
+    authority_margin_m: float = field(default=0.6, metadata=spec(
+        "Movement authority ends this far before the first resource not granted (stopping overshoot). "
+        "Safety: must exceed the follower's worst stopping overshoot.", "m", 0.0, 10.0))
+    grant_lookahead_m: float = field(default=60.0, metadata=spec(
+        "Reservations are granted (authority extended) only this far ahead of a carrier. Safety: must exceed "
+        "the stopping distance at full speed plus the distance driven between two follower reports.",
+        "m", 10.0, 2000.0))
+    gap_s: float = field(default=1.0, metadata=spec(
+        "Planned time between one carrier leaving a conflict zone and the next entering it.", "s", 0.0, 60.0))
+    load_time_s: float = field(default=150.0, metadata=spec(
+        "Expected crane handling time at the origin (for allocation estimates).", "s", 0.0, 3600.0))
+    unload_time_s: float = field(default=150.0, metadata=spec(
+        "Expected crane handling time at the destination (for allocation estimates).", "s", 0.0, 3600.0))
+    age_weight: float = field(default=0.2, metadata=spec(
+        "Allocation cost removed per second an order has waited (fairness; 0 = pure total completion time).",
+        "", 0.0, 10.0))
+    priority_weight_s: float = field(default=300.0, metadata=spec(
+        "Allocation cost removed per priority level of an order.", "s", 0.0, 100000.0))
+    charge_below_soc: float = field(default=0.30, metadata=spec(
+        "An idle carrier below this state of charge goes to a charger.", "", 0.0, 1.0))
+    charge_target_soc: float = field(default=0.90, metadata=spec(
+        "A charging carrier is offered orders again from this state of charge.", "", 0.0, 1.0))
+    reserve_soc: float = field(default=0.12, metadata=spec(
+        "State of charge an order must leave in the battery (orders that would go below are not given to "
+        "that carrier).", "", 0.0, 1.0))
+    crane_retries: int = field(default=3, metadata=spec(
+        "Crane job failures tolerated per order before the order fails.", "", 0, 100))
+
+    def check(self) -> None:
+        if not self.carrier_ids:
+            raise ParameterError("carrier_ids: at least one carrier is needed")
+        if len(set(self.carrier_ids)) != len(self.carrier_ids):
+            raise ParameterError("carrier_ids: duplicate ids")
+        if self.charge_target_soc <= self.charge_below_soc:
+            raise ParameterError("charge_target_soc must be above charge_below_soc")
+        if self.reserve_soc >= self.charge_below_soc:
+            raise ParameterError("reserve_soc must be below charge_below_soc")
+
+    # ---------------------------------------------------------------- to core configs
+    def network_config(self) -> NetworkConfig:
+        return NetworkConfig(cell_length_m=self.cell_length_m, lateral_margin_m=self.lateral_margin_m)
+
+    def manager_config(self) -> ManagerConfig:
+        return ManagerConfig(
+            carrier_ids=tuple(self.carrier_ids),
+            liveness_timeout_s=self.liveness_timeout_s,
+            blocked_timeout_s=self.blocked_timeout_s,
+            startup_grace_s=self.startup_grace_s,
+            allocation_period_s=self.allocation_period_s,
+            retime_period_s=self.retime_period_s,
+            resend_period_s=self.resend_period_s,
+            crane_retries=self.crane_retries,
+            charge_below_soc=self.charge_below_soc,
+            charge_target_soc=self.charge_target_soc,
+            reserve_soc=self.reserve_soc,
+            allocation=AllocationConfig(load_time_s=self.load_time_s, unload_time_s=self.unload_time_s,
+                                        age_weight=self.age_weight, priority_weight_s=self.priority_weight_s),
+            traffic=TrafficConfig(gap_s=self.gap_s, progress_margin_m=self.progress_margin_m,
+                                  authority_margin_m=self.authority_margin_m,
+                                  grant_lookahead_m=self.grant_lookahead_m),
+        )
+
+    def db_file(self) -> str:
+        if self.db_path == ":memory:":
+            return self.db_path
+        p = Path(os.path.expanduser(self.db_path))
+        p.parent.mkdir(parents=True, exist_ok=True)
+        return str(p)
+
+
+def resolve_world(name_or_path: str) -> Path:
+    """A world file from a path or a name in the package's sim_worlds (installed share or source tree)."""
+    p = Path(os.path.expanduser(name_or_path))
+    if p.is_file():
+        return p
+    candidates = [Path(__file__).resolve().parents[1] / "sim_worlds"]
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        candidates.insert(0, Path(get_package_share_directory("yard_autonomy")) / "sim_worlds")
+    except Exception:  # no ament index (plain pip install): the source tree is next to the package
+        pass
+    for base in candidates:
+        for f in (base / name_or_path, base / f"{name_or_path}.yaml"):
+            if f.is_file():
+                return f
+    raise ParameterError(f"world: no world file '{name_or_path}' (looked in {', '.join(map(str, candidates))})")

@@ -1,0 +1,151 @@
+"""Fleet manager core: network resources and conflicts, route geometry, fastest routes, contraction hierarchy."""
+
+from __future__ import annotations
+
+import math
+
+import networkx as nx
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fleet_manager.contraction import ContractionHierarchy
+from fleet_manager.network import YardNetwork
+from fleet_manager.routing import Router
+from yard_model.lane_graph import Traversal, transition_graph
+
+
+@pytest.fixture(scope="module")
+def yy(youyiguan_world):
+    net = YardNetwork(youyiguan_world)
+    return net, Router(net)
+
+
+def rid(net, name):
+    return next(r.id for r in net.resources if r.name == name)
+
+
+def conflicts(net, a, b) -> bool:
+    return rid(net, b) in net.conflicts[rid(net, a)]
+
+
+def test_conflict_zones_come_from_geometry(yy):
+    net, _ = yy
+    # the two transfer lanes are 7 m apart: carriers side by side at a1 and b1 do not conflict
+    assert not conflicts(net, "place:cn_bay_a1", "place:cn_bay_b1")
+    # the station entry and return lanes overlap at the hub, and both touch the single-track link
+    assert conflicts(net, "cn_entry#0", "cn_ret_3#4")
+    assert conflicts(net, "link_north#0", "cn_entry#0")
+    # a carrier on a bay blocks the lane through it; parked carriers 1.5 m apart in series do not touch
+    assert conflicts(net, "place:cn_bay_a1", "cn_transfer_a1#0")
+    assert not conflicts(net, "place:cn_park_4", "place:cn_park_5")
+    assert conflicts(net, "place:cn_park_5", "cn_park_4#0")  # leaving park_4 means passing park_5
+    assert not conflicts(net, "place:cn_park_4", "cn_park_5#0")  # leaving park_5 does not touch park_4
+    # conflicts are symmetric and reflexive
+    for i, cs in enumerate(net.conflicts):
+        assert i in cs
+        assert all(i in net.conflicts[j] for j in cs)
+
+
+def test_two_way_lane_is_one_set_of_cells_for_both_directions(yy):
+    net, _ = yy
+    fwd = [r for r, _, _ in net.traversal_cells(Traversal("link_north", True))]
+    back = [r for r, _, _ in net.traversal_cells(Traversal("link_north", False))]
+    assert fwd == back[::-1] and len(fwd) >= 30
+
+
+def test_route_geometry_is_consistent(yy):
+    net, router = yy
+    path = router.route("cn_park_5", "vn_bay_b2")
+    prev = net.places["cn_park_5"].entries[0]
+    g = net.build_route(list(path.traversals), 0.0, net.infos[path.traversals[-1]].length_m, "cn_park_5",
+                        "vn_bay_b2", prev=prev)
+    steps = np.diff(g.arc)
+    assert np.all(steps > 0) and steps.max() <= net.cfg.point_spacing_m + 1e-6
+    assert g.start_m == pytest.approx(net.cfg.tail_m, abs=1e-6)  # the route starts just behind the carrier
+    assert np.hypot(*(np.array(g.pose_at(g.start_m)[:2]) - [net.places["cn_park_5"].x, net.places["cn_park_5"].y])) \
+        < 0.05
+    assert g.goal_pose[:2] == (net.places["vn_bay_b2"].x, net.places["vn_bay_b2"].y)
+    assert g.goal_m == pytest.approx(g.arc[-1])
+    # speed limits respect the lanes and the curves (a_lat <= 1 m/s^2 on 15 m corners -> ~3.9 m/s)
+    assert g.speed_limits.max() <= 8.0 + 1e-9 and g.speed_limits.min() > 0
+    # the free-flow profile starts and ends at rest and never exceeds the limits
+    assert g.nominal_v[0] == 0 and g.nominal_v[-1] == 0
+    assert np.all(g.nominal_v <= np.maximum(g.speed_limits, np.roll(g.speed_limits, 1)) + 1e-6)
+    # resources are in driving order and cover the route without gaps
+    enters = [r.enter_m for r in g.resources]
+    assert enters == sorted(enters)
+    cells = [r for r in g.resources if math.isfinite(r.exit_m) and net.resources[r.resource].kind == "cell"]
+    for a, b in zip(cells, cells[1:]):
+        assert b.enter_m <= a.exit_m + 1e-6
+    assert net.resources[g.resources[0].resource].name == "place:cn_park_5"
+    assert net.resources[g.resources[-1].resource].name == "place:vn_bay_b2" and g.resources[-1].exit_m == math.inf
+    # consecutive traversals are drivable transitions (turning constraints)
+    tg = transition_graph(net.world)
+    for a, b in zip(path.traversals, path.traversals[1:]):
+        assert tg.has_edge(a, b)
+
+
+def test_fastest_routes_match_networkx(yy):
+    net, router = yy
+    g = nx.DiGraph()
+    for u, succ in enumerate(router.succ):
+        for x in succ:
+            g.add_edge(u, x, weight=router.cost[x])
+    for a in ["cn_park_1", "vn_bay_a1", "cn_charger_2", "vn_park_5"]:
+        for b in ["vn_bay_b2", "cn_bay_a2", "vn_charger_1", "cn_park_3"]:
+            ours = router.route(a, b)
+            ref = nx.dijkstra_path_length(g, router.place_vertex[a], router.place_vertex[b])
+            assert ours is not None and ours.cost_s == pytest.approx(ref, rel=1e-9)
+
+
+def test_routes_avoid_standing_carriers(yy):
+    net, router = yy
+    held = frozenset([net.places["cn_park_2"].resource])
+    assert router.route("vn_bay_a1", "cn_park_4", held) is None  # behind a parked carrier in series
+    assert router.route("vn_bay_a1", "cn_park_1", held) is not None
+    at_a1 = frozenset([net.places["vn_bay_a1"].resource])
+    assert router.route("cn_park_5", "vn_bay_a2", at_a1) is None  # a1 blocks the way to a2
+    p = router.route("cn_park_5", "vn_bay_b2", at_a1)
+    assert p is not None and all(not t.lane.startswith("vn_transfer_a") for t in p.traversals)
+
+
+def test_route_from_a_lane_position(yy):
+    net, router = yy
+    t = Traversal("link_north", True)
+    p = router.route((t, 100.0), "vn_bay_a1")
+    assert p.traversals[0] == t and p.start_offset_m == 100.0
+    whole = router.route((t, 0.0), "vn_bay_a1").cost_s
+    assert p.cost_s == pytest.approx(whole - net.traversal_time_s[t] * 100.0 / 445.0, rel=1e-6)
+
+
+@st.composite
+def random_graphs(draw):
+    n = draw(st.integers(2, 40))
+    m = draw(st.integers(n, 4 * n))
+    edges = [(draw(st.integers(0, n - 1)), draw(st.integers(0, n - 1)), draw(st.floats(0.1, 50.0))) for _ in range(m)]
+    return n, edges
+
+
+@settings(max_examples=60, deadline=None)
+@given(random_graphs(), st.data())
+def test_contraction_hierarchy_is_exact(graph, data):
+    n, edges = graph
+    ch = ContractionHierarchy(n, edges)
+    g = nx.DiGraph()
+    g.add_nodes_from(range(n))
+    for u, v, w in edges:
+        if u != v and (not g.has_edge(u, v) or g[u][v]["weight"] > w):
+            g.add_edge(u, v, weight=w)
+    for _ in range(10):
+        s, t = data.draw(st.integers(0, n - 1)), data.draw(st.integers(0, n - 1))
+        res = ch.query(s, t)
+        if not nx.has_path(g, s, t):
+            assert res is None
+            continue
+        ref = nx.dijkstra_path_length(g, s, t)
+        assert res is not None and res[0] == pytest.approx(ref, rel=1e-9, abs=1e-9)
+        path = res[1]
+        assert path[0] == s and path[-1] == t
+        assert sum(g[a][b]["weight"] for a, b in zip(path, path[1:])) == pytest.approx(ref, rel=1e-9, abs=1e-9)
