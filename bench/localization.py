@@ -354,7 +354,9 @@ def load_peer(rec: Recording, world, peer_dir: Path, label: str) -> Result | Non
     if data.size == 0:
         return None
     e, n, _ = world.frame.enu_from_utm(data[:, 1], data[:, 2], np.full(len(data), world.datum.altitude_m))
-    conv = world.frame.grid_convergence_rad  # UTM grid axes -> map axes (east of the CM: grid north is west)
+    # Grid bearing of true north (grid_convergence_rad is the standard angle true -> grid north, so minus it):
+    # east of the central meridian true north points west of grid north.
+    conv = -world.frame.grid_convergence_rad
     c, s = math.cos(conv), math.sin(conv)
     rot = np.array([[c, s], [-s, c]])
     cov_grid = np.stack([np.stack([data[:, 4], data[:, 5]], -1), np.stack([data[:, 5], data[:, 6]], -1)], -2)

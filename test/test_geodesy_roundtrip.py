@@ -132,7 +132,8 @@ def test_youyiguan_map_axes_match_utm_within_grid_convergence():
     f = LocalFrame(Datum(21.9764, 106.7122, 212.0))
     e0, n0 = f.utm_from_enu(0.0, 0.0)
     e1, n1 = f.utm_from_enu(0.0, 100.0)
-    assert math.atan2(e1 - e0, n1 - n0) == pytest.approx(f.grid_convergence_rad, abs=1e-5)
-    # Textbook convergence east of the central meridian (105 E): true north turns west on the grid.
-    gamma = -math.atan(math.tan(math.radians(106.7122 - 105.0)) * math.sin(math.radians(21.9764)))
+    # grid_convergence_rad is the standard angle from true north to grid north (clockwise positive), so
+    # true north's bearing on the grid is minus it: east of the central meridian (105 E) it turns west.
+    assert math.atan2(e1 - e0, n1 - n0) == pytest.approx(-f.grid_convergence_rad, abs=1e-5)
+    gamma = math.atan(math.tan(math.radians(106.7122 - 105.0)) * math.sin(math.radians(21.9764)))
     assert f.grid_convergence_rad == pytest.approx(gamma, abs=1e-4)

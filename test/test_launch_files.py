@@ -142,8 +142,8 @@ def test_sim_launch_nodes_match_the_graph_one_to_one(tmp_path):
                                  params_file=str(extra))
     specs = build_graph("small_yard", 3, rtf=0.0, seed=7)
     shipped = _shipped_per_scope()  # packages that joined the graph (path_follower, ...)
-    # simulator, 3 carriers x (2 test + shipped), 3 cranes x (1 test + shipped)
-    assert len(specs) == len(actions) == 1 + 3 * (2 + shipped["carrier"]) + 3 * (1 + shipped["crane"])
+    # yard scope (simulator, fleet manager), 3 carriers x (2 test + shipped), 3 cranes x (1 test + shipped)
+    assert len(specs) == len(actions) == shipped["yard"] + 3 * (2 + shipped["carrier"]) + 3 * (1 + shipped["crane"])
     assert all(isinstance(a, Node) for a in actions)
     for spec, action in zip(specs, actions):
         assert action.kwargs == expected_node_kwargs(spec, [str(extra)]), spec.label

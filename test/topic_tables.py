@@ -17,6 +17,7 @@ class TopicRow:
     direction: str  # "pub" | "sub"
     rate_hz: float | None  # None: not periodic (events, commands)
     optional: bool  # published only when a parameter enables it
+    on_change: bool = False  # also published on every change: the rate is a floor
 
     def expand(self, carriers: list[str], cranes: list[str]) -> list[str]:
         if "<c>" in self.topic:
@@ -68,7 +69,7 @@ def readme_topics(path: Path = REPO / "README.md") -> list[TopicRow]:
         rate = row["Rate [Hz]"]
         out.append(TopicRow(_first_code(row["Topic"]), _first_code(row["Type"]), row["Dir"],
                             float(rate) if re.fullmatch(r"[0-9.]+", rate) else None,
-                            row["Notes"].startswith("optional")))
+                            row["Notes"].startswith("optional"), "on change" in row["Notes"]))
     return out
 
 
