@@ -23,40 +23,38 @@ MODES = ("run", "crash", "deaf", "deafer", "done")
 
 def run(argv: list[str]) -> int:
     # A SIGINT that arrives while rclpy is still loading (a loaded machine, a stop right after start)
-    # must end the node cleanly too; from rclpy.init() on, rclpy's handler takes over.
+    # must end the node cleanly too; from rclpy.init() on, yard_ros.spin.run_node handles it.
     signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
     import rclpy
     from builtin_interfaces.msg import Time
-    from rclpy.executors import ExternalShutdownException
     from rosgraph_msgs.msg import Clock
     from std_msgs.msg import String
 
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # rclpy chains to it: KeyboardInterrupt
-    rclpy.init(args=argv)
-    node = rclpy.create_node("tiny")
-    node.declare_parameter("mode", "run")
-    node.declare_parameter("publish_clock", False)
-    pub = node.create_publisher(String, "chatter", 10)
-    node.create_timer(0.1, lambda: pub.publish(String(data="tick")))
-    if node.get_parameter("publish_clock").value:
-        clock_pub = node.create_publisher(Clock, "/clock", 10)
-        ticks = [0]
+    from yard_ros.spin import run_node
 
-        def tick() -> None:
-            ticks[0] += 1
-            clock_pub.publish(Clock(clock=Time(sec=ticks[0] // 100, nanosec=(ticks[0] % 100) * 10_000_000)))
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # KeyboardInterrupt, as run_node expects
 
-        node.create_timer(0.01, tick)
-    print(f"ready {node.get_fully_qualified_name()}", flush=True)
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    def make_node():
+        node = rclpy.create_node("tiny")
+        node.declare_parameter("mode", "run")
+        node.declare_parameter("publish_clock", False)
+        pub = node.create_publisher(String, "chatter", 10)
+        node.create_timer(0.1, lambda: pub.publish(String(data="tick")))
+        if node.get_parameter("publish_clock").value:
+            clock_pub = node.create_publisher(Clock, "/clock", 10)
+            ticks = [0]
+
+            def tick() -> None:
+                ticks[0] += 1
+                clock_pub.publish(Clock(clock=Time(sec=ticks[0] // 100, nanosec=(ticks[0] % 100) * 10_000_000)))
+
+            node.create_timer(0.01, tick)
+        print(f"ready {node.get_fully_qualified_name()}", flush=True)
+        return node
+
+    code = run_node(make_node, "tiny", argv)
     print("bye", flush=True)
-    return 0
+    return code
 
 
 def ros_param(argv: list[str], name: str, default: str) -> str:
