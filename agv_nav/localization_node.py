@@ -17,23 +17,21 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import signal
 from collections import Counter
 from pathlib import Path
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Quaternion
 from nav_msgs.msg import Odometry
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import Imu, NavSatFix
 from std_srvs.srv import Trigger
 
 from yard_model import load_world
 from yard_ros import qos
 from yard_ros.params import declare
+from yard_ros.spin import run_node
 from yard_ros.stamps import from_sec, to_sec
 
 from .localization_filter import Estimate, LocalizationFilter
@@ -48,7 +46,6 @@ except ImportError:  # PyPI wheels carry no tf2_ros: no TF, documented
     TransformBroadcaster = None
     TransformStamped = None
 
-SPIN_TIMEOUT_S = 0.1  # [s] longest executor wait (wall clock) before Python can handle a signal
 PLANAR_RATE_VARIANCE = 1e-4  # [(m/s)^2, (rad/s)^2] reported for vz, roll and pitch rates (flat yard)
 
 
@@ -290,46 +287,9 @@ def _executor():
     return EventsExecutor()
 
 
-class _StopFlag:
-    """Set by SIGINT/SIGTERM. A flag, not an exception: an exception raised by a signal handler can land
-    inside rclpy's message conversion and surface as a RuntimeError instead of a clean stop."""
-
-    def __init__(self) -> None:
-        self.stop = False
-
-    def __call__(self, signum, frame) -> None:
-        self.stop = True
-
-
 def main(args=None) -> int:
-    """Run until Ctrl-C or SIGTERM; exit code 1 if the parameters or the world are unusable.
-
-    rclpy's signal handlers are not installed; ours set a flag that the spin loop checks. The
-    executor waits at most ``SPIN_TIMEOUT_S`` at a time, so this works even once /clock has
-    stopped and no sim-time timer will wake it again.
-    """
-    flag = _StopFlag()
-    signal.signal(signal.SIGINT, flag)
-    signal.signal(signal.SIGTERM, flag)
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    node = None
-    try:
-        try:
-            node = LocalizationNode()
-        except (ValueError, FileNotFoundError) as exc:  # ParameterError and WorldError are ValueErrors
-            rclpy.logging.get_logger("localization").fatal(f"cannot start: {exc}")
-            return 1
-        executor = _executor()
-        executor.add_node(node)
-        while rclpy.ok() and not flag.stop:
-            executor.spin_once(timeout_sec=SPIN_TIMEOUT_S)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    """Run until Ctrl-C or SIGTERM (exit 0); exit code 1 if the parameters or the world are unusable."""
+    return run_node(LocalizationNode, "localization", args, executor_factory=_executor)
 
 
 if __name__ == "__main__":

@@ -2,14 +2,11 @@
 
 Why not `rclpy.spin(node)`: rclpy's own signal handler shuts the context down while the executor may
 be inside `take_message`, which then raises `RuntimeError` from pybind11 and the process exits 1 on an
-ordinary Ctrl-C (seen in the graph tests, about one run in four). Here rclpy installs no signal handler;
-SIGINT and SIGTERM raise `KeyboardInterrupt` in the spinning Python executor, and the node is destroyed
-before the context is shut down. Python runs a signal handler only when the executor's wait returns, and
-a node whose timers run on /clock (use_sim_time) waits forever once the simulator has stopped: so a
-steady-clock wake-up timer (WAKE_PERIOD_S) keeps the wait short whatever the clock does.
-
-`rclpy.experimental.EventsExecutor` is not used for processes: on rclpy 7.1.6 it neither returns on
-SIGINT nor when a callback raises.
+ordinary Ctrl-C (seen in the graph tests, about one run in four). Raising `KeyboardInterrupt` from a
+Python handler has the same hazard (it can land inside rclpy's message conversion). So rclpy installs
+no handler here; ours only sets a flag, and the executor is spun in steps of at most `WAKE_PERIOD_S`
+of wall time, so the flag is seen even when nothing else wakes the executor (a node on /clock, with
+use_sim_time, after the simulator has stopped). The node is destroyed before the context is shut down.
 """
 
 from __future__ import annotations
@@ -19,35 +16,40 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import rclpy
-from rclpy.clock import Clock, ClockType
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
 N = TypeVar("N", bound=Node)
-WAKE_PERIOD_S = 0.2
+WAKE_PERIOD_S = 0.1  # [s] longest executor wait (wall clock) before a stop request is seen
 
 STARTUP_ERRORS = (ValueError, FileNotFoundError, KeyError)
 """What a node's constructor raises for bad parameters or files (ParameterError, WorldError are ValueErrors)."""
 
 
-def _wake() -> None:
-    """Nothing to do: returning from the wait is the point."""
+class StopFlag:
+    """Set by SIGINT/SIGTERM: a flag, not an exception, so no handler runs inside rclpy's C++ calls."""
 
+    def __init__(self) -> None:
+        self.stop = False
 
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
+    def __call__(self, signum, frame) -> None:
+        self.stop = True
 
 
 def run_node(factory: Callable[[], N], name: str, args: list[str] | None = None,
-             on_exit: Callable[[N], None] | None = None) -> int:
+             on_exit: Callable[[N], None] | None = None,
+             executor_factory: Callable[[], Executor] = SingleThreadedExecutor) -> int:
     """Build the node with `factory`, spin it until Ctrl-C/SIGTERM, clean up; return the exit code.
 
     A node that cannot start (bad parameter, missing world) is logged as fatal under `name` and
     gives exit code 1 instead of a traceback. `on_exit` runs before the node is destroyed
-    (a recorder closes its file there).
+    (a recorder closes its file there). `executor_factory`: e.g. rclpy's EventsExecutor for a
+    node with a high message rate.
     """
-    signal.signal(signal.SIGTERM, _interrupt)
+    flag = StopFlag()
+    signal.signal(signal.SIGINT, flag)
+    signal.signal(signal.SIGTERM, flag)
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     node: N | None = None
     try:
@@ -57,10 +59,10 @@ def run_node(factory: Callable[[], N], name: str, args: list[str] | None = None,
             why = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc  # KeyError's str() adds quotes
             rclpy.logging.get_logger(name).fatal(f"cannot start: {why}")
             return 1
-        node.create_timer(WAKE_PERIOD_S, _wake, clock=Clock(clock_type=ClockType.STEADY_TIME))
-        executor = SingleThreadedExecutor()
+        executor = executor_factory()
         executor.add_node(node)
-        executor.spin()
+        while rclpy.ok() and not flag.stop:
+            executor.spin_once(timeout_sec=WAKE_PERIOD_S)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:

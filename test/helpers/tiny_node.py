@@ -32,7 +32,7 @@ def run(argv: list[str]) -> int:
 
     from yard_ros.spin import run_node
 
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # KeyboardInterrupt, as run_node expects
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # until run_node installs its stop flag
 
     def make_node():
         node = rclpy.create_node("tiny")
