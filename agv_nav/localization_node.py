@@ -14,11 +14,8 @@ Service: ``localization/reset`` (std_srvs/Trigger).
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 from collections import Counter
-from pathlib import Path
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Quaternion
@@ -28,6 +25,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import Imu, NavSatFix
 from std_srvs.srv import Trigger
 
+from yard_bringup.paths import world_path
 from yard_model import load_world
 from yard_ros import qos
 from yard_ros.params import declare
@@ -47,33 +45,6 @@ except ImportError:  # PyPI wheels carry no tf2_ros: no TF, documented
     TransformStamped = None
 
 PLANAR_RATE_VARIANCE = 1e-4  # [(m/s)^2, (rad/s)^2] reported for vz, roll and pitch rates (flat yard)
-
-
-def resolve_world(name_or_path: str) -> Path:
-    """World file from a name in sim_worlds/ or a path (same rules as the simulator's ``world``)."""
-    try:
-        from yard_bringup.paths import world_path
-    except ImportError:
-        world_path = None
-    if world_path is not None:
-        return world_path(name_or_path)
-    p = Path(name_or_path).expanduser()
-    if p.is_file():
-        return p.resolve()
-    name = name_or_path if name_or_path.endswith((".yaml", ".yml")) else f"{name_or_path}.yaml"
-    places = [Path(__file__).resolve().parents[1] / "sim_worlds"]
-    try:
-        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
-
-        with contextlib.suppress(PackageNotFoundError, KeyError, ValueError, OSError):
-            places.append(Path(get_package_share_directory("yard_autonomy")) / "sim_worlds")
-    except ImportError:
-        pass
-    for folder in places:
-        if (folder / name).is_file():
-            return folder / name
-    raise FileNotFoundError(f"no world '{name_or_path}' (looked for {name} in {', '.join(map(str, places))}"
-                            f"{'' if os.environ.get('AMENT_PREFIX_PATH') else '; AMENT_PREFIX_PATH is not set'})")
 
 
 def yaw_quaternion(yaw: float) -> Quaternion:
@@ -114,7 +85,7 @@ class LocalizationNode(Node):
         self.p = declare(self, LocalizationParams)
         ns = self.get_namespace().strip("/")
         self.vehicle = self.p.vehicle_id or ns.split("/")[-1] or "carrier"
-        world = load_world(resolve_world(self.p.world))
+        world = load_world(world_path(self.p.world))
         if self.p.geometry_from_world:
             ax, ay, _ = world.carrier_type.gnss_antenna_m
             rear_x = -world.carrier_type.wheelbase_m / 2.0

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import time
-from pathlib import Path
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import TwistStamped
@@ -23,6 +22,7 @@ from nav_msgs.msg import Odometry
 from rclpy.node import Node
 from std_msgs.msg import Bool, String
 
+from yard_bringup.paths import world_path
 from yard_model import load_world
 from yard_model.documents import DocumentError, dump_document, parse_document
 from yard_ros import params as params_mod
@@ -35,25 +35,6 @@ from .follower_params import PathFollowerParams
 from .safety import OtherCarrier, position_std
 
 DISCOVERY_PERIOD_S = 2.0  # [s] how often other carriers' localization topics are looked for
-
-
-def resolve_world_file(name: str) -> Path:
-    """A world file path: as given if it exists, else in the installed share or the source tree's sim_worlds."""
-    p = Path(name).expanduser()
-    if p.is_file():
-        return p
-    candidates = []
-    try:
-        from ament_index_python.packages import get_package_share_directory
-
-        candidates.append(Path(get_package_share_directory("yard_autonomy")) / "sim_worlds" / name)
-    except Exception:  # not installed as a ROS package (editable install): use the source tree
-        pass
-    candidates.append(Path(__file__).resolve().parents[1] / "sim_worlds" / name)
-    for c in candidates:
-        if c.is_file():
-            return c
-    raise FileNotFoundError(f"world file '{name}' not found (looked in {', '.join(str(c) for c in candidates)})")
 
 
 def yaw_of(q) -> float:
@@ -79,8 +60,8 @@ class PathFollowerNode(Node):
         self.params = params_mod.declare(self, PathFollowerParams)
         ns = self.get_namespace().strip("/")
         self.vehicle_id = self.params.vehicle_id or ns.split("/")[-1] or "carrier_01"
-        world_path = resolve_world_file(self.params.world_file)
-        self.world = load_world(world_path)
+        world_file = world_path(self.params.world_file)
+        self.world = load_world(world_file)
         self.follower = PathFollower(self.params, self.world.carrier_type, self.vehicle_id)
         self.rejected = {"route": 0, "authority": 0, "localization": 0}
         self.last_rejection = ""
@@ -104,7 +85,7 @@ class PathFollowerNode(Node):
         self.create_timer(1.0 / self.params.control_rate_hz, self._on_control)
         self.create_timer(1.0 / self.params.status_rate_hz, self._publish_status)
         self.create_timer(1.0, self._publish_diagnostics)
-        self.get_logger().info(f"path follower for {self.vehicle_id} ({world_path.name}), "
+        self.get_logger().info(f"path follower for {self.vehicle_id} ({world_file.name}), "
                                f"{self.params.control_rate_hz:g} Hz")
 
     # ------------------------------------------------------------------ time

@@ -19,6 +19,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import BatteryState
 from std_msgs.msg import String
 
+from yard_bringup.paths import world_path
 from yard_model import load_world
 from yard_model.documents import DocumentError, dump_document, parse_document
 from yard_ros import qos
@@ -27,7 +28,7 @@ from yard_ros.spin import run_node
 
 from .manager import FleetManager, Output
 from .network import YardNetwork
-from .params import FleetManagerParams, resolve_world
+from .params import FleetManagerParams
 from .routing import Router
 from .store import FleetStore
 
@@ -42,7 +43,7 @@ class FleetManagerNode(Node):
         node_kwargs.setdefault("node_name", "fleet_manager")
         super().__init__(**node_kwargs)
         self.p = declare(self, FleetManagerParams)
-        self.world = load_world(resolve_world(self.p.world))
+        self.world = load_world(world_path(self.p.world))
         t0 = self._now()
         net = YardNetwork(self.world, self.p.network_config())
         router = Router(net)

@@ -128,20 +128,3 @@ class FleetManagerParams:
         return str(p)
 
 
-def resolve_world(name_or_path: str) -> Path:
-    """A world file from a path or a name in the package's sim_worlds (installed share or source tree)."""
-    p = Path(os.path.expanduser(name_or_path))
-    if p.is_file():
-        return p
-    candidates = [Path(__file__).resolve().parents[1] / "sim_worlds"]
-    try:
-        from ament_index_python.packages import get_package_share_directory
-
-        candidates.insert(0, Path(get_package_share_directory("yard_autonomy")) / "sim_worlds")
-    except Exception:  # no ament index (plain pip install): the source tree is next to the package
-        pass
-    for base in candidates:
-        for f in (base / name_or_path, base / f"{name_or_path}.yaml"):
-            if f.is_file():
-                return f
-    raise ParameterError(f"world: no world file '{name_or_path}' (looked in {', '.join(map(str, candidates))})")

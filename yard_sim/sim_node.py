@@ -31,6 +31,7 @@ from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory as JointTrajectoryMsg
 from visualization_msgs.msg import MarkerArray
 
+from yard_bringup.paths import world_path
 from yard_model import load_world
 from yard_model.documents import DocumentError, dump_document
 from yard_ros import qos
@@ -42,7 +43,7 @@ from . import carrier_msgs
 from .engine import SimEngine, StepOutput
 from .markers import dynamic_markers, static_markers
 from .sensors import GnssFix, GnssHeading, ImuSample, SensorConfig, WheelOdom
-from .sim_params import SimParams, resolve_world
+from .sim_params import SimParams
 from .trajectory import JointTrajectory, TrajectoryError, TrajectoryPoint
 
 CLOCK_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)  # as rclpy's TimeSource subscribes
@@ -85,7 +86,7 @@ class SimNode(Node):
         super().__init__("yard_sim", **node_kwargs)
         self.params = p = declare(self, SimParams)
         sensors = declare(self, SensorConfig, prefix="sensors.")
-        path = resolve_world(p.world)
+        path = world_path(p.world)
         self.world = load_world(path)
         self.engine = SimEngine(self.world, p.carrier_list(), p.engine_config(sensors), seed=p.seed)
         if self.get_parameter("use_sim_time").value:

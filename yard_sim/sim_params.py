@@ -8,11 +8,8 @@ table is generated from this file (a test keeps them equal). No rclpy import her
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from yard_ros.params import ParameterError, spec
 
@@ -135,35 +132,3 @@ class SimParams:
         )
 
 
-def resolve_world(name_or_path: str) -> Path:
-    """A world file from a name or a path (raises FileNotFoundError saying where it looked).
-
-    Uses ``yard_bringup.paths.world_path`` when the bringup package provides it; otherwise looks
-    for ``<name>.yaml`` in the source tree's sim_worlds/ (editable install, checkout) and in the
-    package's share directory from the ament index (pip install, colcon).
-    """
-    try:
-        from yard_bringup.paths import world_path
-    except ImportError:
-        world_path = None
-    if world_path is not None:
-        return world_path(name_or_path)
-    p = Path(name_or_path).expanduser()
-    if p.is_file():
-        return p.resolve()
-    names = [name_or_path] if name_or_path.endswith((".yaml", ".yml")) else [f"{name_or_path}.yaml"]
-    places = [Path(__file__).resolve().parents[1] / "sim_worlds"]
-    try:
-        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
-
-        with contextlib.suppress(PackageNotFoundError, KeyError, ValueError, OSError):
-            places.append(Path(get_package_share_directory("yard_autonomy")) / "sim_worlds")
-    except ImportError:
-        pass
-    for folder in places:
-        for n in names:
-            if (folder / n).is_file():
-                return folder / n
-    looked = ", ".join(str(f) for f in places)
-    raise FileNotFoundError(f"no world '{name_or_path}' (not a file; looked for {', '.join(names)} in {looked}"
-                            f"{'' if os.environ.get('AMENT_PREFIX_PATH') else '; AMENT_PREFIX_PATH is not set'})")
