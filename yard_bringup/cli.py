@@ -44,6 +44,7 @@ Examples:
   yard-autonomy sim                                   # Youyiguan, 3 carriers, real time, until Ctrl-C
   yard-autonomy sim --world small_yard --carriers 2 --rtf 0 --duration 60
   yard-autonomy sim --params-file my_overrides.yaml --echo
+  yard-autonomy sim --world small_yard --rtf 0 --duration 120 --record runs/sim.mcap
 """
 
 EPILOG_DAY = """\
@@ -145,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="extra ROS parameter file given to every process after the shipped config files and the "
                         "graph's settings, so its values win (use node names or /** as top-level keys); "
                         "repeat for several files")
+    p.add_argument("--record", type=Path, default=None, metavar="FILE.mcap",
+                   help="also start the MCAP recorder (yard_recorder), writing every topic to FILE.mcap on the "
+                        "simulated clock; the file is closed and indexed when the run stops (open it in Foxglove)")
     p.add_argument("--echo", action="store_true",
                    help="also print every process's output on the console, each line prefixed with its name")
     p.add_argument("--stop-timeout", type=_positive_float, default=10.0, metavar="SEC",
@@ -409,6 +413,13 @@ def cmd_sim(args, console: Console) -> int:
     specs = _load_graph(args, console)
     if specs is None:
         return 1
+    if args.record is not None:
+        from .graph import recorder_spec
+
+        try:
+            specs = [*specs, recorder_spec(args.record)]
+        except ValueError as exc:
+            return _err(console, str(exc))
     for f in args.params_file:
         if not f.is_file():
             return _err(console, f"parameter file {f} does not exist")
