@@ -182,7 +182,10 @@ def test_sim_record_writes_clock_and_carrier_topics(tmp_path):
     assert labels.get("recorder") == "exited"
     msgs = decode(rec)
     topics = {m.channel.topic for m in msgs}
-    assert {"/clock", "/carrier_01/ground_truth/odometry", "/carrier_01/cmd_vel", "/fleet/state"} <= topics
+    assert {"/clock", "/yard/markers", "/yard/state", *(f"/carrier_01/{t}" for t in (
+        "ground_truth/odometry", "odom/wheel", "imu/data", "gnss/fix", "battery"))} <= topics, sorted(topics)
+    odom = [m.ros_msg for m in msgs if m.channel.topic == "/carrier_01/ground_truth/odometry"]
+    assert len(odom) > 100 and all(o.header.frame_id == "map" for o in odom)
     clock = [m.ros_msg.clock.sec + m.ros_msg.clock.nanosec * 1e-9 for m in msgs if m.channel.topic == "/clock"]
     assert clock == sorted(clock) and clock[-1] - clock[0] > 5.0
     # log times are simulated time (the recorder runs with use_sim_time)
