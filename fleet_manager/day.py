@@ -167,7 +167,8 @@ class SimulatedDay:
         self._side = {c.id: self._country(c.x, c.y) for c in self.sim.carriers.values()}
         self._soc = {c.id: c.soc for c in self.sim.carriers.values()}
         self._containers: set[str] = set()
-        self._crane_done: set[str] = set()
+        self._crane_job = {k: None for k in self.sim.cranes}  # job each crane was on at the last step
+        self._next_side_check = 0.0
         self._next_sample = 0.0
         self._started = False
         self._accepted_t: dict[str, float] = {}
@@ -233,6 +234,9 @@ class SimulatedDay:
                 key = f"{o}->{d}"
                 k.moved[key] = k.moved.get(key, 0) + 1
         cap = self.world.carrier_type.battery_capacity_kwh
+        check_side = self.t >= self._next_side_check - 1e-9  # every 1 s: <= 10 m driven, far from re-crossing
+        if check_side:
+            self._next_side_check = self.t + 1.0
         for c in sim.carriers.values():
             d_soc = c.soc - self._soc[c.id]
             self._soc[c.id] = c.soc
@@ -242,6 +246,7 @@ class SimulatedDay:
                 k.energy_charged_kwh += d_soc * cap
             if c.v > 0.01:
                 self.moving_carrier_s += dt
+            if check_side and c.moved_at >= self.t - 1.0:
                 side = self._country(c.x, c.y)
                 if side != self._side[c.id]:
                     self._side[c.id] = side
@@ -255,11 +260,11 @@ class SimulatedDay:
         k.containers_arrived += len(now - self._containers)
         k.containers_departed += len(self._containers - now)
         self._containers = now
-        for crane in sim.cranes.values():
-            for jid, last in crane.done.items():
-                if last == "done" and jid not in self._crane_done:
-                    self._crane_done.add(jid)
-                    k.crane_moves += 1
+        for cid, crane in sim.cranes.items():
+            prev = self._crane_job[cid]
+            if prev is not None and crane.current != prev and crane.done.get(prev) == "done":
+                k.crane_moves += 1
+            self._crane_job[cid] = crane.current
         if self.t >= self._next_sample - 1e-9:
             self._next_sample += self.sample_period_s
             self.samples.append(self._sample())
