@@ -191,3 +191,16 @@ def test_sim_record_writes_clock_and_carrier_topics(tmp_path):
     # log times are simulated time (the recorder runs with use_sim_time)
     last = next(m for m in reversed(msgs) if m.channel.topic == "/clock")
     assert abs(last.log_time_ns * 1e-9 - clock[-1]) < 5.0
+
+
+def test_sim_record_needs_an_mcap_file_and_starts_nothing_else(capsys, tmp_path):
+    from yard_bringup import cli
+    from yard_bringup.graph import recorder_spec
+    from yard_bringup.supervisor import node_command
+
+    assert cli.main(["sim", "--world", "small_yard", "--record", str(tmp_path / "run.bag")]) == 1
+    assert "must end in .mcap" in " ".join(capsys.readouterr().out.split())
+    spec = recorder_spec(tmp_path / "run.mcap")
+    cmd = node_command(spec)
+    assert cmd[1:3] == ["-m", "yard_ros.recorder"] and f"output:={tmp_path / 'run.mcap'}" in cmd
+    assert "use_sim_time:=true" in cmd
