@@ -52,6 +52,7 @@ Outputs in --out: kpi.json (keys: yard_model/schemas/day_kpis.schema.json), kpi.
 Open day.mcap in Foxglove (File > Open local file), 3D panel with fixed frame `map`; /fleet/order_events
 and /fleet/state in a Raw Messages panel. Timestamps are simulated time from 2026-01-01 00:00 (UTC+8).
 
+Ctrl-C stops the day early; the outputs then cover the simulated time that ran (exit status 130).
 Exit status: 0 when the day ran with no collision, conflict or deadlock; 1 otherwise or on bad input.
 
 Examples:
@@ -519,24 +520,33 @@ def cmd_day(args, console: Console) -> int:
                        done=k.completed, acc=k.accepted, moved=sum(k.moved.values()), cross=k.crossings,
                        conf=m.conflicts + m.collisions + m.deadlocks)
 
+        stopped_early = False
         try:
             day.run_for(duration, progress, progress_period_s=60.0)
+        except KeyboardInterrupt:  # Ctrl-C: report the part of the day that ran
+            stopped_early = True
         finally:
             if recorder is not None:
                 recorder.close()
     wall = time.perf_counter() - wall0
+    if stopped_early:
+        console.print(f"[yellow]stopped by Ctrl-C[/] at {day.t / 3600.0:.2f} simulated hours; reporting that part",
+                      highlight=False)
+    if day.t <= 0.0:
+        return 130
     command = "yard-autonomy day " + " ".join(_quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["day"] else ""
     k = write_report(day, out, command)
     day.close()
     console.print(kpi_table(k))
     files = ["kpi.json", "kpi.md", "day.png"] + ([] if recorder is None else ["day.mcap"])
-    console.print(f"wall time {wall:.0f} s ({args.hours * 3600.0 / max(wall, 1e-9):.0f}x real time); wrote "
+    console.print(f"wall time {wall:.0f} s for {day.t / 3600.0:.2f} simulated hours "
+                  f"({day.t / max(wall, 1e-9):.0f}x real time); wrote "
                   + ", ".join(str(out / f) for f in files), highlight=False, soft_wrap=True)
     s = k["safety"]
     if s["collisions"] or s["conflicts"] or s["deadlocks"]:
         return _err(console, f"unsafe day: {s['collisions']} collisions, {s['conflicts']} conflicts, "
                              f"{s['deadlocks']} deadlocks")
-    return 0
+    return 130 if stopped_early else 0
 
 
 def _quote(arg: str) -> str:
