@@ -42,17 +42,16 @@ from opentcs_baseline import DistanceRouter, ExclusiveTraffic, first_come_first_
 
 from fleet_manager.allocation import AllocationConfig, CarrierSlot, OrderSlot, allocate  # noqa: E402
 from fleet_manager.contraction import ContractionHierarchy, HubLabels  # noqa: E402
-from fleet_manager.fleet_sim import FleetSim, SimConfig  # noqa: E402
-from fleet_manager.manager import FleetManager, ManagerConfig  # noqa: E402
+from fleet_manager.day import build_fleet_run  # noqa: E402
+from fleet_manager.fleet_sim import SimConfig  # noqa: E402
+from fleet_manager.manager import ManagerConfig  # noqa: E402
 from fleet_manager.network import YardNetwork  # noqa: E402
 from fleet_manager.orders import loading_bays  # noqa: E402
 from fleet_manager.routing import Router  # noqa: E402
-from fleet_manager.store import FleetStore  # noqa: E402
 from yard_model import load_world  # noqa: E402
 from yard_model.geometry import fillet_polyline  # noqa: E402
 from yard_model.lane_graph import transition_graph  # noqa: E402
 from yard_model.world import Lane  # noqa: E402
-from yard_sim.scenario import ScenarioConfig, TrafficScenario  # noqa: E402
 
 console = Console(width=170)
 
@@ -237,21 +236,17 @@ class Timed:
 
 def fleet_run(world, policy: str, hours: float, carriers: int, seed: int, per_day: float) -> dict:
     net = YardNetwork(world)
-    ids = [f"carrier_{i + 1:02d}" for i in range(carriers)]
     db = str(Path(tempfile.mkdtemp(prefix="fleet_bench_")) / "fleet.sqlite")
-    store = FleetStore(db)
-    cfg = ManagerConfig(tuple(ids))
-    if policy == "ours":
-        router = Router(net)
-        mgr = FleetManager(world, store, cfg, 0.0, net, router)
-    else:
+    peer = {}
+    if policy != "ours":
         router = DistanceRouter(net)
-        traffic = ExclusiveTraffic(net, router, cfg.traffic, blocks=policy == "opentcs+blocks")
-        mgr = FleetManager(world, store, cfg, 0.0, net, router, traffic=traffic, allocator=first_come_first_served)
+        peer = {"router": router, "allocator": first_come_first_served,
+                "traffic": ExclusiveTraffic(net, router, ManagerConfig(()).traffic,
+                                            blocks=policy == "opentcs+blocks")}
+    run = build_fleet_run(world, carriers, seed, per_day, SimConfig(hesitation_rate_hz=0.001), db, network=net,
+                          **peer)
+    mgr, sim, store, ids = run.manager, run.sim, run.store, run.carrier_ids
     timed = Timed(mgr.traffic) if policy == "ours" else None
-    scen = TrafficScenario(world, ScenarioConfig(containers_per_day=per_day), seed=seed)
-    sim = FleetSim(world, net, mgr, ids, scen, SimConfig(hesitation_rate_hz=0.001), seed=seed,
-                   wait_graph=mgr.traffic.wait_graph)
     busy = 0
     samples = 0
     t0 = time.perf_counter()

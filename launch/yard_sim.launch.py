@@ -1,10 +1,11 @@
 """Start the simulated yard under ros2 launch (full ROS 2 install).
 
     ros2 launch yard_autonomy yard_sim.launch.py world:=youyiguan carriers:=3 rtf:=1.0
+    ros2 launch yard_autonomy yard_sim.launch.py record:=/tmp/yard.mcap   # also record every topic
 
 The processes come from yard_bringup.graph.build_graph, the same description
 `yard-autonomy sim` starts, converted by yard_bringup.ros_launch. Arguments:
-world, carriers, rtf, seed, use_sim_time, params_file (`ros2 launch ... --show-args`).
+world, carriers, rtf, seed, use_sim_time, params_file, record (`ros2 launch ... --show-args`).
 """
 
 from yard_bringup.ros_launch import simulation_launch_description

@@ -131,7 +131,8 @@ def extended_registry(monkeypatch):
 
 def test_sim_launch_file_declares_every_argument_with_a_description(fake_launch):
     declared, _ = run_launch_file("yard_sim", world="small_yard")
-    assert {d.args[0] for d in declared} == {"world", "carriers", "rtf", "seed", "use_sim_time", "params_file"}
+    assert {d.args[0] for d in declared} == {"world", "carriers", "rtf", "seed", "use_sim_time", "params_file",
+                                               "record"}
     assert all(d.kwargs["description"] for d in declared)
 
 
@@ -150,6 +151,18 @@ def test_sim_launch_nodes_match_the_graph_one_to_one(tmp_path):
     sim = actions[0].kwargs
     assert (sim["executable"], sim["parameters"][0]) == ("yard_sim", str(config_path("yard_sim")))
     assert Path(sim["parameters"][0]).is_file()
+
+
+def test_sim_launch_record_argument_adds_the_recorder_and_nothing_else(fake_launch, tmp_path):
+    out = tmp_path / "run.mcap"
+    _, plain = run_launch_file("yard_sim", world="small_yard", carriers="1")
+    _, recorded = run_launch_file("yard_sim", world="small_yard", carriers="1", record=str(out))
+    assert [a.kwargs for a in recorded[:-1]] == [a.kwargs for a in plain]
+    rec = recorded[-1].kwargs
+    assert (rec["executable"], rec["name"], rec["namespace"]) == ("yard_recorder", "recorder", None)
+    assert rec["parameters"] == [{"use_sim_time": True, "output": str(out.resolve())}]
+    with pytest.raises(ValueError, match=r"\.mcap"):
+        run_launch_file("yard_sim", world="small_yard", carriers="1", record=str(tmp_path / "run.bag"))
 
 
 @pytest.mark.usefixtures("fake_launch", "extended_registry")

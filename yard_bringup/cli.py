@@ -26,6 +26,7 @@ Subcommands:
   check-world  validate a world file and print a summary
   gen-sdf      regenerate the Gazebo SDF worlds from the world files
   graph        print the node graph that `sim` and `ros2 launch` start
+  day          run a simulated day in one process (fleet manager + kinematic yard): KPIs, plot, MCAP
 
 Run `yard-autonomy <subcommand> --help` for its options.
 """
@@ -43,6 +44,20 @@ Examples:
   yard-autonomy sim                                   # Youyiguan, 3 carriers, real time, until Ctrl-C
   yard-autonomy sim --world small_yard --carriers 2 --rtf 0 --duration 60
   yard-autonomy sim --params-file my_overrides.yaml --echo
+  yard-autonomy sim --world small_yard --rtf 0 --duration 120 --record runs/sim.mcap
+"""
+
+EPILOG_DAY = """\
+Outputs in --out: kpi.json (keys: yard_model/schemas/day_kpis.schema.json), kpi.md, day.png, day.mcap.
+Open day.mcap in Foxglove (File > Open local file), 3D panel with fixed frame `map`; /fleet/order_events
+and /fleet/state in a Raw Messages panel. Timestamps are simulated time from 2026-01-01 00:00 (UTC+8).
+
+Ctrl-C stops the day early; the outputs then cover the simulated time that ran (exit status 130).
+Exit status: 0 when the day ran with no collision, conflict or deadlock; 1 otherwise or on bad input.
+
+Examples:
+  yard-autonomy day                                   # Youyiguan, 12 carriers, 24 h
+  yard-autonomy day --world small_yard --carriers 4 --hours 1 --out /tmp/day
 """
 
 
@@ -108,7 +123,7 @@ def _add_graph_options(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="yard-autonomy", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", metavar="{sim,check-world,gen-sdf,graph}")
+    sub = parser.add_subparsers(dest="command", metavar="{sim,check-world,gen-sdf,graph,day}")
 
     p = sub.add_parser(
         "sim", help="start the simulated yard until Ctrl-C or --duration",
@@ -132,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="extra ROS parameter file given to every process after the shipped config files and the "
                         "graph's settings, so its values win (use node names or /** as top-level keys); "
                         "repeat for several files")
+    p.add_argument("--record", type=Path, default=None, metavar="FILE.mcap",
+                   help="also start the MCAP recorder (yard_recorder), writing every topic to FILE.mcap on the "
+                        "simulated clock; the file is closed and indexed when the run stops (open it in Foxglove)")
     p.add_argument("--echo", action="store_true",
                    help="also print every process's output on the console, each line prefixed with its name")
     p.add_argument("--stop-timeout", type=_positive_float, default=10.0, metavar="SEC",
@@ -171,6 +189,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--commands", action="store_true",
                    help="also print the exact command line `sim` runs for each process")
     p.set_defaults(func=cmd_graph)
+
+    p = sub.add_parser(
+        "day", help="run a simulated day in one process: KPIs, plot, MCAP recording",
+        description="Run a simulated day in this process, as fast as the CPU allows: the real fleet manager core "
+                    "(orders, allocation, routes, time-planned traffic reservations) drives carriers of a "
+                    "kinematic yard (fleet_manager.fleet_sim: cranes, batteries, safety checks) while trucks arrive "
+                    "per yard_sim.scenario. Shows a progress bar in simulated time, prints a KPI table and writes "
+                    "kpi.json, kpi.md, day.png and day.mcap (open it in Foxglove) to --out.",
+        epilog=EPILOG_DAY, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--world", default="youyiguan", metavar="NAME|PATH",
+                   help="a shipped world's name (youyiguan, small_yard) or a world file path (default: %(default)s)")
+    p.add_argument("--carriers", type=_carriers, default=12, metavar="N",
+                   help="number of carriers, ids carrier_01..; at most the world's parking + charging spots "
+                        "(default: %(default)s)")
+    p.add_argument("--hours", type=_positive_float, default=24.0, metavar="H",
+                   help="simulated hours to run, from midnight (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="random seed of truck arrivals, batteries and hesitations; same seed, same day "
+                        "(default: %(default)s)")
+    p.add_argument("--containers-per-day", type=_positive_float, default=1000.0, metavar="N",
+                   help="containers brought by trucks per day in each direction (default: %(default)s)")
+    p.add_argument("--out", type=Path, default=None, metavar="DIR",
+                   help="output folder (default: runs/day-<date>-<time>)")
+    p.add_argument("--no-record", action="store_true", help="do not write day.mcap")
+    p.set_defaults(func=cmd_day)
     return parser
 
 
@@ -371,6 +414,13 @@ def cmd_sim(args, console: Console) -> int:
     specs = _load_graph(args, console)
     if specs is None:
         return 1
+    if args.record is not None:
+        from .graph import recorder_spec
+
+        try:
+            specs = [*specs, recorder_spec(args.record)]
+        except ValueError as exc:
+            return _err(console, str(exc))
     for f in args.params_file:
         if not f.is_file():
             return _err(console, f"parameter file {f} does not exist")
@@ -420,6 +470,89 @@ def cmd_sim(args, console: Console) -> int:
     for f in result.failures:
         console.print(f"[bold red]FAILED[/] {escape(f.describe())}", highlight=False, soft_wrap=True)
     return 1
+
+
+# --------------------------------------------------------------------------- day
+def cmd_day(args, console: Console) -> int:
+    import logging
+    import time
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from fleet_manager.day import SimulatedDay, build_fleet_run
+    from yard_model import WorldError, load_world
+
+    from .day_report import kpi_table, write_report
+    from .paths import ShareNotFoundError, world_path
+
+    try:
+        world = load_world(world_path(args.world))
+        run = build_fleet_run(world, args.carriers, args.seed, args.containers_per_day)
+    except (WorldError, ShareNotFoundError, ValueError) as exc:
+        return _err(console, str(exc))
+    logging.getLogger("fleet_manager").setLevel(logging.ERROR)  # the manager logs each refused plan
+    out = (args.out or Path("runs") / time.strftime("day-%Y%m%d-%H%M%S")).expanduser().resolve()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return _err(console, f"{out}: {exc.strerror or exc}")
+    day = SimulatedDay(run)
+    recorder = None
+    if not args.no_record:
+        from .day_record import DayRecorder
+
+        recorder = DayRecorder(out / "day.mcap", day)
+    console.print(f"[bold]yard_autonomy day[/]: world {world.name}, {args.carriers} carriers, {args.hours:g} h, "
+                  f"{args.containers_per_day:g} containers/day each way, seed {args.seed}\noutput: {out}",
+                  highlight=False, soft_wrap=True)
+    duration = args.hours * 3600.0
+    columns = (TextColumn("[bold]{task.fields[clock]}[/]"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+               TextColumn("orders {task.fields[done]}/{task.fields[acc]}  containers {task.fields[moved]}  "
+                          "crossings {task.fields[cross]}  conflicts {task.fields[conf]}"),
+               TimeElapsedColumn())
+    wall0 = time.perf_counter()
+    with Progress(*columns, console=console, refresh_per_second=4) as bar:
+        task = bar.add_task("day", total=duration, clock="00:00", done=0, acc=0, moved=0, cross=0, conf=0)
+
+        def progress(d: SimulatedDay) -> None:
+            k, m = d.counters, d.sim.metrics
+            bar.update(task, completed=min(d.t, duration), clock=f"{int(d.t // 3600):02d}:{int(d.t % 3600 // 60):02d}",
+                       done=k.completed, acc=k.accepted, moved=sum(k.moved.values()), cross=k.crossings,
+                       conf=m.conflicts + m.collisions + m.deadlocks)
+
+        stopped_early = False
+        try:
+            day.run_for(duration, progress, progress_period_s=60.0)
+        except KeyboardInterrupt:  # Ctrl-C: report the part of the day that ran
+            stopped_early = True
+        finally:
+            if recorder is not None:
+                recorder.close()
+    wall = time.perf_counter() - wall0
+    if stopped_early:
+        console.print(f"[yellow]stopped by Ctrl-C[/] at {day.t / 3600.0:.2f} simulated hours; reporting that part",
+                      highlight=False)
+    if day.t <= 0.0:
+        return 130
+    command = "yard-autonomy day " + " ".join(_quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["day"] else ""
+    k = write_report(day, out, command)
+    day.close()
+    console.print(kpi_table(k))
+    files = ["kpi.json", "kpi.md", "day.png"] + ([] if recorder is None else ["day.mcap"])
+    console.print(f"wall time {wall:.0f} s for {day.t / 3600.0:.2f} simulated hours "
+                  f"({day.t / max(wall, 1e-9):.0f}x real time); wrote "
+                  + ", ".join(str(out / f) for f in files), highlight=False, soft_wrap=True)
+    s = k["safety"]
+    if s["collisions"] or s["conflicts"] or s["deadlocks"]:
+        return _err(console, f"unsafe day: {s['collisions']} collisions, {s['conflicts']} conflicts, "
+                             f"{s['deadlocks']} deadlocks")
+    return 130 if stopped_early else 0
+
+
+def _quote(arg: str) -> str:
+    import shlex
+
+    return shlex.quote(arg)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -349,3 +349,18 @@ register(Subsystem(
     parameters=_crane_controller_parameters,
     description="lift jobs of one crane: ruckig motion, interlocks, job queue, shared-rail claims",
 ))
+
+# --- optional process: MCAP recorder (owner: bringup; `sim --record`, launch argument record) ---
+def recorder_spec(output: str | os.PathLike, use_sim_time: bool = True) -> NodeSpec:
+    """The MCAP recorder (``yard_ros.recorder``) writing every topic to ``output``: not a subsystem,
+    since it joins the graph only when asked (``yard-autonomy sim --record``, ``record:=`` in launch).
+    Log times are ROS time, so under ``use_sim_time`` the file plays back on the simulated clock."""
+    out = Path(output).expanduser()
+    if out.suffix != ".mcap":
+        raise ValueError(f"recording file must end in .mcap, got {output}")
+    return NodeSpec(
+        name="recorder", executable="yard_recorder", module="yard_ros.recorder",
+        parameters={"use_sim_time": use_sim_time, "output": str(out.resolve())},
+        subsystem="recorder", scope="yard",
+        description="records every topic to MCAP (Foxglove, rosbag2 tools)",
+    )

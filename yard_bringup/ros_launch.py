@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from .graph import NodeSpec, build_graph
+from .graph import NodeSpec, build_graph, recorder_spec
 from .paths import PACKAGE, config_path
 
 TRUE_WORDS = ("true", "1", "yes", "on")
@@ -29,6 +29,7 @@ SIM_ARGUMENTS: dict[str, tuple[str, str]] = {
     "seed": ("0", "random seed of the simulator"),
     "use_sim_time": ("true", "nodes follow /clock from the simulator"),
     "params_file": ("", "extra ROS parameter file applied after the shipped ones (empty = none)"),
+    "record": ("", "MCAP file to record every topic to with yard_recorder (empty = no recording)"),
 }
 
 CARRIER_ARGUMENTS: dict[str, tuple[str, str]] = {
@@ -101,6 +102,8 @@ def simulation_nodes(context) -> list:
     specs = build_graph(v["world"], parse_number("carriers", v["carriers"], int),
                         parse_number("rtf", v["rtf"], float), parse_number("seed", v["seed"], int),
                         parse_bool("use_sim_time", v["use_sim_time"]))
+    if v["record"].strip():
+        specs.append(recorder_spec(v["record"].strip(), parse_bool("use_sim_time", v["use_sim_time"])))
     return [node_action(s, _extra_files(v["params_file"])) for s in specs]
 
 
