@@ -210,6 +210,8 @@ def make_localizer(setup: LocSetup, seed: int, start: Pose2D) -> Localizer:
 @dataclass
 class RunResult:
     lateral: list[float] = field(default_factory=list)
+    lateral_est: list[float] = field(default_factory=list)  # estimate's distance to the line (filter mode)
+    fixed: list[bool] = field(default_factory=list)  # receiver in RTK fixed at that sample (filter mode)
     speed: list[float] = field(default_factory=list)
     step_s: list[float] = field(default_factory=list)
     failed: str = ""
@@ -388,15 +390,18 @@ def run(controller, carrier, pts, limits, goal, goal_id, start: Pose2D, loc_setu
         st = model.state
         pr = ref.project(st.x, st.y, hint)
         hint = pr.index
-        if measure_from_s <= pr.s_m <= ref.length_m - 1.0:
-            res.lateral.append(pr.lateral_m)
-            res.speed.append(st.speed_mps)
         if abs(pr.lateral_m) > LEFT_LANE_M:
             res.failed = f"left the lane at s = {pr.s_m:.0f} m"
             break
         if math.isnan(t_at_20m) and goal_s - pr.s_m <= 20.0:
             t_at_20m = t
         pose = loc(st, t)
+        if measure_from_s <= pr.s_m <= ref.length_m - 1.0:
+            res.lateral.append(pr.lateral_m)
+            res.speed.append(st.speed_mps)
+            if isinstance(loc, FilterLocalizer) and pose is not None:
+                res.lateral_est.append(ref.project(pose.x, pose.y, hint).lateral_m)
+                res.fixed.append(loc.sensors.mode == "rtk_fixed")
         if pose is not None and goal_s - pr.s_m <= 20.0:
             max_std = max(max_std, pose.std_xy_m)
         v, w, dt_step = controller.command(t, pose)
@@ -480,11 +485,21 @@ def cross_track(args, console, ct, routes, controllers, compute) -> None:
     table = Table(title=f"Cross-track error of the deck centre, Youyiguan routes "
                         f"({' + '.join(r.name for r in routes)}, {sum(len(r.points) for r in routes)} points), "
                         f"localization: {args.loc_label}")
-    for col in ("controller", "target m/s", "RMS cm", "max cm", "mean m/s", "route time s", "µs/step", "steps/s"):
+    cols = ["controller", "target m/s", "RMS cm", "max cm", "mean m/s", "route time s", "µs/step", "steps/s"]
+    if args.localization == "filter":
+        cols += ["RMS | max cm, RTK fixed", "RMS | max cm, degraded GNSS", "% degraded",
+                 "controller: estimate vs line RMS | max cm", "localization: lateral error RMS | max cm"]
+    for col in cols:
         table.add_column(col, justify="right" if col != "controller" else "left")
+
+    def rms_max(a) -> str:
+        a = np.asarray(a)
+        return "—" if a.size == 0 else f"{fmt_cm(float(np.sqrt(np.mean(a**2))))} | {fmt_cm(float(np.max(np.abs(a))))}"
+
     for ctrl in controllers:
         for v in args.speeds:
             lat, spd, steps, fails, t_tot = [], [], [], [], 0.0
+            lat_f, lat_e, fixed = [], [], []
             for r in routes:
                 limits = np.full(len(r.points), v)
                 start = Pose2D(float(r.points[0, 0]), float(r.points[0, 1]),
@@ -493,6 +508,10 @@ def cross_track(args, console, ct, routes, controllers, compute) -> None:
                           t_max=4.0 * 1400.0 / v)
                 lat += res.lateral
                 spd += res.speed
+                if res.lateral_est:  # the samples with an estimate (the carrier stands until there is one)
+                    lat_f += res.lateral[-len(res.lateral_est):]
+                    lat_e += res.lateral_est
+                    fixed += res.fixed
                 steps += res.step_s
                 t_tot += res.t_total
                 if res.failed:
@@ -504,6 +523,10 @@ def cross_track(args, console, ct, routes, controllers, compute) -> None:
                    f"{np.mean(spd) if spd else math.nan:.2f}", f"{t_tot:.0f}", f"{mean_us:.0f}", f"{1e6 / mean_us:.0f}"]
             if fails:
                 row[3] += " FAILED: " + "; ".join(fails)
+            if args.localization == "filter":
+                tr, es, fx = np.asarray(lat_f), np.asarray(lat_e), np.asarray(fixed, dtype=bool)
+                row += [rms_max(tr[fx]), rms_max(tr[~fx]), f"{100.0 * (1 - fx.mean()) if fx.size else 0:.0f}",
+                        rms_max(es), rms_max(tr - es)]
             table.add_row(*row)
             console.print(f"  {ctrl.name} @ {v:g} m/s done", style="dim")
     console.print(table)
