@@ -40,7 +40,7 @@ from .longitudinal import (
     stop_speed,
 )
 from .path import ReferencePath, RouteError, check_route_geometry, min_trackable_radius, rear_axle_curvature
-from .safety import OtherCarrier, carrier_ahead, localization_cap
+from .safety import OtherCarrier, carrier_ahead, localization_cap, position_std
 
 STATES = ("idle", "following", "docking", "docked", "blocked", "fault")
 STANDSTILL_SPEED_MPS = 0.05
@@ -63,6 +63,18 @@ class PoseEstimate:
     yaw_rate_radps: float = 0.0
     std_xy_m: float = 0.0  # largest position standard deviation
     std_yaw_rad: float = 0.0
+
+
+def pose_estimate(t: float, x: float, y: float, yaw: float, speed_mps: float, yaw_rate_radps: float,
+                  cov_xy, var_yaw: float) -> PoseEstimate:
+    """A localization sample from a localization output's pose, twist and covariance.
+
+    ``cov_xy`` is the 2x2 position block (its largest standard deviation is what the safety check
+    uses); a negative or non-finite yaw variance means "unknown" (infinite deviation, the follower stops).
+    """
+    std_yaw = math.sqrt(var_yaw) if var_yaw >= 0.0 and math.isfinite(var_yaw) else math.inf
+    return PoseEstimate(t=t, x=x, y=y, yaw=yaw, speed_mps=speed_mps, yaw_rate_radps=yaw_rate_radps,
+                        std_xy_m=position_std(cov_xy), std_yaw_rad=std_yaw)
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from yard_ros.stamps import from_sec, to_sec
 from .localization_filter import Estimate, LocalizationFilter
 from .localization_inputs import FixReading, HeadingReading, ImuReading, InputScreen, OdomReading, Rejected
 from .localization_params import LocalizationParams
-from .pose_init import SpotPose
+from .pose_init import world_spots
 
 try:  # full ROS installs only
     from geometry_msgs.msg import TransformStamped
@@ -92,10 +92,8 @@ class LocalizationNode(Node):
         else:
             ax, ay, _ = self.p.gnss_antenna_m
             rear_x = self.p.rear_axle_x_m
-        spots = [SpotPose(s.id, s.pose.x, s.pose.y, s.pose.yaw) for s in world.spots.values()]
-        spots += [SpotPose(b.id, b.pose.x, b.pose.y, b.pose.yaw) for b in world.carrier_bays()]
         self.screen = InputScreen(self.p, world.frame)
-        self.filter = LocalizationFilter(self.p, (ax, ay), rear_x, spots)
+        self.filter = LocalizationFilter(self.p, (ax, ay), rear_x, world_spots(world))
         self.rejected: Counter[str] = Counter()  # '<stream> rejected: <reason>' from the screen
         self._last_log: dict[str, float] = {}
         self._latency_sum: dict[str, float] = Counter()

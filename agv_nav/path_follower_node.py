@@ -30,9 +30,9 @@ from yard_ros.qos import COMMAND, LATCHED, SENSOR_SUB, STATE
 from yard_ros.spin import run_node
 from yard_ros.stamps import from_sec, to_sec
 
-from .follower import PathFollower, PoseEstimate
+from .follower import PathFollower, PoseEstimate, pose_estimate
 from .follower_params import PathFollowerParams
-from .safety import OtherCarrier, position_std
+from .safety import OtherCarrier
 
 DISCOVERY_PERIOD_S = 2.0  # [s] how often other carriers' localization topics are looked for
 
@@ -44,12 +44,9 @@ def yaw_of(q) -> float:
 
 def pose_from_odometry(msg: Odometry) -> PoseEstimate:
     cov = msg.pose.covariance
-    std_xy = position_std([[cov[0], cov[1]], [cov[6], cov[7]]])
-    std_yaw = math.sqrt(cov[35]) if cov[35] >= 0.0 and math.isfinite(cov[35]) else math.inf
-    return PoseEstimate(
-        t=to_sec(msg.header.stamp), x=msg.pose.pose.position.x, y=msg.pose.pose.position.y,
-        yaw=yaw_of(msg.pose.pose.orientation), speed_mps=msg.twist.twist.linear.x,
-        yaw_rate_radps=msg.twist.twist.angular.z, std_xy_m=std_xy, std_yaw_rad=std_yaw)
+    return pose_estimate(to_sec(msg.header.stamp), msg.pose.pose.position.x, msg.pose.pose.position.y,
+                         yaw_of(msg.pose.pose.orientation), msg.twist.twist.linear.x, msg.twist.twist.angular.z,
+                         [[cov[0], cov[1]], [cov[6], cov[7]]], cov[35])
 
 
 class PathFollowerNode(Node):

@@ -60,6 +60,13 @@ class SpotPose:
     yaw: float
 
 
+def world_spots(world) -> list[SpotPose]:
+    """The places of a ``yard_model.World`` where a carrier may stand at start-up: its spots and carrier bays."""
+    spots = [SpotPose(s.id, s.pose.x, s.pose.y, s.pose.yaw) for s in world.spots.values()]
+    spots += [SpotPose(b.id, b.pose.x, b.pose.y, b.pose.yaw) for b in world.carrier_bays()]
+    return spots
+
+
 def rot(yaw: float) -> np.ndarray:
     c, s = math.cos(yaw), math.sin(yaw)
     return np.array([[c, -s], [s, c]])

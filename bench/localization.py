@@ -34,7 +34,6 @@ import dataclasses
 import json
 import math
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,18 +43,11 @@ from rich.table import Table
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from agv_nav.localization_filter import LocalizationFilter  # noqa: E402
-from agv_nav.localization_inputs import (  # noqa: E402
-    FixReading,
-    HeadingReading,
-    ImuReading,
-    InputScreen,
-    OdomReading,
-    Rejected,
-)
+from sim_localization import FilterLoop  # noqa: E402
+
 from agv_nav.localization_params import LocalizationParams  # noqa: E402
-from agv_nav.pose_init import SpotPose  # noqa: E402
 from yard_model import load_world  # noqa: E402
 from yard_model.geometry import cumulative_length, project_onto_polyline  # noqa: E402
 from yard_model.world import Pose2D  # noqa: E402
@@ -237,27 +229,6 @@ def simulate(world, sc: Scenario, seed: int, t0: float = 1000.0, standstill_s: f
     return Recording(sc, seed, items, np.array(truth), (ant[0], ant[1]), -half, start)
 
 
-def reading_of(m, arrival: float):
-    """The node's plain reading of a simulator measurement (what the message carries)."""
-    if isinstance(m, GnssFix):
-        return FixReading(m.stamp, arrival, m.lat_deg, m.lon_deg, m.alt_m, m.status, m.covariance_type,
-                          tuple(m.covariance))
-    if isinstance(m, WheelOdom):
-        return OdomReading(m.stamp, arrival, m.vx_mps, m.wz_radps)
-    if isinstance(m, ImuSample):
-        return ImuReading(m.stamp, arrival, m.wz)
-    if isinstance(m, GnssHeading):
-        return HeadingReading(m.stamp, arrival, (0.0, 0.0, math.sin(m.yaw_rad / 2), math.cos(m.yaw_rad / 2)),
-                              m.sigma_rad**2)
-    return None
-
-
-def world_spots(world) -> list[SpotPose]:
-    spots = [SpotPose(s.id, s.pose.x, s.pose.y, s.pose.yaw) for s in world.spots.values()]
-    spots += [SpotPose(b.id, b.pose.x, b.pose.y, b.pose.yaw) for b in world.carrier_bays()]
-    return spots
-
-
 # ------------------------------------------------------------------ estimators
 @dataclass
 class Result:
@@ -295,11 +266,8 @@ def run_ours(rec: Recording, world, params: LocalizationParams | None = None, us
 
     ``use_heading``: also fuse the dual-antenna GNSS heading (the node's ``use_gnss_heading``).
     """
-    p = params or LocalizationParams()
-    screen = InputScreen(p, world.frame)
-    filt = LocalizationFilter(p, rec.lever, rec.rear_axle_x_m, world_spots(world))
-    handlers = {FixReading: screen.fix, OdomReading: screen.odom, ImuReading: screen.imu,
-                HeadingReading: screen.heading}
+    loop = FilterLoop(world, rec.lever, rec.rear_axle_x_m, params, use_heading)
+    filt = loop.filter
     period = 1.0 / OUTPUT_HZ
     next_t = rec.items[0][0]
     ts, xy, cov = [], [], []
@@ -307,19 +275,17 @@ def run_ours(rec: Recording, world, params: LocalizationParams | None = None, us
     fixes = []  # (GnssFix, outcome)
     for arrival, m in rec.items:
         while next_t <= arrival:
-            est = filt.estimate(next_t)
+            est = loop.estimate(next_t)
             if est is not None:
                 ts.append(next_t)
                 xy.append((est.x, est.y))
                 cov.append(est.pose_cov[:2, :2])
             next_t += period
-        r = reading_of(m, arrival)
-        if r is None or (isinstance(m, GnssHeading) and not use_heading):
+        fed = loop.feed(arrival, m)
+        if fed is None:
             continue
-        c0 = time.thread_time_ns()
-        z = handlers[type(r)](r)
-        out = z if isinstance(z, Rejected) else filt.add(z)
-        dt_ns = time.thread_time_ns() - c0
+        out, dt_s = fed
+        dt_ns = int(round(dt_s * 1e9))
         cost_ns["all"].append(dt_ns)
         if isinstance(m, GnssFix):
             cost_ns["gnss"].append(dt_ns)

@@ -25,7 +25,7 @@ from agv_nav.localization_filter import (
     Outcome,
 )
 from agv_nav.localization_params import LocalizationParams
-from agv_nav.pose_init import SpotPose
+from agv_nav.pose_init import SpotPose, world_spots
 from yard_model.world import Pose2D
 
 CHI2_2DOF_999 = 13.82
@@ -291,3 +291,12 @@ def test_degraded_modes_are_tracked_with_a_covariance_that_covers_the_error(youy
     assert np.mean(np.array(d2) < CHI2_2DOF_999) > 0.99
     bound = {"rtk_float": 0.5, "single": 1.5}[mode]
     assert np.max(run.errors(s, t_from=110.0)) < bound
+
+
+def test_world_spots_are_the_parking_spots_and_carrier_bays_with_their_poses(youyiguan_world):
+    spots = {s.id: s for s in world_spots(youyiguan_world)}
+    places = list(youyiguan_world.spots.values()) + list(youyiguan_world.carrier_bays())
+    assert len(spots) == len(places) and places
+    for p in places:
+        s = spots[p.id]
+        assert (s.x, s.y, s.yaw) == (p.pose.x, p.pose.y, p.pose.yaw)

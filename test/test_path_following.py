@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from path_scenarios import LeftTurn, RightTurn, SBend, Straight, drive, make_follower, route_doc, run_route
 
-from agv_nav.follower import PoseEstimate
+from agv_nav.follower import PoseEstimate, pose_estimate
 from agv_nav.follower_params import PathFollowerParams
 from agv_nav.lateral import LateralController, LateralDesign
 from agv_nav.longitudinal import SpeedReference, braking_speed, static_speed_profile, stop_speed
@@ -359,6 +359,20 @@ def test_localization_covariance_caps_speed():
     assert cap == pytest.approx(4.0) and reason == ""
     cap, reason = localization_cap(0.35, 0.01, 0.05, 0.3, 0.05, 8.0)
     assert cap == 0.0 and "position std" in reason
+
+
+def test_pose_estimate_takes_the_largest_deviation_of_the_localization_covariance():
+    # What the node (odometry covariance) and the benchmark (filter covariance) hand the follower.
+    p = pose_estimate(1.0, 2.0, 3.0, 0.5, 4.0, 0.1, [[0.01, 0.0], [0.0, 0.04]], 1e-4)
+    assert (p.t, p.x, p.y, p.yaw, p.speed_mps, p.yaw_rate_radps) == (1.0, 2.0, 3.0, 0.5, 4.0, 0.1)
+    assert p.std_xy_m == pytest.approx(0.2) and p.std_yaw_rad == pytest.approx(0.01)
+    # correlated x/y: the major axis, not the diagonal, decides
+    corr = pose_estimate(0, 0, 0, 0, 0, 0, [[0.02, 0.015], [0.015, 0.02]], 0.0)
+    assert corr.std_xy_m == pytest.approx(math.sqrt(0.035))
+    assert math.isinf(pose_estimate(0, 0, 0, 0, 0, 0, [[0.01, 0.0], [0.0, 0.01]], -1.0).std_yaw_rad)
+    assert math.isinf(pose_estimate(0, 0, 0, 0, 0, 0, [[math.nan, 0.0], [0.0, 0.01]], 0.0).std_xy_m)
+    cap, reason = localization_cap(p.std_xy_m, p.std_yaw_rad, 0.05, 0.3, 0.05, 8.0)
+    assert 0.0 < cap < 8.0 and reason == ""
 
 
 def test_uncertain_localization_stops_the_carrier(carrier):
