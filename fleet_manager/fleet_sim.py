@@ -200,6 +200,8 @@ class FleetSim:
             self.metrics.failed += 1
 
     def _on_route(self, c: SimCarrier, doc: dict) -> None:
+        if c.out_until > self.t:
+            return  # lifted out by an operator: not there to receive it (the manager re-sends it later)
         if doc.get("cancel"):
             c.route, c.state, c.v = None, "idle", 0.0
             return
@@ -475,6 +477,8 @@ class FleetSim:
         if self.wait_graph is None:
             return
         g = self.wait_graph()
+        # a carrier lifted out by an operator waits for nobody (its old plan is void)
+        g = {c: w for c, w in g.items() if self.carriers[c].out_until <= self.t}
         cyc = _find_cycle(g)
         stuck = cyc and all(self.t - self.carriers[c].moved_at > 30.0 for c in cyc)
         if not stuck:
@@ -492,7 +496,12 @@ class FleetSim:
         """Operator lifts a deadlocked carrier out and puts it on a free parking spot later."""
         self.metrics.interventions += 1
         c = self.carriers[cid]
-        spot = self.policy.remove_carrier(cid, self.t) if hasattr(self.policy, "remove_carrier") else None
+        # spots where a carrier physically stands, whatever the policy believes
+        taken = frozenset(s.id for s in self.world.parking_spots()
+                          if any(math.hypot(o.x - s.pose.x, o.y - s.pose.y) < self.ct.length_m
+                                 for o in self.carriers.values() if o.id != cid))
+        spot = self.policy.remove_carrier(cid, self.t, avoid=taken) if hasattr(self.policy, "remove_carrier") \
+            else None
         if spot is None:
             return
         sp = self.world.spots[spot]

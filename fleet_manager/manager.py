@@ -1090,14 +1090,15 @@ class FleetManager:
                         self._route(c, plan, "to_park", now)
         self._alloc_dirty = True
 
-    def remove_carrier(self, carrier_id: str, now: float) -> str | None:
+    def remove_carrier(self, carrier_id: str, now: float, avoid: frozenset[str] = frozenset()) -> str | None:
         """Operator intervention: the carrier is taken off its route and put on a free parking spot.
 
-        Returns the spot (None if none is free). An order not yet loaded is re-queued; a
-        loaded one continues from the spot.
+        Returns the spot (None if none is free). ``avoid``: spots the operator sees taken (a
+        carrier the manager believes elsewhere may stand there). An order not yet loaded is
+        re-queued; a loaded one continues from the spot.
         """
         c = self.carriers[carrier_id]
-        occupied = self._occupied_places(exclude=carrier_id)
+        occupied = self._occupied_places(exclude=carrier_id) | set(avoid)
         free = [s.id for s in self.world.parking_spots() if s.id not in occupied]
         if not free:
             return None

@@ -267,3 +267,36 @@ def test_restart_resumes_every_order_exactly_once(yy, tmp_path):
                 loads.setdefault((job["container_id"], ":load:" in jid), []).append(jid)
     assert all(len(v) == 1 for v in loads.values()), loads
     assert sim.metrics.conflicts == 0 and sim.metrics.collisions == 0
+
+
+def test_operator_removal_puts_the_carrier_on_a_spot_the_operator_sees_free(yy):
+    world, net, router = yy
+    ids = ["carrier_01", "carrier_02", "carrier_03"]
+    mgr = FleetManager(world, FleetStore(":memory:"), ManagerConfig(tuple(ids)), 0.0, net, router)
+    sim = FleetSim(world, net, mgr, ids, None, SimConfig(), seed=1)
+    sim.start()
+    first = mgr.remove_carrier("carrier_01", sim.t)
+    assert first is not None
+    # the manager believes `first` is free again once carrier_01 is lifted; the operator sees it taken
+    again = mgr.remove_carrier("carrier_01", sim.t, avoid=frozenset({first}))
+    assert again is not None and again != first
+    assert mgr.traffic.carriers["carrier_01"].place == again
+
+
+def test_a_wait_cycle_through_a_lifted_out_carrier_is_no_deadlock(yy):
+    world, net, router = yy
+    ids = ["carrier_01", "carrier_02"]
+    cycle = {"carrier_01": {"carrier_02"}, "carrier_02": {"carrier_01"}}
+
+    def run(lifted: bool) -> int:
+        mgr = FleetManager(world, FleetStore(":memory:"), ManagerConfig(tuple(ids)), 0.0, net, router)
+        sim = FleetSim(world, net, mgr, ids, None, SimConfig(intervention_s=10_000.0), seed=1,
+                       wait_graph=lambda: cycle)
+        sim.start()
+        if lifted:
+            sim.carriers["carrier_02"].out_until = math.inf
+        sim.run(sim.cfg.deadlock_persist_s + 120.0)
+        return sim.metrics.deadlocks
+
+    assert run(lifted=False) >= 1  # the same cycle between two carriers in the yard is one
+    assert run(lifted=True) == 0
