@@ -683,10 +683,11 @@ class LocalizationFilter:
                 decided = Outcome(True, "recovered", nis)
                 self.counts["bay_positioning_recovered"] += 1
             else:
+                decided = Outcome(False, "gate", nis)
+        if not decided.accepted:
+            if decided.reason == "gate":  # on every replay too: the run of rejections lives in the snapshots
                 h.bay_reject_since = min(h.bay_reject_since, m.t)
                 h.bay_reject_innov = (float(innov[0]), float(innov[1]))
-                return Outcome(False, "gate", nis)
-        elif not decided.accepted:
             return decided
         if decided.reason == "recovered":
             # The pose, not the crane, is wrong: widen the pose covariance to the innovation (keeping the
