@@ -15,6 +15,13 @@ Method (details and the reasons in docs/localization.md):
   (:mod:`agv_nav.gnss_trust`), a chi-square gate on the Mahalanobis distance of the innovation
   that also keeps rejecting a multipath event while it lasts and recovers when the filter itself
   is wrong, and a Joseph-form update.
+* **Bay positioning update** (a crane-mounted positioning system measuring base_link under a crane
+  portal): ``h(s) = [x, y(, yaw)]`` directly, *without* the GNSS error term, so near a bay it pins
+  the position to the bay's reference and makes the GNSS error state observable (float fixes then
+  correct their bias instead of pulling the pose). Chi-square gated (2 or 3 degrees of freedom);
+  a run of rejected measurements that agree with each other for ``bay_positioning_recovery_s``
+  means the filter, not the crane, is wrong (a float-biased approach): the pose covariance is
+  inflated to the innovation and the measurement accepted.
 * **Latency**: every input and measurement is an event in a time-ordered history with the filter
   state after it. A late fix is inserted at its stamp and the events after it are re-propagated
   (exact, unlike extrapolating the measurement). Out-of-stamp-order arrivals across streams are
@@ -104,6 +111,18 @@ class GnssHeading:
 
 
 @dataclass(frozen=True)
+class BayPosition:
+    """Bay positioning (crane-mounted): base_link position, and yaw when ``yaw_variance`` is finite, in ``map``."""
+
+    t: float  # [s]
+    x: float  # [m]
+    y: float
+    cov_xy: tuple[float, float, float, float]  # 2x2 row-major [m^2]
+    yaw: float = 0.0  # [rad]
+    yaw_variance: float = math.inf  # [rad^2]; inf = yaw not measured
+
+
+@dataclass(frozen=True)
 class Outcome:
     """What became of one input: used or not, why, and the normalised innovation squared."""
 
@@ -130,7 +149,8 @@ class Estimate:
 
 
 STREAM_OF = {OdomSample: "odom/wheel", GyroSample: "imu/data", GnssPosition: "gnss/fix",
-             GnssNoFix: "gnss/fix no-fix", GnssHeading: "gnss/heading"}
+             GnssNoFix: "gnss/fix no-fix", GnssHeading: "gnss/heading",
+             BayPosition: "bay_positioning/pose"}
 """Counter keys of each input kind: '<stream> accepted' / '<stream> rejected: <reason>'."""
 
 
@@ -154,6 +174,9 @@ class _Held:
     reject_since: float = math.inf  # stamp of the first fix of the current run of rejections
     reject_innov: tuple[float, float] | None = None  # innovation of the last rejected fix
     reject_first: tuple[float, float] | None = None  # innovation of the first fix of the run of rejections
+    last_bay_t: float = -math.inf  # stamp of the last accepted bay positioning measurement
+    bay_reject_since: float = math.inf  # stamp of the first bay measurement of the current run of rejections
+    bay_reject_innov: tuple[float, float] | None = None  # position innovation of the last rejected one
     still_sum: float = 0.0  # gyro readings at a standstill not yet used (zero-rate update batch)
     still_n: int = 0
 
@@ -222,7 +245,7 @@ class LocalizationFilter:
         return self._latest_t
 
     # ---------------------------------------------------------------------- input
-    def add(self, m: OdomSample | GyroSample | GnssPosition | GnssNoFix | GnssHeading) -> Outcome:
+    def add(self, m: OdomSample | GyroSample | GnssPosition | GnssNoFix | GnssHeading | BayPosition) -> Outcome:
         """Fuse one input or measurement at its stamp. Never raises on bad numbers; never goes NaN."""
         kind = STREAM_OF.get(type(m), type(m).__name__)
         if not all(math.isfinite(v) for v in _numbers(m)):
@@ -277,6 +300,11 @@ class LocalizationFilter:
                     and m.noise.bias_time_constant_s > 0.0)
         if isinstance(m, GnssHeading):
             return abs(m.yaw_rad) <= 4.0 * math.pi and 0.0 < m.variance <= math.pi**2
+        if isinstance(m, BayPosition):
+            a, b, c, d = m.cov_xy
+            return (math.hypot(m.x, m.y) <= p.max_distance_from_datum_m and 0.0 < a <= MAX_FIX_VARIANCE_M2
+                    and 0.0 < d <= MAX_FIX_VARIANCE_M2 and a * d > b * c and abs(m.yaw) <= 4.0 * math.pi
+                    and m.yaw_variance > 0.0)
         return True
 
     def _track_period(self, m) -> None:
@@ -317,12 +345,19 @@ class LocalizationFilter:
             pose = self.init.add_fix(m.t, np.array([m.east_m, m.north_m]), m.noise)
         elif isinstance(m, GnssHeading):
             pose = self.init.add_heading(m.t, m.yaw_rad, m.variance)
+        elif isinstance(m, BayPosition) and math.isfinite(m.yaw_variance):
+            bias, bias_var = self.init.gyro_bias()  # gyro bias from any standstill so far
+            cov = np.zeros((3, 3))
+            cov[:2, :2] = np.asarray(m.cov_xy, dtype=float).reshape(2, 2)
+            cov[2, 2] = m.yaw_variance
+            pose = InitialPose(m.t, m.x, m.y, m.yaw, cov, bias, bias_var, "bay_positioning")
         if pose is not None:
             self._start(pose)
             return Outcome(True, nis=math.nan)
         if isinstance(m, (OdomSample, GyroSample)):
             return Outcome(True)
-        return Outcome(False, "initialising") if isinstance(m, (GnssPosition, GnssHeading)) else Outcome(True)
+        return Outcome(False, "initialising") if isinstance(m, (GnssPosition, GnssHeading, BayPosition)) \
+            else Outcome(True)
 
     def _start(self, pose: InitialPose) -> None:
         """Start the filter at the initial pose and re-propagate the inputs buffered after it."""
@@ -399,6 +434,8 @@ class LocalizationFilter:
             e.outcome = self._gnss_update(snap, m, e.outcome)
         elif isinstance(m, GnssHeading):
             e.outcome = self._heading_update(snap, m, e.outcome)
+        elif isinstance(m, BayPosition):
+            e.outcome = self._bay_update(snap, m, e.outcome)
         elif isinstance(m, GnssNoFix):
             snap.held.bias_mode = "none"
             e.outcome = e.outcome or Outcome(True)
@@ -619,6 +656,57 @@ class LocalizationFilter:
             return Outcome(False, "numerical", nis)
         return decided
 
+    def _bay_update(self, snap: _Snap, m: BayPosition, decided: Outcome | None) -> Outcome:
+        """Direct pose measurement of base_link (no GNSS error term), gated; recovers from a wrong filter."""
+        h, s = snap.held, snap.s
+        with_yaw = math.isfinite(m.yaw_variance)
+        idx = [IX, IY, IYAW] if with_yaw else [IX, IY]
+        H = np.zeros((len(idx), N_STATE))
+        for r, i in enumerate(idx):
+            H[r, i] = 1.0
+        R = np.zeros((len(idx), len(idx)))
+        R[:2, :2] = np.asarray(m.cov_xy, dtype=float).reshape(2, 2)
+        innov = np.array([m.x - s[IX], m.y - s[IY]] + ([wrap(m.yaw - s[IYAW])] if with_yaw else []))
+        if with_yaw:
+            R[2, 2] = m.yaw_variance
+        S = H @ snap.P @ H.T + R
+        try:
+            nis = float(innov @ np.linalg.solve(S, innov))
+        except np.linalg.LinAlgError:
+            return Outcome(False, "numerical")
+        if decided is None:
+            if nis <= self.p.bay_positioning_gate_chi2:
+                decided = Outcome(True, "", nis)
+            elif (h.bay_reject_innov is not None and m.t - h.bay_reject_since >= self.p.bay_positioning_recovery_s
+                  and float(np.linalg.norm(innov[:2] - np.array(h.bay_reject_innov)))
+                  <= 3.0 * math.sqrt(max(R[0, 0], R[1, 1])) + self.p.bay_positioning_recovery_spread_m):
+                decided = Outcome(True, "recovered", nis)
+                self.counts["bay_positioning_recovered"] += 1
+            else:
+                decided = Outcome(False, "gate", nis)
+        if not decided.accepted:
+            if decided.reason == "gate":  # on every replay too: the run of rejections lives in the snapshots
+                h.bay_reject_since = min(h.bay_reject_since, m.t)
+                h.bay_reject_innov = (float(innov[0]), float(innov[1]))
+            return decided
+        if decided.reason == "recovered":
+            # The pose, not the crane, is wrong: widen the pose covariance to the innovation (keeping the
+            # correlations' signs meaningless is worse than dropping them) and let the measurement pull it.
+            P = snap.P
+            keep = np.diag(P)[:3].copy()
+            P[:3, :] = 0.0
+            P[:, :3] = 0.0
+            P[IX, IX], P[IY, IY], P[IYAW, IYAW] = keep
+            d = innov[:2]
+            P[IX:IY + 1, IX:IY + 1] += np.outer(d, d) + np.eye(2) * float(d @ d)
+            if with_yaw:
+                P[IYAW, IYAW] += innov[2] ** 2
+        if not self._update(snap, H, innov, R):
+            return Outcome(False, "numerical", nis)
+        h.last_bay_t = m.t
+        h.bay_reject_since, h.bay_reject_innov = math.inf, None
+        return decided
+
     def _zero_rate_update(self, snap: _Snap, m: GyroSample) -> None:
         """At a standstill the true yaw rate is zero, so the gyro reads its bias (+ white noise).
 
@@ -712,6 +800,13 @@ class LocalizationFilter:
         return (self._events[-1].snap if self._events else self._base).held.bias_mode
 
     @property
+    def last_bay_t(self) -> float:
+        """Stamp of the last accepted bay positioning measurement (-inf if none)."""
+        if not self.initialised:
+            return -math.inf
+        return (self._events[-1].snap if self._events else self._base).held.last_bay_t
+
+    @property
     def last_fix_t(self) -> float:
         if not self.initialised:
             return -math.inf
@@ -735,4 +830,6 @@ def _numbers(m) -> list[float]:
         return [m.t, m.east_m, m.north_m, m.noise.bias_var_m2, *m.noise.white_cov.ravel()]
     if isinstance(m, GnssHeading):
         return [m.t, m.yaw_rad, m.variance]
+    if isinstance(m, BayPosition):
+        return [m.t, m.x, m.y, *m.cov_xy, m.yaw]  # yaw_variance may be inf (yaw not measured)
     return [m.t]

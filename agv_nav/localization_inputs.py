@@ -24,7 +24,7 @@ from yard_model.geodesy import LocalFrame
 from yard_model.gnss_status import STATUS_GBAS_FIX, STATUS_NO_FIX
 
 from .gnss_trust import fix_noise, mode_of_fix
-from .localization_filter import GnssHeading, GnssNoFix, GnssPosition, GyroSample, OdomSample
+from .localization_filter import BayPosition, GnssHeading, GnssNoFix, GnssPosition, GyroSample, OdomSample
 from .localization_params import LocalizationParams
 
 REASONS = ("no_stamp", "not_finite", "absurd", "future", "stale", "out_of_order")
@@ -79,6 +79,22 @@ class HeadingReading:
     arrival: float
     quaternion: tuple[float, float, float, float]
     yaw_variance: float  # orientation_covariance[8]; <= 0 or NaN = unknown
+
+
+@dataclass(frozen=True)
+class BayPoseReading:
+    """Content of a bay positioning ``geometry_msgs/PoseWithCovarianceStamped`` (base_link in ``map``)."""
+
+    stamp: float
+    arrival: float
+    frame_id: str
+    x: float
+    y: float
+    quaternion: tuple[float, float, float, float]
+    cov36: tuple[float, ...]  # pose covariance, ROS order (x, y, z, roll, pitch, yaw)
+
+
+MAX_BAY_YAW_VARIANCE = 0.1  # [rad^2] a reported yaw variance above this (or <= 0, NaN) means yaw not measured
 
 
 def yaw_of_quaternion(x: float, y: float, z: float, w: float) -> float:
@@ -182,3 +198,33 @@ class InputScreen:
             var = self.p.gnss_heading_default_sigma_rad**2
         self._accept("gnss/heading", r.stamp)
         return GnssHeading(r.stamp, yaw_of_quaternion(*(v / norm for v in q)), float(var))
+
+    def bay_pose(self, r: BayPoseReading) -> BayPosition | Rejected:
+        """A bay positioning pose: position always, yaw only when its variance is a usable number."""
+        stream = "bay_positioning/pose"
+        bad = self._time(stream, r.stamp, r.arrival, self.p.bay_positioning_max_latency_s)
+        if bad:
+            return bad
+        if r.frame_id.strip("/") != "map":
+            return Rejected("absurd", f"{stream}: frame '{r.frame_id}' is not map")
+        q = r.quaternion
+        if not (math.isfinite(r.x) and math.isfinite(r.y) and all(math.isfinite(v) for v in q)):
+            return Rejected("not_finite", f"{stream}: non-finite pose")
+        if math.hypot(r.x, r.y) > self.p.max_distance_from_datum_m:
+            return Rejected("absurd", f"{stream}: {math.hypot(r.x, r.y):.0f} m from the map datum")
+        norm = math.sqrt(sum(v * v for v in q))
+        if abs(norm - 1.0) > 0.01:
+            return Rejected("absurd", f"{stream}: quaternion norm {norm:.3f} is not 1")
+        cov = tuple(r.cov36) if r.cov36 is not None and len(r.cov36) == 36 else (0.0,) * 36
+        if not all(math.isfinite(cov[i]) for i in (0, 1, 6, 7)):
+            return Rejected("not_finite", f"{stream}: non-finite position covariance")
+        floor = self.p.bay_positioning_min_sigma_m ** 2
+        vxx, vyy, vxy = max(cov[0], floor), max(cov[7], floor), cov[1]
+        if vxy * vxy >= vxx * vyy:
+            vxy = 0.0  # not positive definite: keep the variances, drop the correlation
+        var_yaw = cov[35]
+        if not (math.isfinite(var_yaw) and 0.0 < var_yaw <= MAX_BAY_YAW_VARIANCE):
+            var_yaw = math.inf
+        self._accept(stream, r.stamp)
+        return BayPosition(r.stamp, float(r.x), float(r.y), (vxx, vxy, vxy, vyy),
+                           yaw_of_quaternion(*(v / norm for v in q)), var_yaw)

@@ -5,7 +5,8 @@ Runs in the carrier's namespace (``/carrier_01``), vehicle id = namespace unless
 :mod:`agv_nav.localization_filter` (see docs/localization.md).
 
 Subscribes (sensor QoS, best effort): ``gnss/fix`` (NavSatFix), ``odom/wheel`` (Odometry, twist),
-``imu/data`` (Imu, gyro z), ``gnss/heading`` (Imu orientation, optional).
+``imu/data`` (Imu, gyro z), ``gnss/heading`` (Imu orientation, optional), ``bay_positioning/pose``
+(PoseWithCovarianceStamped in ``map``, the crane-mounted positioning at a bay; ``use_bay_positioning``).
 Publishes: ``localization/odometry`` (Odometry, frame ``map``, child ``<vehicle>/base_link``, full
 6x6 covariances) on a timer in ROS time; ``/diagnostics``; ``map -> <vehicle>/base_link`` on
 ``/tf`` when ``tf2_ros`` is importable (it is not on PyPI-only installs).
@@ -18,7 +19,7 @@ import math
 from collections import Counter
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from geometry_msgs.msg import Quaternion
+from geometry_msgs.msg import PoseWithCovarianceStamped, Quaternion
 from nav_msgs.msg import Odometry
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -33,7 +34,15 @@ from yard_ros.spin import run_node
 from yard_ros.stamps import from_sec, to_sec
 
 from .localization_filter import Estimate, LocalizationFilter
-from .localization_inputs import FixReading, HeadingReading, ImuReading, InputScreen, OdomReading, Rejected
+from .localization_inputs import (
+    BayPoseReading,
+    FixReading,
+    HeadingReading,
+    ImuReading,
+    InputScreen,
+    OdomReading,
+    Rejected,
+)
 from .localization_params import LocalizationParams
 from .pose_init import world_spots
 
@@ -109,6 +118,9 @@ class LocalizationNode(Node):
         self.create_subscription(Imu, "imu/data", self._on_imu, qos.SENSOR_SUB)
         if self.p.use_gnss_heading:
             self.create_subscription(Imu, "gnss/heading", self._on_heading, qos.SENSOR_SUB)
+        if self.p.use_bay_positioning:
+            self.create_subscription(PoseWithCovarianceStamped, "bay_positioning/pose", self._on_bay_pose,
+                                     qos.SENSOR_SUB)
         self.create_service(Trigger, "localization/reset", self._on_reset)
         self.create_timer(1.0 / self.p.output_rate_hz, self._publish)
         self.create_timer(self.p.diagnostics_period_s, self._publish_diagnostics)
@@ -162,6 +174,14 @@ class LocalizationNode(Node):
         r = HeadingReading(stamp, arrival, (q.x, q.y, q.z, q.w), msg.orientation_covariance[8])
         self._feed("gnss/heading", self.screen.heading(r), arrival - stamp)
 
+    def _on_bay_pose(self, msg: PoseWithCovarianceStamped) -> None:
+        arrival, stamp = self._now(), to_sec(msg.header.stamp)
+        pose = msg.pose.pose
+        q = pose.orientation
+        r = BayPoseReading(stamp, arrival, msg.header.frame_id, pose.position.x, pose.position.y,
+                           (q.x, q.y, q.z, q.w), tuple(msg.pose.covariance))
+        self._feed("bay_positioning/pose", self.screen.bay_pose(r), arrival - stamp)
+
     def _on_reset(self, request, response):
         self.filter.reset()
         response.success = True
@@ -208,8 +228,8 @@ class LocalizationNode(Node):
             elif sigma > p.warn_position_sigma_m:
                 problems_warn.append(f"position sigma {sigma:.2f} m > {p.warn_position_sigma_m} m")
             fix_age = now - f.last_fix_t
-            if fix_age > p.gnss_timeout_s:
-                problems_warn.append(f"dead reckoning: no accepted GNSS fix for {fix_age:.1f} s")
+            if fix_age > p.gnss_timeout_s and now - f.last_bay_t > p.gnss_timeout_s:
+                problems_warn.append(f"dead reckoning: no accepted GNSS fix (nor bay positioning) for {fix_age:.1f} s")
         stamps = self.screen.last_stamp
         for stream in ("odom/wheel", "imu/data"):
             age = now - stamps.get(stream, -math.inf)
@@ -227,6 +247,8 @@ class LocalizationNode(Node):
             "initialised from": init.source if init is not None else "",
             "gnss mode": f.gnss_mode,
             "last accepted fix age [s]": f"{now - f.last_fix_t:.2f}" if math.isfinite(f.last_fix_t) else "never",
+            "last accepted bay positioning age [s]": (f"{now - f.last_bay_t:.2f}" if math.isfinite(f.last_bay_t)
+                                                      else "never"),
             "position sigma [m]": f"{sigma:.4f}",
             "yaw sigma [rad]": f"{yaw_sigma:.5f}",
             "mean NIS of recent fixes (2 expected)": f"{sum(nis) / len(nis):.2f}" if nis else "",

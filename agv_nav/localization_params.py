@@ -41,6 +41,10 @@ class LocalizationParams:
     use_gnss_heading: bool = field(default=False, metadata=spec(
         "Subscribe to gnss/heading (a dual-antenna receiver's yaw). Enable it on carriers that have one "
         "(simulator: sensors.gnss_heading_enabled); it gives heading at start-up without driving."))
+    use_bay_positioning: bool = field(default=True, metadata=spec(
+        "Subscribe to bay_positioning/pose (geometry_msgs/PoseWithCovarianceStamped in map: the crane-mounted "
+        "positioning system measuring base_link under a crane portal). Fused without a GNSS error term, it "
+        "gives centimetre docking where the portal leaves GNSS in RTK float."))
 
     # ------------------------------------------------------------------------ output
     output_rate_hz: float = field(default=50.0, metadata=spec(
@@ -148,6 +152,24 @@ class LocalizationParams:
         "Standard deviation of a GNSS heading whose covariance is unknown.", "rad", 1e-5, 1.0))
     gnss_heading_gate_chi2: float = field(default=15.13, metadata=spec(
         "Mahalanobis gate on a GNSS heading innovation (chi-square, 1 degree of freedom).", "", 1.0, 1000.0))
+    bay_positioning_max_latency_s: float = field(default=0.3, metadata=spec(
+        "A bay positioning pose arriving later than this after its stamp is dropped as stale. Must be below "
+        "history_s.", "s", 0.0, 10.0))
+    bay_positioning_min_sigma_m: float = field(default=0.003, metadata=spec(
+        "Floor on a bay positioning pose's position standard deviation (per axis), for sensors that report "
+        "zeros or less than they achieve.", "m", 1e-4, 1.0))
+    bay_positioning_gate_chi2: float = field(default=21.11, metadata=spec(
+        "Mahalanobis gate on a bay positioning innovation (chi-square; 21.11 rejects 0.01 % of consistent "
+        "poses with yaw, 3 degrees of freedom; position-only poses use the same bound, 2 degrees of freedom).",
+        "", 1.0, 1000.0))
+    bay_positioning_recovery_s: float = field(default=1.0, metadata=spec(
+        "After this long with every bay positioning pose rejected while they agree with each other, the filter "
+        "takes the crane's word over its own (covariance inflated to the innovation): the pose was wrong, "
+        "e.g. an approach on biased RTK float fixes.", "s", 0.1, 60.0))
+    bay_positioning_recovery_spread_m: float = field(default=0.1, metadata=spec(
+        "Rejected bay positioning poses count as agreeing when their innovations differ by less than this plus "
+        "three of their sigmas (the carrier moves between them; the filter's dead reckoning carries that).",
+        "m", 0.0, 10.0))
 
     # ---------------------------------------------------------------- initialisation
     init_min_distance_m: float = field(default=2.0, metadata=spec(
@@ -193,6 +215,8 @@ class LocalizationParams:
             raise ParameterError(
                 f"gnss_max_latency_s ({self.gnss_max_latency_s}) must be below history_s ({self.history_s}): "
                 "a fix must still find its stamp in the history")
+        if self.bay_positioning_max_latency_s >= self.history_s:
+            raise ParameterError("bay_positioning_max_latency_s must be below history_s")
         if self.input_max_latency_s >= self.history_s:
             raise ParameterError("input_max_latency_s must be below history_s")
         if self.warn_position_sigma_m >= self.error_position_sigma_m:

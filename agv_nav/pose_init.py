@@ -123,6 +123,10 @@ class PoseInitializer:
     def standing_still(self) -> bool:
         return abs(self._speed) < max(self.p.standstill_speed_mps, 1e-9) and abs(self._odom_rate) < 0.01
 
+    def gyro_bias(self) -> tuple[float, float]:
+        """Gyro bias [rad/s] and its variance known so far (for a start from a full pose measurement)."""
+        return self._bias()
+
     def _bias(self) -> tuple[float, float]:
         """Gyro bias [rad/s] and its variance from the standstill average (prior if none)."""
         if len(self._still) < 10:

@@ -184,7 +184,7 @@ def simulate(world, sc: Scenario, seed: int, t0: float = 1000.0, standstill_s: f
     model = CarrierModel(ct, start)
     # Dual-antenna heading is recorded for every run (its noise stream is independent of the others, so
     # the other sensors are unchanged); our filter ignores it unless asked, the peer needs it.
-    cfg = SensorConfig(gnss_heading_enabled=True)
+    cfg = SensorConfig(gnss_heading_enabled=True, bay_positioning_enabled=False)  # GNSS scenarios: no CPS
     if sc.latency_s is not None:
         cfg = dataclasses.replace(cfg, gnss_latency_min_s=sc.latency_s[0], gnss_latency_max_s=sc.latency_s[1])
     sensors = CarrierSensors(world, ct, cfg, seed=seed, vehicle_index=0)

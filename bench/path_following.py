@@ -18,7 +18,8 @@ Localization: ``--localization truth`` feeds the ground truth; ``noise`` adds a 
 the localization of issue #3 in the loop: the carrier model's true state drives the simulator's sensor
 models (``yard_sim.sensors.CarrierSensors``: GNSS with latency and the world's GNSS zones -- RTK fixed in
 open sky, float with multipath under the crane portals, none under the border canopy, single beside the
-customs building -- or one mode forced with ``--gnss``, wheel odometry, IMU), every measurement goes
+customs building -- or one mode forced with ``--gnss``, wheel odometry, IMU, and the cranes' bay
+positioning system near every crane-served carrier bay unless ``--no-bay-positioning``), every measurement goes
 through the node's screening and filter at its arrival time (``bench/sim_localization.py``), and the
 controllers see the filter's 50 Hz output as the follower node does (pose, yaw, speed, yaw rate, position
 and yaw deviations from the covariance, so the follower's localization safety caps apply). The carrier
@@ -146,6 +147,7 @@ class LocSetup:
     mode: str = "truth"
     world: object = None
     gnss: str = "zones"  # 'zones' (the world's GNSS zones) or a forced mode ('rtk_fixed', ...)
+    bay_positioning: bool = True  # the cranes' bay positioning (CPS) is simulated and fused
 
 
 class Localizer:
@@ -180,8 +182,10 @@ class FilterLocalizer(Localizer):
         # its heading from it (unless a world spot is already there, which it uses anyway).
         near = any(math.hypot(sp.x - start.x, sp.y - start.y) < 2.0 for sp in world_spots(world))
         extra = [] if near else [SpotPose("bench_start", start.x, start.y, start.yaw)]
-        self.loop = FilterLoop(world, lever, -ct.wheelbase_m / 2.0, extra_spots=extra)
-        self.sensors = CarrierSensors(world, ct, SensorConfig(), seed=seed, vehicle_index=0)
+        self.loop = FilterLoop(world, lever, -ct.wheelbase_m / 2.0, extra_spots=extra,
+                               use_bay_positioning=setup.bay_positioning)
+        self.sensors = CarrierSensors(world, ct, SensorConfig(bay_positioning_enabled=setup.bay_positioning),
+                                      seed=seed, vehicle_index=0)
         if setup.gnss != "zones":
             self.sensors.force_mode(setup.gnss)
         self.mode = "filter"
@@ -448,6 +452,8 @@ def main() -> None:
     ap.add_argument("--localization", choices=("truth", "noise", "filter"), default="truth")
     ap.add_argument("--gnss", choices=("zones", "rtk_fixed", "rtk_float"), default="zones",
                     help="with --localization filter: the world's GNSS zones, or one mode forced everywhere")
+    ap.add_argument("--no-bay-positioning", action="store_true",
+                    help="with --localization filter: without the cranes' bay positioning (GNSS, odometry, IMU only)")
     ap.add_argument("--controllers", nargs="+", choices=("ours", "rpp", "rpp_scaled"),
                     default=["ours", "rpp", "rpp_scaled"], help="which of ours and the Nav2 RPP peers to run")
     ap.add_argument("--seed", type=int, default=7)
@@ -458,8 +464,9 @@ def main() -> None:
     ct = world.carrier_type
     routes = youyiguan_routes(world, [("cn_park_1", "vn_bay_b1"), ("vn_park_1", "cn_bay_a2")])
 
-    args.loc = LocSetup(args.localization, world, args.gnss)
-    args.loc_label = args.localization if args.localization != "filter" else f"filter (GNSS: {args.gnss})"
+    args.loc = LocSetup(args.localization, world, args.gnss, not args.no_bay_positioning)
+    args.loc_label = args.localization if args.localization != "filter" else \
+        f"filter (GNSS: {args.gnss}, bay positioning: {'off' if args.no_bay_positioning else 'on'})"
     made = {"ours": lambda: Ours(ct), "rpp": lambda: Rpp(ct, scaled=False), "rpp_scaled": lambda: Rpp(ct, scaled=True)}
     controllers = [made[k]() for k in args.controllers]
     if args.pythonrobotics:

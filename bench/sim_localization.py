@@ -15,6 +15,7 @@ import time
 
 from agv_nav.localization_filter import LocalizationFilter
 from agv_nav.localization_inputs import (
+    BayPoseReading,
     FixReading,
     HeadingReading,
     ImuReading,
@@ -24,7 +25,8 @@ from agv_nav.localization_inputs import (
 )
 from agv_nav.localization_params import LocalizationParams
 from agv_nav.pose_init import SpotPose, world_spots
-from yard_sim.sensors import GnssFix, GnssHeading, ImuSample, WheelOdom
+from yard_sim.carrier_msgs import bay_pose_msg
+from yard_sim.sensors import BayPose, GnssFix, GnssHeading, ImuSample, WheelOdom
 
 
 def reading_of(m, arrival: float):
@@ -39,6 +41,11 @@ def reading_of(m, arrival: float):
     if isinstance(m, GnssHeading):
         return HeadingReading(m.stamp, arrival, (0.0, 0.0, math.sin(m.yaw_rad / 2), math.cos(m.yaw_rad / 2)),
                               m.sigma_rad**2)
+    if isinstance(m, BayPose):
+        msg = bay_pose_msg(m)  # the simulator's own encoding, covariance included
+        q = msg.pose.pose.orientation
+        return BayPoseReading(m.stamp, arrival, msg.header.frame_id, m.x, m.y, (q.x, q.y, q.z, q.w),
+                              tuple(msg.pose.covariance))
     return None
 
 
@@ -48,17 +55,19 @@ class FilterLoop:
     ``use_heading``: also fuse the dual-antenna GNSS heading (the node's ``use_gnss_heading``);
     otherwise heading measurements are dropped before the screen, as the node does not subscribe.
     ``extra_spots``: start-up places besides the world's spots and carrier bays.
+    ``use_bay_positioning``: fuse the crane-mounted bay positioning (the node's ``use_bay_positioning``).
     """
 
     def __init__(self, world, lever: tuple[float, float], rear_axle_x_m: float,
                  params: LocalizationParams | None = None, use_heading: bool = False,
-                 extra_spots: list[SpotPose] | tuple[SpotPose, ...] = ()):
+                 extra_spots: list[SpotPose] | tuple[SpotPose, ...] = (), use_bay_positioning: bool = True):
         self.params = params or LocalizationParams()
         self.screen = InputScreen(self.params, world.frame)
         self.filter = LocalizationFilter(self.params, lever, rear_axle_x_m, world_spots(world) + list(extra_spots))
         self.use_heading = use_heading
+        self.use_bay_positioning = use_bay_positioning
         self._handlers = {FixReading: self.screen.fix, OdomReading: self.screen.odom, ImuReading: self.screen.imu,
-                          HeadingReading: self.screen.heading}
+                          HeadingReading: self.screen.heading, BayPoseReading: self.screen.bay_pose}
 
     def feed(self, arrival: float, m):
         """Screen and fuse one measurement that arrived at ``arrival`` [s].
@@ -67,7 +76,8 @@ class FilterLoop:
         result — or None for a measurement the node would not take.
         """
         r = reading_of(m, arrival)
-        if r is None or (isinstance(m, GnssHeading) and not self.use_heading):
+        if r is None or (isinstance(m, GnssHeading) and not self.use_heading) \
+                or (isinstance(m, BayPose) and not self.use_bay_positioning):
             return None
         c0 = time.thread_time_ns()
         z = self._handlers[type(r)](r)

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agv_nav.localization_inputs import FixReading, HeadingReading, ImuReading, OdomReading
+from agv_nav.localization_inputs import BayPoseReading, FixReading, HeadingReading, ImuReading, OdomReading
 from yard_model.world import Pose2D
 from yard_sim.carrier_model import CarrierModel
-from yard_sim.sensors import CarrierSensors, GnssFix, GnssHeading, ImuSample, SensorConfig, WheelOdom
+from yard_sim.sensors import BayPose, CarrierSensors, GnssFix, GnssHeading, ImuSample, SensorConfig, WheelOdom
 
 DT = 0.01  # [s] simulator tick
 
@@ -74,6 +74,11 @@ def reading_of(m, arrival: float):
     if isinstance(m, GnssHeading):
         return HeadingReading(m.stamp, arrival, (0.0, 0.0, math.sin(m.yaw_rad / 2), math.cos(m.yaw_rad / 2)),
                               m.sigma_rad**2)
+    if isinstance(m, BayPose):
+        return BayPoseReading(m.stamp, arrival, "map", m.x, m.y,
+                              (0.0, 0.0, math.sin(m.yaw / 2), math.cos(m.yaw / 2)),
+                              tuple(m.sigma_m**2 if i in (0, 7) else m.yaw_sigma_rad**2 if i == 35 else
+                                    1e6 if i in (14, 21, 28) else 0.0 for i in range(36)))
     raise TypeError(type(m))
 
 
@@ -113,7 +118,7 @@ def run_filter(stream: SimStream, world, params=None, lever=None, spots=None, ra
     screen = InputScreen(p, world.frame)
     filt = LocalizationFilter(p, lever or stream.lever, stream.rear_axle_x_m, spots)
     handlers = {FixReading: screen.fix, OdomReading: screen.odom, ImuReading: screen.imu,
-                HeadingReading: screen.heading}
+                HeadingReading: screen.heading, BayPoseReading: screen.bay_pose}
     ts, ests, fixes = [], [], []
     next_t = stream.items[0][0]
     for arrival, m in stream.items:

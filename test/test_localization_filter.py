@@ -300,3 +300,56 @@ def test_world_spots_are_the_parking_spots_and_carrier_bays_with_their_poses(you
     for p in places:
         s = spots[p.id]
         assert (s.x, s.y, s.yaw) == (p.pose.x, p.pose.y, p.pose.yaw)
+
+
+# ------------------------------------------------------------- bay positioning
+def _behind(bay, metres: float) -> Pose2D:
+    c, s = math.cos(bay.pose.yaw), math.sin(bay.pose.yaw)
+    return Pose2D(bay.pose.x - c * metres, bay.pose.y - s * metres, bay.pose.yaw)
+
+
+def test_bay_positioning_pulls_a_float_estimate_to_the_bay_reference(youyiguan_world):
+    """RTK float (sigma 30 cm, 30 s correlation) all the way: GNSS alone leaves the docked carrier decimetres
+    off; the crane's bay positioning (1 cm, no GNSS error term) puts it within a centimetre or two."""
+    bay = youyiguan_world.bays["cn_bay_a1"]
+    start = _behind(bay, 45.0)
+    legs = [(2.0, 0.0, 0.0), (20.0, 2.0, 0.0), (5.0, 1.0, 0.0), (6.0, 0.0, 0.0)]
+    s = drive(youyiguan_world, start, legs, seed=4, forced=((0.0, "rtk_float"),))
+    spots = [SpotPose("start", start.x, start.y, start.yaw)]
+    with_cps = run_filter(s, youyiguan_world, spots=spots)
+    s_gnss = dataclasses.replace(s, items=[(t, m) for t, m in s.items if type(m).__name__ != "BayPose"])
+    gnss_only = run_filter(s_gnss, youyiguan_world, spots=spots)
+    counts = with_cps.filt.counts
+    assert counts["bay_positioning/pose accepted"] > 100
+    e_cps = with_cps.errors(s, t_from=129.0)  # standing at the bay
+    e_gnss = gnss_only.errors(s_gnss, t_from=129.0)
+    assert np.max(e_cps) < 0.015
+    assert np.mean(e_gnss) > 3.0 * np.mean(e_cps)
+    end = with_cps.est[-1]
+    assert sigma_xy(end) < 0.01 and d2_xy(end, *s.truth_at(end.t)[:2]) < CHI2_2DOF_999
+    assert abs(math.remainder(end.yaw - s.truth_at(end.t)[2], 2 * math.pi)) < 0.005
+
+
+def test_bay_positioning_outlier_is_gated_then_trusted_when_it_persists(youyiguan_world):
+    """Standing at a bay, converged on its positioning (sigma < 1 cm), a 0.3 m pose is an outlier; a steady run
+    of them for bay_positioning_recovery_s means the filter is wrong, and it moves to the crane's measurement."""
+    from agv_nav.localization_filter import BayPosition
+
+    bay = youyiguan_world.bays["cn_bay_a1"]
+    s = drive(youyiguan_world, bay.pose, [(6.0, 0.0, 0.0)], seed=6, forced=((0.0, "rtk_fixed"),))
+    run = run_filter(s, youyiguan_world, spots=world_spots(youyiguan_world))
+    f = run.filt
+    assert f.initialised and f.position_sigma() < 0.01
+    t = f.latest_t
+    outcomes = []
+    for k in range(1, 16):
+        tk = t + 0.1 * k
+        f.add(OdomSample(tk, 0.0, 0.0))
+        outcomes.append(f.add(BayPosition(tk, bay.pose.x + 0.3, bay.pose.y, (1e-4, 0.0, 0.0, 1e-4))))
+    assert not outcomes[0].accepted and outcomes[0].reason == "gate"
+    first_ok = next(i for i, o in enumerate(outcomes) if o.accepted)
+    assert outcomes[first_ok].reason == "recovered" and 0.1 * (first_ok + 1) >= f.p.bay_positioning_recovery_s - 1e-9
+    assert f.counts["bay_positioning_recovered"] == 1
+    est = f.estimate()
+    assert abs(est.x - (bay.pose.x + 0.3)) < 0.02
+    assert f.add(BayPosition(t + 2.0, math.nan, 0.0, (1e-4, 0.0, 0.0, 1e-4))).reason == "not_finite"

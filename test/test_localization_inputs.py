@@ -195,3 +195,50 @@ def test_shipped_config_documents_every_parameter_at_its_default():
     for i, line in enumerate(lines):  # every key has a comment paragraph right above it
         if line.startswith("    ") and not line.strip().startswith("#") and ":" in line:
             assert lines[i - 1].strip().startswith("#"), line
+
+
+# ------------------------------------------------------------- bay positioning
+def _bay_cov(var_xy: float = 1e-4, var_yaw: float = 4e-6) -> tuple[float, ...]:
+    cov = [0.0] * 36
+    cov[0] = cov[7] = var_xy
+    cov[14] = cov[21] = cov[28] = 1e6
+    cov[35] = var_yaw
+    return tuple(cov)
+
+
+def _bay(stamp: float = 10.0, arrival: float = 10.05, frame: str = "map", x: float = 5.0, y: float = -3.0,
+         yaw: float = 0.4, cov=None):
+    from agv_nav.localization_inputs import BayPoseReading
+
+    return BayPoseReading(stamp, arrival, frame, x, y, (0.0, 0.0, math.sin(yaw / 2), math.cos(yaw / 2)),
+                          _bay_cov() if cov is None else cov)
+
+
+def test_a_bay_pose_becomes_a_position_and_yaw_update_with_floors():
+    from agv_nav.localization_filter import BayPosition
+
+    z = InputScreen(P, FRAME).bay_pose(_bay())
+    assert isinstance(z, BayPosition)
+    assert (z.t, z.x, z.y) == (10.0, 5.0, -3.0) and z.yaw == pytest.approx(0.4) and z.yaw_variance == 4e-6
+    zero = InputScreen(P, FRAME).bay_pose(_bay(cov=(0.0,) * 36))  # a sensor reporting zeros: floor, no yaw
+    assert zero.cov_xy[0] == zero.cov_xy[3] == pytest.approx(P.bay_positioning_min_sigma_m ** 2)
+    assert zero.yaw_variance == math.inf
+
+
+@pytest.mark.parametrize(("reading", "reason"), [
+    (_bay(frame="carrier_01/odom"), "absurd"),
+    (_bay(x=math.nan), "not_finite"),
+    (_bay(arrival=11.0), "stale"),
+    (_bay(stamp=0.0), "no_stamp"),
+    (_bay(x=1e6), "absurd"),
+    (_bay(cov=tuple([math.nan] * 36)), "not_finite"),
+])
+def test_bad_bay_poses_are_rejected_with_a_reason(reading, reason):
+    z = InputScreen(P, FRAME).bay_pose(reading)
+    assert isinstance(z, Rejected) and z.reason == reason
+
+
+def test_bay_poses_out_of_order_are_rejected():
+    screen = InputScreen(P, FRAME)
+    assert not isinstance(screen.bay_pose(_bay(stamp=10.0)), Rejected)
+    assert screen.bay_pose(_bay(stamp=10.0, arrival=10.1)).reason == "out_of_order"

@@ -25,6 +25,7 @@ class Harness:
     def __init__(self, ctx, world_name: str, **params):
         import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
+        from geometry_msgs.msg import PoseWithCovarianceStamped
         from nav_msgs.msg import Odometry
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.parameter import Parameter
@@ -50,6 +51,8 @@ class Harness:
             "odom": self.probe.create_publisher(Odometry, ns + "odom/wheel", qos.SENSOR_PUB),
             "imu": self.probe.create_publisher(Imu, ns + "imu/data", qos.SENSOR_PUB),
             "heading": self.probe.create_publisher(Imu, ns + "gnss/heading", qos.SENSOR_PUB),
+            "bay": self.probe.create_publisher(PoseWithCovarianceStamped, ns + "bay_positioning/pose",
+                                               qos.SENSOR_PUB),
         }
         self.odometry: list = []
         self.diagnostics: list = []
@@ -96,7 +99,7 @@ class Harness:
 def ros_messages(stream):
     """(arrival, kind, message) of a simulator stream, as the simulator node publishes them."""
     from yard_sim import carrier_msgs
-    from yard_sim.sensors import GnssFix, GnssHeading, ImuSample, WheelOdom
+    from yard_sim.sensors import BayPose, GnssFix, GnssHeading, ImuSample, WheelOdom
 
     out = []
     for arrival, m in stream.items:
@@ -108,6 +111,8 @@ def ros_messages(stream):
             out.append((arrival, "imu", carrier_msgs.imu_msg(m, f"{VEHICLE}/imu_link")))
         elif isinstance(m, GnssHeading):
             out.append((arrival, "heading", carrier_msgs.gnss_heading_msg(m, f"{VEHICLE}/gnss_link")))
+        elif isinstance(m, BayPose):
+            out.append((arrival, "bay", carrier_msgs.bay_pose_msg(m)))
     return out
 
 
@@ -218,3 +223,49 @@ def test_node_refuses_to_start_with_a_bad_parameter(rclpy_context):
     with pytest.raises(ParameterError, match="gnss_max_latency_s"):
         LocalizationNode(context=rclpy_context, namespace=VEHICLE,
                          parameter_overrides=[Parameter("gnss_max_latency_s", value=2.0)])
+
+
+def test_node_fuses_bay_positioning_under_a_crane_in_rtk_float_and_counts_bad_poses(rclpy_context, youyiguan_world):
+    """Standing on a carrier bay with the receiver in RTK float (sigma 30 cm): only the crane's bay positioning
+    (1 cm) can put the estimate within 2 cm, so this fails if the node does not consume the topic."""
+    from geometry_msgs.msg import PoseWithCovarianceStamped
+
+    from yard_ros.stamps import from_sec
+
+    world = youyiguan_world
+    bay = world.bays["cn_bay_a1"]
+    stream = drive(world, bay.pose, [(8.0, 0.0, 0.0)], seed=11, forced=((0.0, "rtk_float"),))
+    msgs = ros_messages(stream)
+    assert any(kind == "bay" for _, kind, _ in msgs)
+    h = Harness(rclpy_context, "youyiguan")
+    t_bad = 104.0
+    try:
+        i = 0
+        for t in stream.truth[:, 0]:
+            batch = []
+            while i < len(msgs) and msgs[i][0] <= t + 1e-9:
+                batch.append((msgs[i][1], msgs[i][2]))
+                i += 1
+            if abs(t - t_bad) < 1e-6:
+                bad = PoseWithCovarianceStamped()
+                bad.header.stamp = from_sec(t - 0.01)
+                bad.header.frame_id = "map"
+                bad.pose.pose.position.x = math.nan
+                bad.pose.pose.orientation.w = 1.0
+                batch.append(("bay", bad))
+            h.tick(float(t), batch)
+        h.spin(20)
+    finally:
+        status = h.latest_status()
+        h.close()
+    odo = h.odometry
+    assert odo
+    last = odo[-1]
+    t_last = last.header.stamp.sec + last.header.stamp.nanosec * 1e-9
+    x, y, _ = stream.truth_at(t_last)
+    assert math.hypot(last.pose.pose.position.x - x, last.pose.pose.position.y - y) < 0.02
+    assert math.sqrt(max(np.linalg.eigvalsh(np.array(last.pose.covariance).reshape(6, 6)[:2, :2]))) < 0.02
+    values = {kv.key: kv.value for kv in status.values}
+    assert int(values["bay_positioning/pose accepted"]) > 50
+    assert values["bay_positioning/pose rejected: not_finite"] == "1"
+    assert float(values["last accepted bay positioning age [s]"]) < 0.5

@@ -18,7 +18,16 @@ from yard_model.gnss_status import (
 )
 from yard_ros.params import ParameterError, build, markdown_table
 from yard_sim.carrier_model import CarrierState
-from yard_sim.sensors import GRAVITY_MPS2, CarrierSensors, GnssFix, GnssHeading, ImuSample, SensorConfig, WheelOdom
+from yard_sim.sensors import (
+    GRAVITY_MPS2,
+    BayPose,
+    CarrierSensors,
+    GnssFix,
+    GnssHeading,
+    ImuSample,
+    SensorConfig,
+    WheelOdom,
+)
 
 OPEN_SKY = (-100.0, 100.0)  # base_link spot whose antenna is in no zone of small_yard
 IN_PORTALS = (-20.0, 230.0)  # cn_crane_portals: rtk_float, multipath 0.5 Hz, 1..10 m
@@ -288,6 +297,71 @@ def test_config_rejects_inconsistent_values():
         build(SensorConfig, {"odom_rate_hz": 0.0})
     assert build(SensorConfig, {}) == SensorConfig()
     assert dataclasses.fields(SensorConfig)
+
+
+# ------------------------------------------------------------- bay positioning
+def _at_bay(bay, along: float, across: float) -> tuple[float, float]:
+    c, s = math.cos(bay.pose.yaw), math.sin(bay.pose.yaw)
+    return bay.pose.x + c * along - s * across, bay.pose.y + s * along + c * across
+
+
+@pytest.mark.parametrize("along, across, seen", [(0.0, 0.0, True), (29.5, 0.0, True), (-29.5, 2.9, True),
+                                                  (30.5, 0.0, False), (0.0, 3.1, False), (-10.0, -3.1, False)])
+def test_bay_positioning_only_within_its_range_of_a_crane_served_bay(small_world, along, across, seen):
+    bay = small_world.bays["cn_bay_a1"]
+    x, y = _at_bay(bay, along, across)
+    sensors = CarrierSensors(small_world, small_world.carrier_type, SensorConfig(), seed=3, vehicle_index=0)
+    got = of(BayPose, run(sensors, lambda t: state(x, y, yaw=bay.pose.yaw), 2.0))
+    assert bool(got) == seen
+    if seen:
+        assert {m.bay_id for m in got} == {"cn_bay_a1"}
+    assert not of(BayPose, run(sensors, lambda t: state(*OPEN_SKY), 2.0, t0=2.0))
+    # A bay whose station has no crane has no positioning system.
+    stations = {k: dataclasses.replace(st, cranes=()) for k, st in small_world.stations.items()}
+    bare = dataclasses.replace(small_world, stations=stations)
+    none = CarrierSensors(bare, bare.carrier_type, SensorConfig(), seed=3, vehicle_index=0)
+    assert not of(BayPose, run(none, lambda t: state(x, y, yaw=bay.pose.yaw), 2.0))
+    off = CarrierSensors(small_world, small_world.carrier_type, SensorConfig(bay_positioning_enabled=False), 3, 0)
+    assert not of(BayPose, run(off, lambda t: state(x, y, yaw=bay.pose.yaw), 2.0))
+
+
+def test_bay_positioning_noise_rate_latency_and_reported_sigma(small_world):
+    bay = small_world.bays["cn_bay_a2"]
+    truth = state(*_at_bay(bay, 5.0, 0.5), yaw=bay.pose.yaw + 0.01)
+    cfg = SensorConfig()
+    sensors = CarrierSensors(small_world, small_world.carrier_type, cfg, seed=5, vehicle_index=0)
+    stream = run(sensors, lambda t: truth, 120.0)
+    got = [(t, m) for t, m in stream if isinstance(m, BayPose)]
+    assert abs(len(got) - 120.0 * cfg.bay_positioning_rate_hz) <= 2
+    stamps = np.array([m.stamp for _, m in got])
+    assert np.allclose(np.diff(stamps), 1.0 / cfg.bay_positioning_rate_hz, atol=1e-6)
+    assert np.allclose([t - m.stamp for t, m in got], cfg.bay_positioning_latency_s, atol=0.011)
+    err = np.array([(m.x - truth.x, m.y - truth.y, math.remainder(m.yaw - truth.yaw, 2 * math.pi))
+                    for _, m in got])
+    n = len(err)
+    sig = np.array([cfg.bay_positioning_sigma_m, cfg.bay_positioning_sigma_m, cfg.bay_positioning_yaw_sigma_rad])
+    assert np.all(np.abs(err.mean(axis=0)) < 4.0 * sig / math.sqrt(n))  # unbiased
+    assert np.allclose(err.std(axis=0), sig, rtol=0.1)
+    lag1 = np.corrcoef(err[:-1, 0], err[1:, 0])[0, 1]
+    assert abs(lag1) < 4.0 / math.sqrt(n)  # white
+    assert {(m.sigma_m, m.yaw_sigma_rad) for _, m in got} == {(sig[0], sig[2])}
+
+
+def test_bay_positioning_is_deterministic_and_changes_no_other_stream(small_world):
+    bay = small_world.bays["cn_bay_a1"]
+    x0, y0 = _at_bay(bay, -40.0, 0.0)
+
+    def streams(seed, **cfg):
+        sensors = CarrierSensors(small_world, small_world.carrier_type, SensorConfig(**cfg), seed, 0)
+        c, s = math.cos(bay.pose.yaw), math.sin(bay.pose.yaw)
+        return [m for _, m in run(sensors, lambda t: state(x0 + c * 4.0 * t, y0 + s * 4.0 * t, yaw=bay.pose.yaw,
+                                                           v=4.0), 15.0)]
+
+    a = streams(9)
+    assert a == streams(9)
+    assert [m for m in a if isinstance(m, BayPose)] != [m for m in streams(10) if isinstance(m, BayPose)]
+    assert of(BayPose, [(0.0, m) for m in a])  # it drove into range
+    assert [m for m in a if not isinstance(m, BayPose)] == streams(9, bay_positioning_enabled=False)
 
 
 def test_readme_sensor_table_matches_the_code():

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from geometry_msgs.msg import Quaternion, TwistStamped
+from geometry_msgs.msg import PoseWithCovarianceStamped, Quaternion, TwistStamped
 from nav_msgs.msg import Odometry
 from sensor_msgs.msg import BatteryState, Imu, NavSatFix, NavSatStatus
 
@@ -17,7 +17,7 @@ from yard_model.world import CarrierType
 from yard_ros.stamps import from_sec
 
 from .carrier_model import CarrierState
-from .sensors import GnssFix, GnssHeading, ImuSample, WheelOdom
+from .sensors import BayPose, GnssFix, GnssHeading, ImuSample, WheelOdom
 
 UNKNOWN_VARIANCE = 1e6  # [rad^2] roll/pitch of a GNSS heading: not measured
 NOMINAL_PACK_VOLTAGE_V = 600.0  # [V] CarrierType has no voltage; typical of heavy electric vehicle packs
@@ -53,6 +53,21 @@ def gnss_heading_msg(m: GnssHeading, frame_id: str) -> Imu:
     msg.orientation_covariance = _diag9(UNKNOWN_VARIANCE, UNKNOWN_VARIANCE, m.sigma_rad ** 2)
     msg.angular_velocity_covariance[0] = -1.0
     msg.linear_acceleration_covariance[0] = -1.0
+    return msg
+
+
+def bay_pose_msg(m: BayPose) -> PoseWithCovarianceStamped:
+    """Bay positioning: base_link pose in ``map`` at the measurement time; z, roll, pitch not measured."""
+    msg = PoseWithCovarianceStamped()
+    msg.header.stamp = from_sec(m.stamp)
+    msg.header.frame_id = "map"
+    msg.pose.pose.position.x, msg.pose.pose.position.y = float(m.x), float(m.y)
+    msg.pose.pose.orientation = yaw_quaternion(m.yaw)
+    cov = [0.0] * 36
+    cov[0] = cov[7] = float(m.sigma_m) ** 2
+    cov[14] = cov[21] = cov[28] = UNKNOWN_VARIANCE
+    cov[35] = float(m.yaw_sigma_rad) ** 2
+    msg.pose.covariance = cov
     return msg
 
 

@@ -30,6 +30,16 @@ origin. The IMU (axes aligned with base_link at ``carrier_type.imu_m``) has gyro
 accelerometer turn-on biases per vehicle, a gyro bias random walk and white noise; the
 accelerometer measures specific force (flat ground: +g on z) including the lever-arm terms.
 
+Bay positioning (a crane-mounted positioning system, "CPS": laser scanners on the crane portal
+that measure the vehicle under it, as ASC/STS cranes use to guide chassis and AGVs to a few mm–cm):
+while base_link is within ``bay_positioning_range_along_m`` along and
+``bay_positioning_range_across_m`` across the bay axis of a carrier bay whose station has a
+crane, the sensor reports base_link's position and yaw in ``map`` with white noise of
+``bay_positioning_sigma_m`` / ``bay_positioning_yaw_sigma_rad`` (reported as its covariance),
+at ``bay_positioning_rate_hz``, ``bay_positioning_latency_s`` late. It is referenced to the bay,
+not to GNSS: no slowly varying error is shared with the fixes. Its noise is drawn every epoch,
+in range or not, so entering or leaving a bay changes no other draw.
+
 Randomness: one ``numpy.random.Generator`` per (seed, vehicle_index, stream) through
 ``SeedSequence(seed, spawn_key=(vehicle_index, stream))`` and a fixed number of draws per
 sample, so adding a sensor or a vehicle, or a multipath event, changes no other noise stream.
@@ -51,7 +61,8 @@ from .carrier_model import CarrierState, advance_base_link
 
 GRAVITY_MPS2 = 9.80665  # [m/s^2] standard gravity
 _EPS_S = 1e-6  # [s] tolerance when comparing sample and release times
-_STREAMS = {"gnss_noise": 1, "gnss_latency": 2, "gnss_multipath": 3, "gnss_heading": 4, "odom": 5, "imu": 6}
+_STREAMS = {"gnss_noise": 1, "gnss_latency": 2, "gnss_multipath": 3, "gnss_heading": 4, "odom": 5, "imu": 6,
+           "bay_positioning": 7}
 """Fixed stream ids: never renumber them, or every seeded run changes."""
 
 
@@ -114,6 +125,21 @@ class SensorConfig:
         "Accelerometer white noise sigma per sample.", "m/s^2", 0.0, 10.0))
     imu_accel_bias_sigma_mps2: float = field(default=0.02, metadata=spec(
         "Sigma of the accelerometer turn-on bias per vehicle and axis.", "m/s^2", 0.0, 10.0))
+
+    bay_positioning_enabled: bool = field(default=True, metadata=spec(
+        "Crane-mounted bay positioning (CPS): publish <c>/bay_positioning/pose while the carrier is within range "
+        "of a carrier bay whose station has a crane."))
+    bay_positioning_rate_hz: float = field(default=10.0, metadata=spec("Bay positioning rate.", "Hz", 0.1, 100.0))
+    bay_positioning_latency_s: float = field(default=0.05, metadata=spec(
+        "Bay positioning output latency.", "s", 0.0, 1.0))
+    bay_positioning_sigma_m: float = field(default=0.01, metadata=spec(
+        "Bay positioning noise sigma per horizontal axis (white), also reported.", "m", 0.0, 1.0))
+    bay_positioning_yaw_sigma_rad: float = field(default=0.002, metadata=spec(
+        "Bay positioning yaw noise sigma (white), also reported.", "rad", 0.0, 1.0))
+    bay_positioning_range_along_m: float = field(default=30.0, metadata=spec(
+        "Bay positioning sees base_link up to this far from the bay pose along the bay's axis.", "m", 0.0, 500.0))
+    bay_positioning_range_across_m: float = field(default=3.0, metadata=spec(
+        "Bay positioning sees base_link up to this far from the bay's axis.", "m", 0.0, 50.0))
 
     def check(self) -> None:
         """Combinations the per-field ranges cannot express."""
@@ -183,7 +209,20 @@ class ImuSample:
     accel_var: float  # [(m/s^2)^2] per axis
 
 
-Measurement = GnssFix | GnssHeading | WheelOdom | ImuSample
+@dataclass(frozen=True)
+class BayPose:
+    """Crane-mounted bay positioning: base_link pose in ``map`` measured from the crane over a carrier bay."""
+
+    stamp: float  # [s] measurement time
+    x: float  # [m] base_link in map
+    y: float
+    yaw: float  # [rad]
+    sigma_m: float  # per horizontal axis (reported)
+    yaw_sigma_rad: float
+    bay_id: str  # the bay whose crane measured (truth, for evaluation)
+
+
+Measurement = GnssFix | GnssHeading | WheelOdom | ImuSample | BayPose
 
 
 def _diag36(values: tuple[float, float, float, float, float, float]) -> tuple[float, ...]:
@@ -262,6 +301,12 @@ class CarrierSensors:
         self._accel_bias = imu.standard_normal(3) * c.imu_accel_bias_sigma_mps2
         self._imu_prev_t: float | None = None
 
+        # bay positioning: carrier bays whose station has a crane
+        self._bay = _Schedule(c.bay_positioning_rate_hz)
+        self._bays = [b for b in world.carrier_bays()
+                      if b.station in world.stations and world.stations[b.station].cranes]
+        self._last_bay_release = -math.inf
+
     # ------------------------------------------------------------ interface
     def force_mode(self, mode: str | None, until_t: float | None = None) -> None:
         """Force the GNSS solution ('rtk_fixed' | 'rtk_float' | 'single' | 'none') regardless of zones.
@@ -288,6 +333,8 @@ class CarrierSensors:
             self._sample_odom(t, truth)
         if self._imu.due(t):
             self._sample_imu(t, truth)
+        if self.cfg.bay_positioning_enabled and self._bay.due(t):
+            self._sample_bay(t, truth)
         out: list[Measurement] = []
         while self._pending and self._pending[0][0] <= t + _EPS_S:
             out.append(heapq.heappop(self._pending)[2])
@@ -442,3 +489,29 @@ class CarrierSensors:
             t, gb[0] + gs * n[0], gb[1] + gs * n[1], w + gb[2] + gs * n[2],
             ax + ab[0] + acs * n[3], ay + ab[1] + acs * n[4], GRAVITY_MPS2 + ab[2] + acs * n[5],
             gs * gs, acs * acs))
+
+    def bay_in_range(self, x: float, y: float) -> str | None:
+        """Id of the nearest crane-served carrier bay whose measuring range covers base_link at (x, y), or None."""
+        cfg = self.cfg
+        best, best_d = None, math.inf
+        for b in self._bays:
+            dx, dy = x - b.pose.x, y - b.pose.y
+            c, s = math.cos(b.pose.yaw), math.sin(b.pose.yaw)
+            along, across = c * dx + s * dy, -s * dx + c * dy
+            if abs(along) <= cfg.bay_positioning_range_along_m and abs(across) <= cfg.bay_positioning_range_across_m:
+                d = math.hypot(dx, dy)
+                if d < best_d:
+                    best, best_d = b.id, d
+        return best
+
+    def _sample_bay(self, t: float, truth: CarrierState) -> None:
+        cfg = self.cfg
+        n = self._rng["bay_positioning"].standard_normal(3).tolist()  # fixed draw count per epoch
+        bay = self.bay_in_range(truth.x, truth.y)
+        if bay is None:
+            return
+        sig, sig_yaw = cfg.bay_positioning_sigma_m, cfg.bay_positioning_yaw_sigma_rad
+        release = max(t + cfg.bay_positioning_latency_s, self._last_bay_release)
+        self._last_bay_release = release
+        self._release(release, BayPose(t, truth.x + sig * n[0], truth.y + sig * n[1],
+                                       math.remainder(truth.yaw + sig_yaw * n[2], 2.0 * math.pi), sig, sig_yaw, bay))

@@ -20,7 +20,7 @@ import math
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from geometry_msgs.msg import TwistStamped
+from geometry_msgs.msg import PoseWithCovarianceStamped, TwistStamped
 from nav_msgs.msg import Odometry
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
@@ -42,7 +42,7 @@ from yard_ros.stamps import from_sec, to_sec
 from . import carrier_msgs
 from .engine import SimEngine, StepOutput
 from .markers import dynamic_markers, static_markers
-from .sensors import GnssFix, GnssHeading, ImuSample, SensorConfig, WheelOdom
+from .sensors import BayPose, GnssFix, GnssHeading, ImuSample, SensorConfig, WheelOdom
 from .sim_params import SimParams
 from .trajectory import JointTrajectory, TrajectoryError, TrajectoryPoint
 
@@ -120,10 +120,14 @@ class SimNode(Node):
         self.pub_clock = self.create_publisher(ClockMsg, "/clock", CLOCK_QOS)
         self.pub_fix, self.pub_heading, self.pub_wheel, self.pub_imu, self.pub_truth, self.pub_battery = (
             {}, {}, {}, {}, {}, {})
+        self.pub_bay: dict = {}
         for cid in e.carriers:
             self.pub_fix[cid] = self.create_publisher(NavSatFix, f"/{cid}/gnss/fix", qos.SENSOR_PUB)
             if self.engine.config.sensors.gnss_heading_enabled:
                 self.pub_heading[cid] = self.create_publisher(Imu, f"/{cid}/gnss/heading", qos.SENSOR_PUB)
+            if self.engine.config.sensors.bay_positioning_enabled:
+                self.pub_bay[cid] = self.create_publisher(PoseWithCovarianceStamped, f"/{cid}/bay_positioning/pose",
+                                                          qos.SENSOR_PUB)
             self.pub_wheel[cid] = self.create_publisher(Odometry, f"/{cid}/odom/wheel", qos.SENSOR_PUB)
             self.pub_imu[cid] = self.create_publisher(Imu, f"/{cid}/imu/data", qos.SENSOR_PUB)
             self.pub_truth[cid] = self.create_publisher(Odometry, f"/{cid}/ground_truth/odometry", qos.SENSOR_PUB)
@@ -230,6 +234,8 @@ class SimNode(Node):
             self.pub_fix[cid].publish(carrier_msgs.gnss_fix_msg(m, f"{cid}/gnss_link"))
         elif isinstance(m, GnssHeading) and cid in self.pub_heading:
             self.pub_heading[cid].publish(carrier_msgs.gnss_heading_msg(m, f"{cid}/gnss_link"))
+        elif isinstance(m, BayPose) and cid in self.pub_bay:
+            self.pub_bay[cid].publish(carrier_msgs.bay_pose_msg(m))
 
     def _publish_document(self, pub, name: str, doc: dict) -> None:
         try:
