@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from agv_nav.localization_inputs import BayPoseReading, FixReading, HeadingReading, ImuReading, OdomReading
 from yard_model.world import Pose2D
 from yard_sim.carrier_model import CarrierModel
-from yard_sim.sensors import BayPose, CarrierSensors, GnssFix, GnssHeading, ImuSample, SensorConfig, WheelOdom
+from yard_sim.sensors import CarrierSensors, GnssFix, SensorConfig
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+from sim_localization import reading_of  # noqa: E402 - the benchmarks' own conversion, one copy for both
 
 DT = 0.01  # [s] simulator tick
 
@@ -60,26 +65,6 @@ def drive(world, start: Pose2D, legs, seed: int = 1, t0: float = 100.0, forced: 
         items.extend((t + DT, m) for m in sensors.step(t + DT, st))
     ax, ay, _ = ct.gnss_antenna_m
     return SimStream(items, np.array(truth), (ax, ay), -ct.wheelbase_m / 2.0)
-
-
-def reading_of(m, arrival: float):
-    """The plain reading the node makes of the message the simulator would publish."""
-    if isinstance(m, GnssFix):
-        return FixReading(m.stamp, arrival, m.lat_deg, m.lon_deg, m.alt_m, m.status, m.covariance_type,
-                          tuple(m.covariance))
-    if isinstance(m, WheelOdom):
-        return OdomReading(m.stamp, arrival, m.vx_mps, m.wz_radps)
-    if isinstance(m, ImuSample):
-        return ImuReading(m.stamp, arrival, m.wz)
-    if isinstance(m, GnssHeading):
-        return HeadingReading(m.stamp, arrival, (0.0, 0.0, math.sin(m.yaw_rad / 2), math.cos(m.yaw_rad / 2)),
-                              m.sigma_rad**2)
-    if isinstance(m, BayPose):
-        return BayPoseReading(m.stamp, arrival, "map", m.x, m.y,
-                              (0.0, 0.0, math.sin(m.yaw / 2), math.cos(m.yaw / 2)),
-                              tuple(m.sigma_m**2 if i in (0, 7) else m.yaw_sigma_rad**2 if i == 35 else
-                                    1e6 if i in (14, 21, 28) else 0.0 for i in range(36)))
-    raise TypeError(type(m))
 
 
 @dataclass
