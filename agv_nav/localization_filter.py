@@ -599,7 +599,16 @@ class LocalizationFilter:
                 return Outcome(False, "gate", nis)
         elif not decided.accepted:
             return decided
-        if decided.reason == "recovered":
+        if decided.reason == "recovered" and self._within_gnss_error(snap, innov, R):
+            # The receiver's own slow error moved (a single solution wanders by metres; a multipath jump
+            # outlasted the gate's memory): the innovation is what that error may be, so its state, not
+            # the pose, starts afresh from the fix. Inflating the pose instead would put it on the
+            # solution's metre-level error.
+            self._restart_gnss_error(snap, m.noise)
+            h.bias_mode = m.noise.mode
+            z_pred, H = self._antenna(snap.s)
+            innov = np.array([m.east_m, m.north_m]) - z_pred
+        elif decided.reason == "recovered":
             # The filter, not the receiver, is wrong: forget the pose's cross-correlations, inflate the
             # position by the innovation and the heading to RECOVERY_YAW_SIGMA; the fix (and the next
             # ones, as the carrier moves) then pull position and heading back.
@@ -615,6 +624,13 @@ class LocalizationFilter:
         h.last_fix_t = m.t
         h.reject_since, h.reject_innov, h.reject_first = math.inf, None, None
         return decided
+
+    def _within_gnss_error(self, snap: _Snap, innov: np.ndarray, R: np.ndarray) -> bool:
+        """True if the innovation is within the gate against the fix's noise with its slow error at its full
+        (stationary) variance and the pose's own covariance: nothing says the pose is wrong."""
+        h = snap.held
+        S = snap.P[:2, :2] + R + np.eye(2) * h.bias_var
+        return float(innov @ np.linalg.solve(S, innov)) <= self.p.gnss_gate_chi2
 
     def _continues_rejected_jump(self, h: _Held, innov: np.ndarray, S: np.ndarray, nis: float) -> bool:
         """True if a fix sits on the offset that started the current run of rejections (multipath going on).

@@ -148,6 +148,7 @@ class LocSetup:
     world: object = None
     gnss: str = "zones"  # 'zones' (the world's GNSS zones) or a forced mode ('rtk_fixed', ...)
     bay_positioning: bool = True  # the cranes' bay positioning (CPS) is simulated and fused
+    gnss_heading: bool = False  # a dual-antenna receiver publishes gnss/heading and the filter fuses it
 
 
 class Localizer:
@@ -183,8 +184,9 @@ class FilterLocalizer(Localizer):
         near = any(math.hypot(sp.x - start.x, sp.y - start.y) < 2.0 for sp in world_spots(world))
         extra = [] if near else [SpotPose("bench_start", start.x, start.y, start.yaw)]
         self.loop = FilterLoop(world, lever, -ct.wheelbase_m / 2.0, extra_spots=extra,
-                               use_bay_positioning=setup.bay_positioning)
-        self.sensors = CarrierSensors(world, ct, SensorConfig(bay_positioning_enabled=setup.bay_positioning),
+                               use_bay_positioning=setup.bay_positioning, use_heading=setup.gnss_heading)
+        self.sensors = CarrierSensors(world, ct, SensorConfig(bay_positioning_enabled=setup.bay_positioning,
+                                                              gnss_heading_enabled=setup.gnss_heading),
                                       seed=seed, vehicle_index=0)
         if setup.gnss != "zones":
             self.sensors.force_mode(setup.gnss)
@@ -216,6 +218,7 @@ class RunResult:
     lateral: list[float] = field(default_factory=list)
     lateral_est: list[float] = field(default_factory=list)  # estimate's distance to the line (filter mode)
     fixed: list[bool] = field(default_factory=list)  # receiver in RTK fixed at that sample (filter mode)
+    where: list[tuple] = field(default_factory=list)  # (t, s, x, y, receiver mode, filter σ) per sample (filter mode)
     speed: list[float] = field(default_factory=list)
     step_s: list[float] = field(default_factory=list)
     failed: str = ""
@@ -406,6 +409,7 @@ def run(controller, carrier, pts, limits, goal, goal_id, start: Pose2D, loc_setu
             if isinstance(loc, FilterLocalizer) and pose is not None:
                 res.lateral_est.append(ref.project(pose.x, pose.y, hint).lateral_m)
                 res.fixed.append(loc.sensors.mode == "rtk_fixed")
+                res.where.append((t, pr.s_m, st.x, st.y, loc.sensors.mode, pose.std_xy_m))
         if pose is not None and goal_s - pr.s_m <= 20.0:
             max_std = max(max_std, pose.std_xy_m)
         v, w, dt_step = controller.command(t, pose)
@@ -454,19 +458,26 @@ def main() -> None:
                     help="with --localization filter: the world's GNSS zones, or one mode forced everywhere")
     ap.add_argument("--no-bay-positioning", action="store_true",
                     help="with --localization filter: without the cranes' bay positioning (GNSS, odometry, IMU only)")
+    ap.add_argument("--gnss-heading", action="store_true",
+                    help="with --localization filter: dual-antenna receiver (gnss/heading simulated and fused, "
+                         "the node's use_gnss_heading)")
     ap.add_argument("--controllers", nargs="+", choices=("ours", "rpp", "rpp_scaled"),
                     default=["ours", "rpp", "rpp_scaled"], help="which of ours and the Nav2 RPP peers to run")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--parts", choices=("all", "cross-track", "docking"), default="all")
+    ap.add_argument("--excursions-cm", type=float, default=0.0,
+                    help="with --localization filter, cross-track: list where along the routes the deck is more "
+                         "than this far off the line (GNSS mode history, filter σ, localization error)")
     args = ap.parse_args()
     console = Console(width=220)
     world = load_world(REPO / "sim_worlds" / "youyiguan.yaml")
     ct = world.carrier_type
     routes = youyiguan_routes(world, [("cn_park_1", "vn_bay_b1"), ("vn_park_1", "cn_bay_a2")])
 
-    args.loc = LocSetup(args.localization, world, args.gnss, not args.no_bay_positioning)
+    args.loc = LocSetup(args.localization, world, args.gnss, not args.no_bay_positioning, args.gnss_heading)
     args.loc_label = args.localization if args.localization != "filter" else \
-        f"filter (GNSS: {args.gnss}, bay positioning: {'off' if args.no_bay_positioning else 'on'})"
+        f"filter (GNSS: {args.gnss}, bay positioning: {'off' if args.no_bay_positioning else 'on'}, " \
+        f"GNSS heading: {'on' if args.gnss_heading else 'off'})"
     made = {"ours": lambda: Ours(ct), "rpp": lambda: Rpp(ct, scaled=False), "rpp_scaled": lambda: Rpp(ct, scaled=True)}
     controllers = [made[k]() for k in args.controllers]
     if args.pythonrobotics:
@@ -523,6 +534,8 @@ def cross_track(args, console, ct, routes, controllers, compute) -> None:
                 t_tot += res.t_total
                 if res.failed:
                     fails.append(f"{r.name}: {res.failed}")
+                if args.excursions_cm > 0.0 and res.where:
+                    print_excursions(console, f"{ctrl.name} @ {v:g} m/s, {r.name}", res, args.excursions_cm / 100.0)
             e = np.asarray(lat) if lat else np.array([math.nan])
             compute.setdefault(ctrl.name, []).extend(steps)
             mean_us = np.mean(steps) * 1e6
@@ -537,6 +550,53 @@ def cross_track(args, console, ct, routes, controllers, compute) -> None:
             table.add_row(*row)
             console.print(f"  {ctrl.name} @ {v:g} m/s done", style="dim")
     console.print(table)
+
+
+def print_excursions(console, title: str, res: RunResult, threshold_m: float) -> None:
+    """Diagnostic: the stretches where the deck is more than ``threshold_m`` off the line, with their context.
+
+    For each stretch (samples less than 2 s apart merged): time, route station and position of its
+    worst sample, the receiver's mode history over the 30 s before it (mode and seconds in it), the
+    filter's σ, and the deck's, the estimate's and the localization's lateral errors at the worst sample.
+    """
+    tr = np.asarray(res.lateral[-len(res.lateral_est):])
+    es = np.asarray(res.lateral_est)
+    where = res.where
+    idx = np.flatnonzero(np.abs(tr) > threshold_m)
+    table = Table(title=f"Cross-track excursions > {threshold_m * 100:.0f} cm: {title}")
+    for col in ("t s", "s m", "x, y m", "samples", "deck | estimate vs line | loc error cm at worst",
+                "filter σ cm", "receiver modes over the 30 s before (mode s)"):
+        table.add_column(col)
+    groups: list[list[int]] = []
+    for i in idx:
+        if groups and where[i][0] - where[groups[-1][-1]][0] < 2.0:
+            groups[-1].append(int(i))
+        else:
+            groups.append([int(i)])
+    for g in groups:
+        w = max(g, key=lambda i: abs(tr[i]))
+        t, s_m, x, y, _, sig = where[w]
+        hist: list[list] = []
+        for tt, _, _, _, mode, _ in where:
+            if t - 30.0 <= tt <= t:
+                if hist and hist[-1][0] == mode:
+                    hist[-1][2] = tt
+                else:
+                    hist.append([mode, tt, tt])
+        modes = ", ".join(f"{m} {b - a:.1f}" for m, a, b in hist)
+        table.add_row(f"{t:.1f}", f"{s_m:.0f}", f"{x:.1f}, {y:.1f}", str(len(g)),
+                      f"{tr[w] * 100:+.1f} | {es[w] * 100:+.1f} | {(tr[w] - es[w]) * 100:+.1f}",
+                      f"{sig * 100:.1f}", modes)
+    console.print(table)
+    for g in groups:  # the localization error's history before each excursion, once a second
+        w = max(g, key=lambda i: abs(tr[i]))
+        t_w, last, line = where[w][0], -math.inf, []
+        for i, (tt, _, _, _, mode, sig) in enumerate(where):
+            if t_w - 30.0 <= tt <= t_w and tt - last >= 1.0 - 1e-6:
+                last = tt
+                line.append(f"{tt:.0f} {mode} {(tr[i] - es[i]) * 100:+.1f}±{sig * 100:.1f}")
+        console.print(f"  before t = {t_w:.1f} s (t, receiver mode, localization lateral error ± filter σ, cm): "
+                      + "; ".join(line), soft_wrap=True)
 
 
 def docking(args, console, world, ct, controllers) -> None:
