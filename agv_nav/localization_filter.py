@@ -14,7 +14,8 @@ Method (details and the reasons in docs/localization.md):
 * **GNSS position update** at the antenna, ``h(s) = p + R(yaw) l + b``, with fix-aware noise
   (:mod:`agv_nav.gnss_trust`), a chi-square gate on the Mahalanobis distance of the innovation
   that also keeps rejecting a multipath event while it lasts and recovers when the filter itself
-  is wrong, and a Joseph-form update.
+  is wrong (or restarts the GNSS error state when the rejected fixes are within the solution's own
+  slow error), and a Joseph-form update.
 * **Bay positioning update** (a crane-mounted positioning system measuring base_link under a crane
   portal): ``h(s) = [x, y(, yaw)]`` directly, *without* the GNSS error term, so near a bay it pins
   the position to the bay's reference and makes the GNSS error state observable (float fixes then
@@ -605,7 +606,6 @@ class LocalizationFilter:
             # the pose, starts afresh from the fix. Inflating the pose instead would put it on the
             # solution's metre-level error.
             self._restart_gnss_error(snap, m.noise)
-            h.bias_mode = m.noise.mode
             z_pred, H = self._antenna(snap.s)
             innov = np.array([m.east_m, m.north_m]) - z_pred
         elif decided.reason == "recovered":
