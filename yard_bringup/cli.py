@@ -81,28 +81,27 @@ def _rtf(text: str) -> float:
     return v
 
 
-def _carriers(text: str) -> int:
-    from .graph import MAX_CARRIERS
-
+def _whole_number(text: str, hi: int) -> int:
+    """A whole number in 0..hi, or argparse's error saying why not."""
     try:
         v = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if not 0 <= v <= MAX_CARRIERS:
-        raise argparse.ArgumentTypeError(f"must be in 0..{MAX_CARRIERS}, got {v}")
+    if not 0 <= v <= hi:
+        raise argparse.ArgumentTypeError(f"must be in 0..{hi}, got {v}")
     return v
+
+
+def _carriers(text: str) -> int:
+    from .graph import MAX_CARRIERS
+
+    return _whole_number(text, MAX_CARRIERS)
 
 
 def _domain_id(text: str) -> int:
     from yard_ros.domain import DOMAIN_MAX
 
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if not 0 <= v <= DOMAIN_MAX:
-        raise argparse.ArgumentTypeError(f"must be in 0..{DOMAIN_MAX}, got {v}")
-    return v
+    return _whole_number(text, DOMAIN_MAX)
 
 
 def _add_graph_options(p: argparse.ArgumentParser) -> None:
