@@ -21,6 +21,7 @@ import math
 from dataclasses import dataclass
 
 from yard_model.geodesy import LocalFrame
+from yard_model.geometry import yaw_of_quaternion
 from yard_model.gnss_status import STATUS_GBAS_FIX, STATUS_NO_FIX
 
 from .gnss_trust import fix_noise, mode_of_fix
@@ -95,11 +96,6 @@ class BayPoseReading:
 
 
 MAX_BAY_YAW_VARIANCE = 0.1  # [rad^2] a reported yaw variance above this (or <= 0, NaN) means yaw not measured
-
-
-def yaw_of_quaternion(x: float, y: float, z: float, w: float) -> float:
-    """ENU yaw [rad] of a unit quaternion (rotation about z of base_link x)."""
-    return math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
 
 
 class InputScreen:

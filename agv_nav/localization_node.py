@@ -19,7 +19,7 @@ import math
 from collections import Counter
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from geometry_msgs.msg import PoseWithCovarianceStamped, Quaternion
+from geometry_msgs.msg import PoseWithCovarianceStamped
 from nav_msgs.msg import Odometry
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -29,6 +29,7 @@ from std_srvs.srv import Trigger
 from yard_bringup.paths import world_path
 from yard_model import load_world
 from yard_ros import qos
+from yard_ros.orientation import yaw_quaternion
 from yard_ros.params import declare
 from yard_ros.spin import run_node
 from yard_ros.stamps import from_sec, to_sec
@@ -54,10 +55,6 @@ except ImportError:  # PyPI wheels carry no tf2_ros: no TF, documented
     TransformStamped = None
 
 PLANAR_RATE_VARIANCE = 1e-4  # [(m/s)^2, (rad/s)^2] reported for vz, roll and pitch rates (flat yard)
-
-
-def yaw_quaternion(yaw: float) -> Quaternion:
-    return Quaternion(x=0.0, y=0.0, z=math.sin(yaw / 2.0), w=math.cos(yaw / 2.0))
 
 
 def odometry_msg(est: Estimate, vehicle: str, p: LocalizationParams) -> Odometry:

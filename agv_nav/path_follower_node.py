@@ -26,6 +26,7 @@ from yard_bringup.paths import world_path
 from yard_model import load_world
 from yard_model.documents import DocumentError, dump_document, parse_document
 from yard_ros import params as params_mod
+from yard_ros.orientation import yaw_of
 from yard_ros.qos import COMMAND, LATCHED, SENSOR_SUB, STATE
 from yard_ros.spin import run_node
 from yard_ros.stamps import from_sec, to_sec
@@ -35,11 +36,6 @@ from .follower_params import PathFollowerParams
 from .safety import OtherCarrier
 
 DISCOVERY_PERIOD_S = 2.0  # [s] how often other carriers' localization topics are looked for
-
-
-def yaw_of(q) -> float:
-    """ENU yaw [rad] of a geometry_msgs/Quaternion."""
-    return math.atan2(2.0 * (q.w * q.z + q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z))
 
 
 def pose_from_odometry(msg: Odometry) -> PoseEstimate:

@@ -169,3 +169,8 @@ def rectangle(cx: float, cy: float, yaw: float, length: float, width: float) -> 
         (cx + c * dx - s * dy, cy + s * dx + c * dy)
         for dx, dy in ((hl, hw), (-hl, hw), (-hl, -hw), (hl, -hw))
     ]
+
+
+def yaw_of_quaternion(x: float, y: float, z: float, w: float) -> float:
+    """ENU yaw [rad] of a unit quaternion (rotation about z of base_link x)."""
+    return math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))

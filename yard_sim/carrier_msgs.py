@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import math
 
-from geometry_msgs.msg import PoseWithCovarianceStamped, Quaternion, TwistStamped
+from geometry_msgs.msg import PoseWithCovarianceStamped, TwistStamped
 from nav_msgs.msg import Odometry
 from sensor_msgs.msg import BatteryState, Imu, NavSatFix, NavSatStatus
 
 from yard_model.gnss_status import SERVICE_ALL
 from yard_model.world import CarrierType
+from yard_ros.orientation import yaw_quaternion
 from yard_ros.stamps import from_sec
 
 from .carrier_model import CarrierState
@@ -21,11 +22,6 @@ from .sensors import BayPose, GnssFix, GnssHeading, ImuSample, WheelOdom
 
 UNKNOWN_VARIANCE = 1e6  # [rad^2] roll/pitch of a GNSS heading: not measured
 NOMINAL_PACK_VOLTAGE_V = 600.0  # [V] CarrierType has no voltage; typical of heavy electric vehicle packs
-
-
-def yaw_quaternion(yaw_rad: float) -> Quaternion:
-    """Quaternion of a rotation about z (ENU yaw)."""
-    return Quaternion(x=0.0, y=0.0, z=math.sin(yaw_rad / 2.0), w=math.cos(yaw_rad / 2.0))
 
 
 def _diag9(a: float, b: float, c: float) -> list[float]:
