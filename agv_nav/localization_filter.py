@@ -380,6 +380,9 @@ class LocalizationFilter:
             held.bias_mode, held.bias_var = fix.noise.mode, fix.noise.bias_var_m2
             held.bias_tau = fix.noise.bias_time_constant_s
             P[IBE, IBE] = P[IBN, IBN] = max(fix.noise.bias_var_m2, MIN_VAR)
+            # the initial position carries this fix's slow error: its error is minus the error state's
+            shared = -min(pose.gnss_error_cov, P[IBE, IBE], P[IX, IX], P[IY, IY])
+            P[IX, IBE] = P[IBE, IX] = P[IY, IBN] = P[IBN, IY] = shared
             held.last_fix_t = held.last_seen_t = fix.t
         else:
             P[IBE, IBE] = P[IBN, IBN] = MIN_VAR

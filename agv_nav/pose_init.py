@@ -47,7 +47,12 @@ class InitialPose:
     cov: np.ndarray  # (3, 3) over x, y, yaw
     gyro_bias: float  # [rad/s] estimated at a standstill (0 if unknown)
     gyro_bias_var: float  # [(rad/s)^2]
-    source: str  # 'gnss_heading' | 'spot:<id>' | 'motion'
+    source: str  # 'gnss_heading' | 'spot:<id>' | 'motion' | 'bay_positioning'
+    # [m^2] Covariance, per horizontal axis, of this position's error with the slow GNSS error of the last fix:
+    # a position taken from fixes carries their slow error, so later fixes (which carry it too) are not new
+    # evidence about it. Without it the filter counts the first fix twice and halves its position variance
+    # within a second at a standstill. 0 for a position not taken from GNSS.
+    gnss_error_cov: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -228,7 +233,7 @@ class PoseInitializer:
         cov[:2, 2] = cov[2, :2] = -j * yaw_var
         cov[2, 2] = yaw_var
         bias, bias_var = self._bias()
-        return InitialPose(t, float(pos[0]), float(pos[1]), yaw, cov, bias, bias_var, source)
+        return InitialPose(t, float(pos[0]), float(pos[1]), yaw, cov, bias, bias_var, source, noise.bias_var_m2)
 
     def _from_heading(self, t_fix: float, antenna_en: np.ndarray, noise: FixNoise) -> InitialPose | None:
         t_h, yaw_h, var_h = self._heading
@@ -300,4 +305,17 @@ class PoseInitializer:
         cov[:2, :2] = np.eye(2) * (1.0 / np.sum(1.0 / white) + bias_var) + np.outer(j, j) * yaw_var
         cov[:2, 2] = cov[2, :2] = j * yaw_var
         cov[2, 2] = yaw_var
-        return InitialPose(t, float(pos[0]), float(pos[1]), yaw, cov, bias, bias_var, "motion")
+        return InitialPose(t, float(pos[0]), float(pos[1]), yaw, cov, bias, bias_var, "motion",
+                           self._shared_gnss_error(t, w))
+
+    def _shared_gnss_error(self, t: float, w: np.ndarray) -> float:
+        """Covariance of the fitted position's error with the last fix's slow error (see InitialPose).
+
+        The position is a weighted mean of fixes; each carries the slow error of its solution, correlated
+        with the last one's by exp(-age / time constant) when the solution (mode) is the same, not at all
+        otherwise.
+        """
+        last = self._pairs[-1][3]
+        shared = sum(wi * math.exp(-(t - q[0]) / last.bias_time_constant_s)
+                     for wi, q in zip(w, self._pairs) if q[3].mode == last.mode)
+        return float(shared / np.sum(w)) * last.bias_var_m2
