@@ -597,11 +597,11 @@ class LocalizationFilter:
                 decided = Outcome(True, "recovered", nis)
                 self.counts["gnss_recovered"] += 1
             else:
-                h.reject_since = min(h.reject_since, m.t)
-                h.reject_innov = (float(innov[0]), float(innov[1]))
-                h.reject_first = h.reject_first or h.reject_innov
+                self._note_rejection(h, m, innov)
                 return Outcome(False, "gate", nis)
         elif not decided.accepted:
+            if decided.reason == "gate":  # on every replay too: the run of rejections lives in the snapshots
+                self._note_rejection(h, m, innov)
             return decided
         if decided.reason == "recovered" and self._within_gnss_error(snap, innov, R):
             # The receiver's own slow error moved (a single solution wanders by metres; a multipath jump
@@ -627,6 +627,13 @@ class LocalizationFilter:
         h.last_fix_t = m.t
         h.reject_since, h.reject_innov, h.reject_first = math.inf, None, None
         return decided
+
+    @staticmethod
+    def _note_rejection(h: _Held, m: GnssPosition, innov: np.ndarray) -> None:
+        """Extend the current run of gated fixes (its start, first and latest innovation) by this one."""
+        h.reject_since = min(h.reject_since, m.t)
+        h.reject_innov = (float(innov[0]), float(innov[1]))
+        h.reject_first = h.reject_first or h.reject_innov
 
     def _within_gnss_error(self, snap: _Snap, innov: np.ndarray, R: np.ndarray) -> bool:
         """True if the innovation is within the gate against the fix's noise with its slow error at its full

@@ -150,6 +150,34 @@ def test_gate_recovers_when_the_filter_itself_is_wrong():
     assert np.max(run.errors(truth, t_from=truth.t[-1] - 5.0)) < 0.1
 
 
+def test_a_run_of_gated_fixes_survives_the_replay_a_late_message_causes():
+    """A message stamped before already-gated fixes (GNSS and heading are 50-150 ms late, so this happens
+    all the time) replays them; the run of rejections must be re-recorded on replay, or the recovery
+    clock restarts and a filter that is wrong never trusts the receiver again."""
+    p = LocalizationParams(gnss_gate_recovery_s=3.0)
+    f = LocalizationFilter(p, (6.0, 0.5), -4.0, [])
+    f.add(GnssHeading(100.0, 0.0, 1e-6))
+    for k in range(101):  # 2 s standing, initialised from a dual-antenna heading, converged on RTK fixed
+        t = 100.0 + 0.02 * k
+        f.add(OdomSample(t, 0.0, 0.0))
+        if k % 5 == 0:
+            f.add(GnssPosition(t, 6.0, 0.5, _noise(0.015)))
+    assert f.initialised and f.position_sigma() < 0.05
+    t0, outcomes = 102.0, []
+    for k in range(1, 301):  # then every fix 1 m east (the filter, not the receiver, is wrong) for 6 s
+        t = t0 + 0.02 * k
+        f.add(OdomSample(t, 0.0, 0.0))
+        if k % 5 == 0:
+            outcomes.append((t, f.add(GnssPosition(t, 7.0, 0.5, _noise(0.015)))))
+            f.add(OdomSample(t - 0.01, 0.0, 0.0))  # late, stamped before the fix: replays it
+    assert outcomes[0][1].reason == "gate"
+    t_ok, first_ok = next(((t, o) for t, o in outcomes if o.accepted), (None, None))
+    assert first_ok is not None, "never trusted the receiver again: the run of rejections was forgotten"
+    assert first_ok.reason == "recovered"
+    assert t_ok - t0 == pytest.approx(p.gnss_gate_recovery_s, abs=0.15)
+    assert abs(f.estimate().x - 1.0) < 0.1
+
+
 # ---------------------------------------------------------------- initialisation
 def test_initialises_from_the_parking_spot_it_stands_in(youyiguan_world):
     spot = youyiguan_world.spots["cn_park_2"]
