@@ -106,6 +106,11 @@ def test_bad_options_are_refused_before_anything_starts(capsys):
         with pytest.raises(SystemExit) as done:
             cli.main(argv)
         assert done.value.code == 2, argv
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        cli.main(["day", "--containers-per-day", "0"])
+    err = capsys.readouterr().err  # the option's own words, not another option's unit
+    assert "--containers-per-day: must be a positive, finite number, got 0" in err and "seconds" not in err
     code, out = run_cli(capsys, "sim", "--world", "atlantis")
     assert code == 1 and "no world 'atlantis'" in out
 
