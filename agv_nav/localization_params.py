@@ -38,9 +38,10 @@ class LocalizationParams:
         "Rear axle centre along base_link x (the point without lateral velocity of an Ackermann carrier). "
         "Only used when geometry_from_world is false.", "m", -50.0, 0.0))
 
-    use_gnss_heading: bool = field(default=False, metadata=spec(
-        "Subscribe to gnss/heading (a dual-antenna receiver's yaw). Enable it on carriers that have one "
-        "(simulator: sensors.gnss_heading_enabled); it gives heading at start-up without driving."))
+    use_gnss_heading: bool = field(default=True, metadata=spec(
+        "Subscribe to gnss/heading (a dual-antenna receiver's yaw; simulator: sensors.gnss_heading_enabled). "
+        "Youyiguan's carriers have one: it gives heading at start-up without driving and keeps the cross-track error "
+        "small through single-fix stretches. Harmless without one (heading then comes from a spot or driving)."))
     use_bay_positioning: bool = field(default=True, metadata=spec(
         "Subscribe to bay_positioning/pose (geometry_msgs/PoseWithCovarianceStamped in map: the crane-mounted "
         "positioning system measuring base_link under a crane portal). Fused without a GNSS error term, it "

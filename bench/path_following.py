@@ -148,7 +148,7 @@ class LocSetup:
     world: object = None
     gnss: str = "zones"  # 'zones' (the world's GNSS zones) or a forced mode ('rtk_fixed', ...)
     bay_positioning: bool = True  # the cranes' bay positioning (CPS) is simulated and fused
-    gnss_heading: bool = False  # a dual-antenna receiver publishes gnss/heading and the filter fuses it
+    gnss_heading: bool = True  # a dual-antenna receiver publishes gnss/heading and the filter fuses it (shipped)
 
 
 class Localizer:
@@ -458,9 +458,9 @@ def main() -> None:
                     help="with --localization filter: the world's GNSS zones, or one mode forced everywhere")
     ap.add_argument("--no-bay-positioning", action="store_true",
                     help="with --localization filter: without the cranes' bay positioning (GNSS, odometry, IMU only)")
-    ap.add_argument("--gnss-heading", action="store_true",
-                    help="with --localization filter: dual-antenna receiver (gnss/heading simulated and fused, "
-                         "the node's use_gnss_heading)")
+    ap.add_argument("--no-gnss-heading", action="store_true",
+                    help="with --localization filter: a single-antenna receiver (no gnss/heading; the shipped "
+                         "configuration has a dual-antenna one: sensors.gnss_heading_enabled, use_gnss_heading)")
     ap.add_argument("--controllers", nargs="+", choices=("ours", "rpp", "rpp_scaled"),
                     default=["ours", "rpp", "rpp_scaled"], help="which of ours and the Nav2 RPP peers to run")
     ap.add_argument("--seed", type=int, default=7)
@@ -474,10 +474,10 @@ def main() -> None:
     ct = world.carrier_type
     routes = youyiguan_routes(world, [("cn_park_1", "vn_bay_b1"), ("vn_park_1", "cn_bay_a2")])
 
-    args.loc = LocSetup(args.localization, world, args.gnss, not args.no_bay_positioning, args.gnss_heading)
+    args.loc = LocSetup(args.localization, world, args.gnss, not args.no_bay_positioning, not args.no_gnss_heading)
     args.loc_label = args.localization if args.localization != "filter" else \
         f"filter (GNSS: {args.gnss}, bay positioning: {'off' if args.no_bay_positioning else 'on'}, " \
-        f"GNSS heading: {'on' if args.gnss_heading else 'off'})"
+        f"GNSS heading: {'off' if args.no_gnss_heading else 'on'})"
     made = {"ours": lambda: Ours(ct), "rpp": lambda: Rpp(ct, scaled=False), "rpp_scaled": lambda: Rpp(ct, scaled=True)}
     controllers = [made[k]() for k in args.controllers]
     if args.pythonrobotics:

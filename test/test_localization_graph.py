@@ -68,10 +68,13 @@ def test_localization_beside_the_simulator_stays_within_its_covariance(tmp_path,
     sim_now = [None]
     node.create_subscription(Clock, "/clock", lambda m: sim_now.__setitem__(0, stamp_s(m.clock)),
                              QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT))
+    # The simulator publishes ground truth reliably: a reliable, deep subscription loses none of it while this
+    # process is starved on a loaded machine (a best-effort one lost half of it in the parallel suite).
     node.create_subscription(
         Odometry, "/carrier_01/ground_truth/odometry",
         lambda m: truth.__setitem__(m.header.stamp.sec * 10**9 + m.header.stamp.nanosec,
-                                    (m.pose.pose.position.x, m.pose.pose.position.y)), qos.SENSOR_SUB)
+                                    (m.pose.pose.position.x, m.pose.pose.position.y)),
+        QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE))
     node.create_subscription(Odometry, "/carrier_01/localization/odometry", estimates.append,
                              QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))
     node.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, 50)
@@ -109,23 +112,31 @@ def test_localization_beside_the_simulator_stays_within_its_covariance(tmp_path,
     output = (tmp_path / "yard-autonomy.out").read_text(errors="replace")
     assert code == 0, output
 
-    # every estimate of the drive against the truth at the same stamp
+    # every estimate of the drive against the truth at its stamp (truth comes every 10 ms of sim time; between
+    # two samples at most 20 ms apart it is interpolated: at 2 m/s on a 12 m radius that is exact to 0.1 mm)
+    truth_t = np.array(sorted(truth)) * 1e-9
+    truth_xy = np.array([truth[k] for k in sorted(truth)])
     d2, errors, stamps = [], [], []
     for m in estimates:
-        key = m.header.stamp.sec * 10**9 + m.header.stamp.nanosec
-        t = key * 1e-9
+        t = stamp_s(m.header.stamp)
         if not t0 <= t <= t_end:
             continue
         stamps.append(t)
-        near = [k for k in (key, key - key % 10**7, key - key % 10**7 + 10**7) if k in truth]  # 10 ms grid
-        if not near:
+        i = int(np.searchsorted(truth_t, t))
+        if i == len(truth_t) or i == 0 and truth_t[0] != t:
             continue
-        x, y = truth[near[0]]
+        if truth_t[i] == t:
+            x, y = truth_xy[i]
+        elif truth_t[i] - truth_t[i - 1] <= 0.0201:
+            a = (t - truth_t[i - 1]) / (truth_t[i] - truth_t[i - 1])
+            x, y = (1.0 - a) * truth_xy[i - 1] + a * truth_xy[i]
+        else:
+            continue
         d = np.array([m.pose.pose.position.x - x, m.pose.pose.position.y - y])
         cov = np.array(m.pose.covariance).reshape(6, 6)[:2, :2]
         d2.append(float(d @ np.linalg.solve(cov, d)))
         errors.append(math.hypot(*d))
-    assert len(d2) > 300, f"only {len(d2)} estimates matched a ground-truth stamp"
+    assert len(d2) > 300, f"only {len(d2)} of {len(stamps)} estimates matched a ground-truth stamp"
     assert np.mean(np.array(d2) < CHI2_2DOF_999) > 0.99, f"NEES above the 99.9 % bound: {np.max(d2):.1f}"
     assert np.mean(d2) < 4.0  # 2 expected for a consistent 2-D error
     # Absolute bounds are loose on purpose: in the parallel suite on 2 cores the localization process is
@@ -140,6 +151,8 @@ def test_localization_beside_the_simulator_stays_within_its_covariance(tmp_path,
     ours = [s for arr in diagnostics for s in arr.status if s.name == "localization: carrier_01"]
     assert ours, "no localization diagnostics"
     values = {kv.key: kv.value for kv in ours[-1].values}
-    assert values["state"] == "tracking" and values["initialised from"].startswith("spot:")
+    # the shipped carrier has a dual-antenna receiver; standing in its parking spot either source is right
+    assert values["state"] == "tracking"
+    assert values["initialised from"] == "gnss_heading" or values["initialised from"].startswith("spot:")
     assert int(values.get("gnss/fix accepted", "0")) > 100
     assert "stopped cleanly" in output and os.path.isdir(tmp_path / "logs")

@@ -95,8 +95,9 @@ class SensorConfig:
     multipath_min_duration_s: float = field(default=0.5, metadata=spec(
         "Shortest multipath event (jump magnitude and rate come from the world's zones).", "s", 0.0, 60.0))
     multipath_max_duration_s: float = field(default=3.0, metadata=spec("Longest multipath event.", "s", 0.0, 60.0))
-    gnss_heading_enabled: bool = field(default=False, metadata=spec(
-        "Publish a dual-antenna GNSS heading (only while the receiver has an RTK solution)."))
+    gnss_heading_enabled: bool = field(default=True, metadata=spec(
+        "Publish a dual-antenna GNSS heading (only while the receiver has an RTK solution), as Youyiguan's "
+        "carriers have."))
     gnss_heading_rate_hz: float = field(default=10.0, metadata=spec("GNSS heading rate.", "Hz", 0.1, 100.0))
     gnss_heading_sigma_rad: float = field(default=0.005, metadata=spec(
         "GNSS heading noise sigma (white), also reported.", "rad", 0.0, 1.0))
