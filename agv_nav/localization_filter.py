@@ -380,8 +380,12 @@ class LocalizationFilter:
             held.bias_mode, held.bias_var = fix.noise.mode, fix.noise.bias_var_m2
             held.bias_tau = fix.noise.bias_time_constant_s
             P[IBE, IBE] = P[IBN, IBN] = max(fix.noise.bias_var_m2, MIN_VAR)
-            # the initial position carries this fix's slow error: its error is minus the error state's
-            shared = -min(pose.gnss_error_cov, P[IBE, IBE], P[IX, IX], P[IY, IY])
+            # The initial position carries this fix's slow error: its error is minus the error state's. The
+            # share is capped so that the joint covariance stays positive semi-definite: c^2 / var(bias) may
+            # not exceed the smallest variance of the position given the yaw.
+            pos_given_yaw = P[:2, :2] - np.outer(P[:2, IYAW], P[:2, IYAW]) / max(P[IYAW, IYAW], MIN_VAR)
+            cap = math.sqrt(max(float(np.linalg.eigvalsh(pos_given_yaw)[0]), 0.0) * P[IBE, IBE])
+            shared = -min(pose.gnss_error_cov, cap)
             P[IX, IBE] = P[IBE, IX] = P[IY, IBN] = P[IBN, IY] = shared
             held.last_fix_t = held.last_seen_t = fix.t
         else:

@@ -275,8 +275,8 @@ class PoseInitializer:
         pred = np.array([q[1] for q in self._pairs])
         meas = np.array([q[2] for q in self._pairs])
         white = np.array([0.5 * float(np.trace(q[3].white_cov)) for q in self._pairs])
-        bias_var = max(q[3].bias_var_m2 for q in self._pairs)
-        total = white + bias_var
+        gnss_bias_var = max(q[3].bias_var_m2 for q in self._pairs)  # the fixes' slow error [m^2]
+        total = white + gnss_bias_var
         span = float(np.max(np.linalg.norm(pred - pred[0], axis=1)))
         if span < self.p.init_min_distance_m:
             return None
@@ -293,8 +293,8 @@ class PoseInitializer:
         info = float(np.sum(w * np.sum(centred**2, axis=1)))
         yaw_var = 1.0 / info * max(1.0, float(np.sum(r2)) / dof)
         duration = self._pairs[-1][0] - self._pairs[0][0]
-        bias, bias_var = self._bias()
-        yaw_var += bias_var * duration**2  # relative dead reckoning drifts with the unknown bias
+        gyro_bias, gyro_bias_var = self._bias()
+        yaw_var += gyro_bias_var * duration**2  # relative dead reckoning drifts with the unknown gyro bias
         if math.sqrt(yaw_var) > self.p.init_max_yaw_sigma_rad:
             return None
         yaw = math.atan2(math.sin(theta + rel_now[2]), math.cos(theta + rel_now[2]))
@@ -302,10 +302,10 @@ class PoseInitializer:
         pos = rot(theta) @ (rel_now[:2] - a_mean) + (w @ meas / np.sum(w))
         j = drot(theta) @ (rel_now[:2] - a_mean)
         cov = np.zeros((3, 3))
-        cov[:2, :2] = np.eye(2) * (1.0 / np.sum(1.0 / white) + bias_var) + np.outer(j, j) * yaw_var
+        cov[:2, :2] = np.eye(2) * (1.0 / np.sum(1.0 / white) + gnss_bias_var) + np.outer(j, j) * yaw_var
         cov[:2, 2] = cov[2, :2] = j * yaw_var
         cov[2, 2] = yaw_var
-        return InitialPose(t, float(pos[0]), float(pos[1]), yaw, cov, bias, bias_var, "motion",
+        return InitialPose(t, float(pos[0]), float(pos[1]), yaw, cov, gyro_bias, gyro_bias_var, "motion",
                            self._shared_gnss_error(t, w))
 
     def _shared_gnss_error(self, t: float, w: np.ndarray) -> float:

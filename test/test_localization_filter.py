@@ -150,6 +150,24 @@ def test_gate_recovers_when_the_filter_itself_is_wrong():
     assert np.max(run.errors(truth, t_from=truth.t[-1] - 5.0)) < 0.1
 
 
+@pytest.mark.parametrize("start", ["motion", "spot", "gnss_heading"])
+def test_the_covariance_is_positive_semidefinite_from_the_first_estimate(youyiguan_world, start):
+    """The initial pose's covariance with the GNSS error state (gnss_error_cov) must leave the joint matrix
+    positive semi-definite for every start source: a motion start once took the gyro bias variance for the
+    GNSS one, and its position variance was too small for the shared part (NEES went negative)."""
+    spot = youyiguan_world.spots["cn_park_2"]
+    pose = spot.pose if start == "spot" else LINK_SOUTHBOUND
+    for seed in range(1, 6):
+        s = drive(youyiguan_world, pose, [(2.0, 0.0, 0.0), (6.0, 5.0, 0.0)], seed=seed,
+                  forced=((0.0, "rtk_fixed"),), gnss_heading_enabled=start == "gnss_heading")
+        run = run_filter(s, youyiguan_world, spots=None if start == "spot" else [])
+        assert run.filt.initial_pose.source.split(":")[0] == start
+        for e in run.est[:100]:
+            assert np.linalg.eigvalsh(e.P)[0] > -1e-12, (seed, e.t)
+            x, y, _ = s.truth_at(e.t)
+            assert d2_xy(e, x, y) >= 0.0
+
+
 def test_a_run_of_gated_fixes_survives_the_replay_a_late_message_causes():
     """A message stamped before already-gated fixes (GNSS and heading are 50-150 ms late, so this happens
     all the time) replays them; the run of rejections must be re-recorded on replay, or the recovery
