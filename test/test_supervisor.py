@@ -159,8 +159,31 @@ def test_processes_that_ignore_sigint_are_terminated_then_killed(tmp_path, child
     result = sup.run(handle_signals=False)
     why = {f.label: f.why for f in result.failures}
     assert "terminated with SIGTERM" in why["deaf"]
-    assert "killed with SIGKILL" in why["deafer"]
-    assert result.exit_codes == {"deaf": -signal.SIGTERM, "deafer": -signal.SIGKILL}
+    assert "did not stop after SIGINT and SIGTERM: killed" in why["deafer"]
+    # not a node: it has no stack-dump handler, so the dump request (SIGUSR1) is what kills it
+    assert result.exit_codes == {"deaf": -signal.SIGTERM, "deafer": -signal.SIGUSR1}
+
+
+@pytest.mark.graph
+def test_a_node_that_hangs_on_stop_leaves_its_stack_in_its_log_before_sigkill(tmp_path, child_env):
+    sup = Supervisor([plan(tmp_path, "stuck", "hang")], child_env, tmp_path, stop_timeout_s=0.5, kill_timeout_s=0.5)
+    when_ready(sup, ["stuck"], sup.request_stop)
+    result = sup.run(handle_signals=False)
+    (fail,) = result.failures
+    assert "killed with SIGKILL" in fail.why and result.exit_codes == {"stuck": -signal.SIGKILL}
+    log = (tmp_path / "stuck.log").read_text()
+    assert "most recent call first" in log and "stuck_in_a_callback" in log  # faulthandler's dump on SIGUSR1
+
+
+@pytest.mark.graph
+def test_a_node_stopped_while_still_loading_counts_as_stopped_cleanly(tmp_path, child_env):
+    """SIGINT before a node installed its handler (still importing on a loaded machine) ends it with
+    KeyboardInterrupt: it was asked to stop and did, having started nothing."""
+    sup = Supervisor([plan(tmp_path, "slow", "loading")], child_env, tmp_path, stop_timeout_s=5.0)
+    when_ready(sup, ["slow"], sup.request_stop)
+    result = sup.run(handle_signals=False)
+    assert result.ok and not result.failures
+    assert result.exit_codes == {"slow": -signal.SIGINT} and sup.states[0].state == "exited"
 
 
 @pytest.mark.graph

@@ -10,7 +10,11 @@ What ``yard-autonomy sim`` does, apart from the display:
   own session, so a terminal Ctrl-C reaches only the supervisor, which then
   forwards SIGINT to every child once (a second SIGINT would interrupt rclpy's
   shutdown). Children that have not exited after ``stop_timeout_s`` get
-  SIGTERM, then SIGKILL after ``kill_timeout_s``. Children also get SIGTERM
+  SIGTERM, then SIGKILL after ``kill_timeout_s`` — preceded by SIGUSR1, on
+  which every node (``yard_ros.spin.run_node``) writes the Python stack of
+  each of its threads to its log, so a hung stop says where it hung. A child
+  that dies of the forwarded SIGINT itself was still starting (importing,
+  before its handler was set) and counts as stopped cleanly. Children also get SIGTERM
   from the kernel if the supervisor itself dies (``PR_SET_PDEATHSIG``), so
   nothing is left running;
 * a child that exits while the graph should be running is a failure: the run
@@ -52,6 +56,7 @@ RESPAWN_DELAY_S = 1.0
 MAX_RESPAWNS = 3  # per RESPAWN_WINDOW_S; then the process counts as dead
 RESPAWN_WINDOW_S = 60.0
 LOG_TAIL_LINES = 20
+DUMP_WAIT_S = 0.5  # [s] from the stack-dump request (SIGUSR1) to SIGKILL
 
 
 # --------------------------------------------------------------------------- command lines
@@ -168,8 +173,10 @@ class ProcessState:
 
     @property
     def clean(self) -> bool:
-        """Ended by itself with exit code 0 (after SIGINT, or a sentinel's normal end)."""
-        return self.state == "exited" and self.returncode == 0
+        """Ended by itself with exit code 0 (after SIGINT, or a sentinel's normal end), or was stopped by the
+        SIGINT it was sent while still starting: a node handles SIGINT once it runs, so only a process that
+        had not got that far dies of it, and it had nothing to lose yet."""
+        return self.state == "exited" and self.returncode in (0, -signal.SIGINT)
 
 
 @dataclass
@@ -269,6 +276,7 @@ class Supervisor:
         self._hurry = False
         self._stop_started: float | None = None
         self._terminated = False
+        self._dumped = False  # SIGUSR1 sent (stack dump) before SIGKILL
         self._killed = False
         self.failures: list[Failure] = []
         self._preexec = _pdeathsig_preexec()
@@ -322,14 +330,16 @@ class Supervisor:
         rc = st.popen.returncode
         st.returncode = rc
         if self.stopping:
-            if self._killed and rc == -signal.SIGKILL:
+            if self._dumped and rc in (-signal.SIGKILL, -signal.SIGUSR1):  # the latter: no stack-dump handler
                 st.state = "killed"
             elif self._terminated and rc == -signal.SIGTERM:
                 st.state = "terminated"
             else:
                 st.state = "exited"
             if not st.clean and not st.plan.sentinel:
-                how = {"killed": "did not stop after SIGINT and SIGTERM: killed with SIGKILL",
+                killed = "did not stop after SIGINT and SIGTERM: killed " + (
+                    "with SIGKILL" if rc == -signal.SIGKILL else "by the stack-dump request SIGUSR1 (no handler)")
+                how = {"killed": killed,
                        "terminated": "did not stop after SIGINT: terminated with SIGTERM"}.get(
                     st.state, f"stopped uncleanly ({describe_exit(rc)})")
                 self._fail(st, how)
@@ -408,7 +418,14 @@ class Supervisor:
                     self.reporter.message(f"{st.plan.label} (pid {st.pid}) still running: SIGTERM")
                     self._signal(st, signal.SIGTERM)
             self._stop_started = now - self.stop_timeout_s  # SIGKILL kill_timeout_s from now
-        elif self._terminated and not self._killed and waited >= self.stop_timeout_s + self.kill_timeout_s:
+        elif self._terminated and not self._dumped and waited >= self.stop_timeout_s + self.kill_timeout_s:
+            self._dumped = True
+            for st in self.states:
+                if st.alive:
+                    self.reporter.message(f"{st.plan.label} (pid {st.pid}) still running: stack dump to its log "
+                                          "(SIGUSR1), then SIGKILL")
+                    self._signal(st, signal.SIGUSR1)
+        elif self._dumped and not self._killed and waited >= self.stop_timeout_s + self.kill_timeout_s + DUMP_WAIT_S:
             self._killed = True
             for st in self.states:
                 if st.alive:

@@ -7,10 +7,16 @@ Python handler has the same hazard (it can land inside rclpy's message conversio
 no handler here; ours only sets a flag, and the executor is spun in steps of at most `WAKE_PERIOD_S`
 of wall time, so the flag is seen even when nothing else wakes the executor (a node on /clock, with
 use_sim_time, after the simulator has stopped). The node is destroyed before the context is shut down.
+
+A node that does not stop anyway (a callback that never returns) is killed by whoever started it; on
+SIGUSR1 it first writes the Python stack of every thread to stderr (`faulthandler`, which works even
+while the main thread is inside a C call), so its log says where it hung. The bringup's supervisor
+sends SIGUSR1 before SIGKILL.
 """
 
 from __future__ import annotations
 
+import faulthandler
 import signal
 from collections.abc import Callable
 from typing import TypeVar
@@ -50,6 +56,7 @@ def run_node(factory: Callable[[], N], name: str, args: list[str] | None = None,
     flag = StopFlag()
     signal.signal(signal.SIGINT, flag)
     signal.signal(signal.SIGTERM, flag)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     node: N | None = None
     try:

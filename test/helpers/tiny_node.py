@@ -9,6 +9,10 @@ passes only ROS arguments), from `-p mode:=MODE`:
             from when the file --when-file (or `-p when_file:=PATH`) exists if one is given
   deaf      ignores SIGINT (SIGTERM still ends it)
   deafer    ignores SIGINT and SIGTERM (only SIGKILL ends it)
+  hang      a node under run_node whose timer callback never returns, so its stop flag is never
+            seen: only SIGKILL ends it (after the stack dump on SIGUSR1)
+  loading   prints "ready" and sleeps with Python's default SIGINT handler, like a node still
+            importing its modules when the stop comes (dies of KeyboardInterrupt)
   done      prints "done" and exits 0 at once
 """
 
@@ -18,7 +22,7 @@ import signal
 import sys
 import time
 
-MODES = ("run", "crash", "deaf", "deafer", "done")
+MODES = ("run", "crash", "deaf", "deafer", "hang", "loading", "done")
 
 
 def run(argv: list[str]) -> int:
@@ -57,6 +61,24 @@ def run(argv: list[str]) -> int:
     return code
 
 
+def hang(argv: list[str]) -> int:
+    import rclpy
+
+    from yard_ros.spin import run_node
+
+    def stuck_in_a_callback() -> None:
+        print("ready", flush=True)  # only now: a stop request before this would be seen by run_node
+        while True:
+            time.sleep(0.05)
+
+    def make_node():
+        node = rclpy.create_node("tiny")
+        node.create_timer(0.05, stuck_in_a_callback)
+        return node
+
+    return run_node(make_node, "tiny", argv)
+
+
 def ros_param(argv: list[str], name: str, default: str) -> str:
     for a in argv:
         if a.startswith(f"{name}:="):
@@ -75,6 +97,12 @@ def main() -> int:
     after = args.after if args.after is not None else float(ros_param(sys.argv, "after", "0"))
     if mode == "run":
         return run(sys.argv)
+    if mode == "hang":
+        return hang(sys.argv)
+    if mode == "loading":
+        print("ready", flush=True)
+        time.sleep(60.0)
+        return 0
     if mode == "done":
         print("done", flush=True)
         return 0
