@@ -138,7 +138,12 @@ def test_localization_beside_the_simulator_stays_within_its_covariance(tmp_path,
         errors.append(math.hypot(*d))
     assert len(d2) > 300, f"only {len(d2)} of {len(stamps)} estimates matched a ground-truth stamp"
     assert np.mean(np.array(d2) < CHI2_2DOF_999) > 0.99, f"NEES above the 99.9 % bound: {np.max(d2):.1f}"
-    assert np.mean(d2) < 4.0  # 2 expected for a consistent 2-D error
+    # 2 is expected for a consistent 2-D error *over many runs*; one 14 s run sees one realisation of a GNSS
+    # error correlated over 5 s, so its mean spreads widely: the same drive in the core with the simulator's
+    # seed 0 gives 3.3 to 6.0 depending on how long the carrier stood first (40 seeds: mean 2.05, max 7.0).
+    # Consistency over many seeds is the core tests' and bench/localization.py's job; this bound catches a
+    # graph that breaks it grossly (stamps 50 ms off at 2 m/s alone would give NEES ~ 50).
+    assert np.mean(d2) < 8.0, f"mean NEES {np.mean(d2):.1f}"
     # Absolute bounds are loose on purpose: in the parallel suite on 2 cores the localization process is
     # starved at times and publishes "now" from inputs that arrived late (at 2 m/s, 60 ms behind is 12 cm;
     # 99th percentiles of 12 cm were seen that way). NEES above is the consistency check; these catch a
