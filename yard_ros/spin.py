@@ -59,6 +59,7 @@ def run_node(factory: Callable[[], N], name: str, args: list[str] | None = None,
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     node: N | None = None
+    executor: Executor | None = None
     try:
         try:
             node = factory()
@@ -73,9 +74,15 @@ def run_node(factory: Callable[[], N], name: str, args: list[str] | None = None,
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        if node is not None and on_exit is not None:
+            on_exit(node)
+        # Executor first, while the node and the context it waits on still exist: an EventsExecutor left to
+        # the garbage collector after them hung in its destructor (an event handler's __exit__), seen once
+        # in the parallel suite with its stack dumped on SIGUSR1.
+        if executor is not None:
+            executor.shutdown()
+            del executor
         if node is not None:
-            if on_exit is not None:
-                on_exit(node)
             node.destroy_node()
         rclpy.try_shutdown()
     return 0
