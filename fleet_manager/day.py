@@ -288,16 +288,21 @@ class SimulatedDay:
         return {st: len(q[st]) for st in self.gate_truck_s}
 
     def bay_states(self) -> dict[str, int]:
-        """How many carrier bays are ``occupied`` (a carrier stands on it), ``approached`` (the goal
-        of a carrier's route; nobody else may be sent there) or ``free``, per the fleet manager now."""
-        standing, goals = set(), set()
-        for ct in self.mgr.traffic.carriers.values():
-            if ct.geometry is None and ct.place:
-                standing.add(ct.place)
-            elif ct.geometry is not None and ct.geometry.goal_place:
+        """How many carrier bays are ``occupied``, ``approached`` or ``free``, per the fleet manager now.
+
+        Occupied: a carrier holds the bay's place in the traffic reservations (it stands there,
+        or it is routed away but has not left yet, or it is about to dock). Approached: the
+        goal of a carrier's route and held by nobody yet (it is kept for that carrier while it
+        drives there; nobody else is sent to it). Free: neither.
+        """
+        net, traffic = self.mgr.net, self.mgr.traffic
+        held, goals = set(), set()
+        for cid, ct in traffic.carriers.items():
+            held.update(r.resource for r in traffic.table.of(cid) if r.granted)
+            if ct.geometry is not None and ct.geometry.goal_place:
                 goals.add(ct.geometry.goal_place)
-        occupied = sum(1 for b in self._bays if b in standing)
-        approached = sum(1 for b in self._bays if b in goals and b not in standing)
+        occupied = sum(1 for b in self._bays if net.places[b].resource in held)
+        approached = sum(1 for b in self._bays if b in goals and net.places[b].resource not in held)
         return {"free": len(self._bays) - occupied - approached, "approached": approached, "occupied": occupied}
 
     def _sample(self) -> DaySample:
