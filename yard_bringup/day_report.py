@@ -122,9 +122,12 @@ def plot_day(day: SimulatedDay, path: str | Path) -> Path:
                     [s.idle for s in day.samples], labels=["on an order", "to / at charger", "idle / parking"],
                     colors=["tab:blue", "tab:orange", "tab:gray"], step="post")
         a.plot(ts, [s.open_orders for s in day.samples], color="k", lw=1, label="open orders")
-        a.plot(ts, [s.gate_queue for s in day.samples], color="tab:red", lw=1, ls="--",
-               label="trucks waiting at the gates")
-    a.set(xlabel="hour", ylabel="carriers / orders / trucks", title="Carriers by task, open orders, gate queue")
+        g = a.twinx()  # the gate queue can be hundreds of trucks: its own scale
+        g.plot(ts, [s.gate_queue for s in day.samples], color="tab:red", lw=1, ls="--")
+        g.set_ylabel("trucks waiting at the gates (dashed)", color="tab:red")
+        g.tick_params(axis="y", colors="tab:red")
+        g.set_ylim(bottom=0)
+    a.set(xlabel="hour", ylabel="carriers / open orders", title="Carriers by task, open orders, gate queue")
     a.legend(loc="upper left", fontsize=8)
 
     a = ax[1, 0]
