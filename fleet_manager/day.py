@@ -119,6 +119,7 @@ class DaySample:
     completed: int  # cumulative
     accepted: int  # cumulative
     open_orders: int
+    gate_queue: int = 0  # delivery trucks waiting at the gates (both stations) for a free delivery bay
 
 
 @dataclass
@@ -172,6 +173,12 @@ class SimulatedDay:
         self._next_sample = 0.0
         self._started = False
         self._accepted_t: dict[str, float] = {}
+        self._scenario = run.scenario
+        self._bays = tuple(b for st in self.world.stations.values() for b in st.carrier_bays)
+        stations = sorted(getattr(run.scenario, "gate_queue", {}) or {})
+        self.gate_truck_s = {s: 0.0 for s in stations}  # truck-seconds waited at each gate
+        self.gate_max = {s: 0 for s in stations}
+        self.bay_s = {"free": 0.0, "approached": 0.0, "occupied": 0.0}  # bay-seconds per carrier-bay state
 
     @property
     def t(self) -> float:
@@ -184,7 +191,7 @@ class SimulatedDay:
         if not self._started:
             self._started = True
             self.sim.start()
-            self._account(self.sim.cfg.dt_s)
+            self._account(self.sim.cfg.dt_s, integrate=False)
 
     def step(self) -> None:
         """One ``dt_s`` of the yard, then the bookkeeping and the observers."""
@@ -209,7 +216,7 @@ class SimulatedDay:
             on_progress(self)
 
     # ------------------------------------------------------------------ bookkeeping
-    def _account(self, dt: float) -> None:
+    def _account(self, dt: float, integrate: bool = True) -> None:
         sim, k = self.sim, self.counters
         self.new_events = sim.events
         sim.events = []
@@ -265,9 +272,38 @@ class SimulatedDay:
             if prev is not None and crane.current != prev and crane.done.get(prev) == "done":
                 k.crane_moves += 1
             self._crane_job[cid] = crane.current
+        if integrate:  # the step that just ran (none before the first): time averages over exactly self.t
+            for st, n in self.gate_lengths().items():
+                self.gate_truck_s[st] += n * dt
+                self.gate_max[st] = max(self.gate_max[st], n)
+            for state, n in self.bay_states().items():
+                self.bay_s[state] += n * dt
         if self.t >= self._next_sample - 1e-9:
             self._next_sample += self.sample_period_s
             self.samples.append(self._sample())
+
+    def gate_lengths(self) -> dict[str, int]:
+        """Delivery trucks waiting at each station's gate for a free delivery bay, now."""
+        q = getattr(self._scenario, "gate_queue", None) or {}
+        return {st: len(q[st]) for st in self.gate_truck_s}
+
+    def bay_states(self) -> dict[str, int]:
+        """How many carrier bays are ``occupied``, ``approached`` or ``free``, per the fleet manager now.
+
+        Occupied: a carrier holds the bay's place in the traffic reservations (it stands there,
+        or it is routed away but has not left yet, or it is about to dock). Approached: the
+        goal of a carrier's route and held by nobody yet (it is kept for that carrier while it
+        drives there; nobody else is sent to it). Free: neither.
+        """
+        net, traffic = self.mgr.net, self.mgr.traffic
+        held, goals = set(), set()
+        for cid, ct in traffic.carriers.items():
+            held.update(r.resource for r in traffic.table.of(cid) if r.granted)
+            if ct.geometry is not None and ct.geometry.goal_place:
+                goals.add(ct.geometry.goal_place)
+        occupied = sum(1 for b in self._bays if net.places[b].resource in held)
+        approached = sum(1 for b in self._bays if b in goals and net.places[b].resource not in held)
+        return {"free": len(self._bays) - occupied - approached, "approached": approached, "occupied": occupied}
 
     def _sample(self) -> DaySample:
         tasks = [c.task for c in self.mgr.carriers.values()]
@@ -277,7 +313,7 @@ class SimulatedDay:
         return DaySample(self.t, busy, charging, len(tasks) - busy - charging,
                          sum(1 for c in self.sim.carriers.values() if c.v > 0.01), float(np.mean(socs)),
                          float(np.min(socs)), self.counters.completed, self.counters.accepted,
-                         sum(1 for o in self.mgr.orders.values() if not o.final))
+                         sum(1 for o in self.mgr.orders.values() if not o.final), sum(self.gate_lengths().values()))
 
     def carrier_poses(self) -> dict[str, dict[str, float]]:
         """True pose and speed of every carrier: ``{id: {x, y, yaw, v, soc}}`` in ``map`` [m, rad, m/s, 0..1]."""
@@ -297,6 +333,11 @@ class SimulatedDay:
             moves_per_crane[cid] = sum(1 for v in crane.done.values() if v == "done")
         open_orders = sum(1 for o in self.mgr.orders.values() if not o.final)
         in_yard = len(sim.containers)
+        waits = sorted(getattr(self._scenario, "gate_waits_s", []) or [])
+        now_q = self.gate_lengths()
+
+        def mean_of(total_s: float) -> float:
+            return round(total_s / self.t, 3) if self.t > 0 else 0.0
         return {
             "version": KPI_VERSION,
             "world": self.world.name,
@@ -336,6 +377,25 @@ class SimulatedDay:
                 "moves_per_hour": round(k.crane_moves / hours, 2) if hours > 0 else 0.0,
                 "moves_per_crane_hour": round(k.crane_moves / hours / max(len(sim.cranes), 1), 2) if hours else 0.0,
                 "per_crane": moves_per_crane,
+            },
+            "gate": {
+                "trucks_waiting_mean": mean_of(sum(self.gate_truck_s.values())),
+                "trucks_waiting_max": max(self.gate_max.values(), default=0),
+                "trucks_waiting_at_end": sum(now_q.values()),
+                "per_station": {st: {"mean": mean_of(self.gate_truck_s[st]), "max": self.gate_max[st],
+                                     "at_end": now_q[st]} for st in sorted(self.gate_truck_s)},
+                "truck_wait_s": {
+                    "count": len(waits),
+                    "mean": round(statistics.fmean(waits), 1) if waits else None,
+                    "p95": round(float(np.percentile(waits, 95)), 1) if waits else None,
+                    "max": round(waits[-1], 1) if waits else None,
+                },
+            },
+            "carrier_bays": {
+                "count": len(self._bays),
+                "free_mean": mean_of(self.bay_s["free"]),
+                "approached_mean": mean_of(self.bay_s["approached"]),
+                "occupied_mean": mean_of(self.bay_s["occupied"]),
             },
             "safety": {
                 "collisions": m.collisions, "conflicts": m.conflicts, "deadlocks": m.deadlocks,

@@ -73,6 +73,38 @@ def test_orders_and_containers_add_up(small_day):
     assert k["energy_kwh"]["used"] > 0
 
 
+def test_gate_queue_and_carrier_bays_are_reported(small_day):
+    day, k, out = small_day
+    g, cb = k["gate"], k["carrier_bays"]
+    scen = day.run.scenario
+    # every parked delivery truck issued one order and recorded one gate wait
+    assert g["truck_wait_s"]["count"] == len(scen.gate_waits_s) == k["orders"]["issued"]
+    assert g["trucks_waiting_at_end"] == sum(len(q) for q in scen.gate_queue.values())
+    assert set(g["per_station"]) == set(day.world.stations)
+    assert g["trucks_waiting_max"] == max(s["max"] for s in g["per_station"].values())
+    assert sum(s["mean"] for s in g["per_station"].values()) == pytest.approx(g["trucks_waiting_mean"], abs=2e-3)
+    assert g["trucks_waiting_mean"] <= g["trucks_waiting_max"]
+    # 2000 containers a day on the small yard's bays in half an hour: trucks do queue at the gate
+    assert g["trucks_waiting_max"] >= 1 and g["trucks_waiting_mean"] > 0
+    assert max(s.gate_queue for s in day.samples) <= g["trucks_waiting_max"] * len(day.world.stations)
+    # the three bay states partition the carrier bays at every instant
+    assert cb["count"] == sum(len(st.carrier_bays) for st in day.world.stations.values())
+    assert cb["free_mean"] + cb["approached_mean"] + cb["occupied_mean"] == pytest.approx(cb["count"], abs=3e-3)
+    assert cb["occupied_mean"] > 0 and cb["approached_mean"] > 0
+    md = (out / "kpi.md").read_text()
+    assert "| trucks waiting at the gate mean / max / at end |" in md
+
+
+def test_bay_states_follow_the_manager(small_day):
+    day, _, _ = small_day
+    states = day.bay_states()
+    standing = {ct.place for ct in day.mgr.traffic.carriers.values() if ct.geometry is None and ct.place}
+    assert states["occupied"] >= len(standing & set(day._bays))  # a standing carrier holds its place
+    goals = {ct.geometry.goal_place for ct in day.mgr.traffic.carriers.values() if ct.geometry is not None}
+    assert states["approached"] <= len(goals & set(day._bays))
+    assert sum(states.values()) == len(day._bays)
+
+
 def test_a_day_is_safe(small_day):
     _, k, _ = small_day
     assert k["safety"] == {"collisions": 0, "conflicts": 0, "deadlocks": 0, "interventions": 0}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from yard_model.documents import validate
 from yard_sim.scenario import ScenarioConfig, TrafficScenario, iso6346_check_digit, split_truck_bays
@@ -91,3 +93,31 @@ def test_split_needs_two_truck_bays(small_world):
         assert deliver and collect and not set(deliver) & set(collect)
     with pytest.raises(ValueError):
         TrafficScenario(small_world, ScenarioConfig(hourly_profile=(1.0,) * 23))
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), dwell_s=st.sampled_from([5.0, 120.0, 600.0, 2400.0]),
+       per_day=st.floats(100.0, 3000.0))
+def test_every_parked_delivery_truck_records_its_gate_wait(small_world, seed, dwell_s, per_day):
+    hours, dt = 2.0, 5.0
+    sc, _, orders = run_day(small_world, ScenarioConfig(containers_per_day=per_day), seed=seed, dt=dt, hours=hours,
+                            dwell_s=dwell_s)
+    assert len(sc.gate_waits_s) == len(orders) == sc.issued_orders
+    assert all(0.0 <= w <= hours * 3600.0 for w in sc.gate_waits_s)
+    # the gate is first come, first served: per station, trucks park in the order they arrived
+    for station in sc.gate_queue:
+        arrived = [o.t - w for o, w in zip(orders, sc.gate_waits_s) if o.origin_station == station]
+        assert arrived == sorted(arrived)
+        waiting = list(sc.gate_queue[station])
+        assert not arrived or not waiting or waiting[0] >= arrived[-1]  # those still queued came later
+
+
+def test_gate_wait_is_arrival_to_parking(small_world):
+    sc = TrafficScenario(small_world, ScenarioConfig(containers_per_day=0.001), 0)
+    station = sorted(sc.gate_queue)[0]
+    sc.gate_queue[station].extend([100.0, 130.0])  # two trucks at the gate, arrived at 100 s and 130 s
+    bay = sc.delivery_bays[station][0]
+    _, orders = sc.step(160.0, {bay})
+    assert [o.origin_bay for o in orders] == [bay]
+    assert sc.gate_waits_s == [60.0]
+    assert list(sc.gate_queue[station]) == [130.0]

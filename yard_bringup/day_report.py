@@ -39,6 +39,19 @@ def kpi_rows(k: dict) -> list[tuple[str, str]]:
                                                    f"({b['share_of_site_goal']:.0%})"),
         ("order lead time mean / median / p95", f"{minutes(lt['mean'])} / {minutes(lt['median'])} / "
                                                 f"{minutes(lt['p95'])}"),
+    ]
+    g, cb = k.get("gate"), k.get("carrier_bays")
+    if g is not None:
+        w = g["truck_wait_s"]
+        rows += [
+            ("trucks waiting at the gate mean / max / at end",
+             f"{g['trucks_waiting_mean']:.1f} / {g['trucks_waiting_max']} / {g['trucks_waiting_at_end']}"),
+            ("gate wait of parked delivery trucks mean / p95", f"{minutes(w['mean'])} / {minutes(w['p95'])}"),
+        ]
+    if cb is not None:
+        rows.append((f"carrier bays free / approached / occupied (mean of {cb['count']})",
+                     f"{cb['free_mean']:.1f} / {cb['approached_mean']:.1f} / {cb['occupied_mean']:.1f}"))
+    rows += [
         ("carrier utilisation (on an order / moving)", f"{u['on_order']:.0%} / {u['moving']:.0%}"),
         ("traffic wait per carrier-hour", f"{u['traffic_wait_min_per_carrier_hour']:.1f} min"),
         ("crane moves (per hour, per crane-hour)", f"{cr['moves']} ({cr['moves_per_hour']:.1f}, "
@@ -109,7 +122,12 @@ def plot_day(day: SimulatedDay, path: str | Path) -> Path:
                     [s.idle for s in day.samples], labels=["on an order", "to / at charger", "idle / parking"],
                     colors=["tab:blue", "tab:orange", "tab:gray"], step="post")
         a.plot(ts, [s.open_orders for s in day.samples], color="k", lw=1, label="open orders")
-    a.set(xlabel="hour", ylabel="carriers", title="Carriers by task")
+        g = a.twinx()  # the gate queue can be hundreds of trucks: its own scale
+        g.plot(ts, [s.gate_queue for s in day.samples], color="tab:red", lw=1, ls="--")
+        g.set_ylabel("trucks waiting at the gates (dashed)", color="tab:red")
+        g.tick_params(axis="y", colors="tab:red")
+        g.set_ylim(bottom=0)
+    a.set(xlabel="hour", ylabel="carriers / open orders", title="Carriers by task, open orders, gate queue")
     a.legend(loc="upper left", fontsize=8)
 
     a = ax[1, 0]

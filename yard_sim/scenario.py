@@ -18,7 +18,9 @@ Model (documented so KPIs can be read against it):
   scaled so a day brings ``containers_per_day`` containers in each direction.
   An arriving truck waits in a gate queue until a delivery bay is free; when
   it parks, the port issues a transport order for its container to the other
-  station.
+  station. ``gate_queue`` holds the arrival times of the trucks waiting now;
+  ``gate_waits_s`` the time each parked delivery truck spent in it (the
+  simulated day reports both: the gate queue is where unmet demand shows).
 * A collection bay is refilled with an empty truck ``collection_refill_s``
   after its previous truck left (the simulator makes loaded trucks depart).
 
@@ -134,6 +136,7 @@ class TrafficScenario:
         self._counter = 0
         self.issued_orders = 0
         self.arrivals = 0
+        self.gate_waits_s: list[float] = []  # per parked delivery truck: time from arrival to parking [s]
 
     def rate_at(self, t: float) -> float:
         """Delivery truck arrival rate [1/s] per station at time t."""
@@ -175,7 +178,7 @@ class TrafficScenario:
             for bay in self.delivery_bays[station]:
                 if not self.gate_queue[station] or bay not in free:
                     continue
-                self.gate_queue[station].popleft()
+                self.gate_waits_s.append(max(0.0, t - self.gate_queue[station].popleft()))
                 free.discard(bay)
                 container = self._container_id(station)
                 truck = TruckArrival(t, self._ident("truck_"), station, bay, container)
