@@ -76,13 +76,17 @@ def run_node(factory: Callable[[], N], name: str, args: list[str] | None = None,
     finally:
         if node is not None and on_exit is not None:
             on_exit(node)
-        # Executor first, while the node and the context it waits on still exist: an EventsExecutor left to
-        # the garbage collector after them hung in its destructor (an event handler's __exit__), seen once
-        # in the parallel suite with its stack dumped on SIGUSR1.
+        # Take the node out of the executor before destroying it, and shut the executor down before the
+        # context (rclpy.spin's order). An EventsExecutor still holding the node's entities hung the
+        # process twice in the parallel suite (stacks dumped on SIGUSR1): in its destructor after the node
+        # was gone (an event handler's __exit__), and, with only the executor shut down first, in
+        # destroy_node (the type-description service's destroy_when_not_in_use).
+        if executor is not None and node is not None:
+            executor.remove_node(node)
+        if node is not None:
+            node.destroy_node()
         if executor is not None:
             executor.shutdown()
             del executor
-        if node is not None:
-            node.destroy_node()
         rclpy.try_shutdown()
     return 0
