@@ -220,9 +220,11 @@ def test_sim_record_writes_clock_and_carrier_topics(tmp_path):
     assert len(odom) > 100 and all(o.header.frame_id == "map" for o in odom)
     clock = [m.ros_msg.clock.sec + m.ros_msg.clock.nanosec * 1e-9 for m in msgs if m.channel.topic == "/clock"]
     assert clock == sorted(clock) and clock[-1] - clock[0] > 5.0
-    # log times are simulated time (the recorder runs with use_sim_time)
-    last = next(m for m in reversed(msgs) if m.channel.topic == "/clock")
-    assert abs(last.log_time_ns * 1e-9 - clock[-1]) < 5.0
+    # Log times are simulated time (the recorder runs with use_sim_time), not wall time (~1.8e9 s). They are
+    # receive times: at --rtf 0 a recorder starved on a loaded machine stamps a message seconds of sim time
+    # after its content (6.3 s seen in CI), so the check is the clock, not the lag.
+    log_s = [m.log_time_ns * 1e-9 for m in msgs if m.channel.topic == "/clock"]
+    assert max(log_s) < 1e6 and all(abs(t - c) < 60.0 for t, c in zip(log_s, clock))
 
 
 def test_sim_record_needs_an_mcap_file_and_starts_nothing_else(capsys, tmp_path):
