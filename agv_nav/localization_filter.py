@@ -619,18 +619,25 @@ class LocalizationFilter:
             # The filter, not the receiver, is wrong: forget the pose's cross-correlations, inflate the
             # position by the innovation and the heading to RECOVERY_YAW_SIGMA; the fix (and the next
             # ones, as the carrier moves) then pull position and heading back.
-            P = snap.P
-            keep = np.diag(P)[:3].copy()
-            P[:3, :] = 0.0
-            P[:, :3] = 0.0
-            P[IX, IX], P[IY, IY], P[IYAW, IYAW] = keep
-            P[IX:IY + 1, IX:IY + 1] += np.outer(innov, innov) + np.eye(2) * float(innov @ innov)
+            P = self._widen_pose_to(snap, innov)
             P[IYAW, IYAW] = max(P[IYAW, IYAW], RECOVERY_YAW_SIGMA**2)
         if not self._update(snap, H, innov, R):
             return Outcome(False, "numerical", nis)
         h.last_fix_t = m.t
         h.reject_since, h.reject_innov, h.reject_first = math.inf, None, None
         return decided
+
+    @staticmethod
+    def _widen_pose_to(snap: _Snap, d: np.ndarray) -> np.ndarray:
+        """Recovery when the filter, not the sensor, is wrong: forget the pose's cross-correlations and widen its
+        position covariance by the position innovation d; returns P for the caller's yaw adjustment."""
+        P = snap.P
+        keep = np.diag(P)[:3].copy()
+        P[:3, :] = 0.0
+        P[:, :3] = 0.0
+        P[IX, IX], P[IY, IY], P[IYAW, IYAW] = keep
+        P[IX:IY + 1, IX:IY + 1] += np.outer(d, d) + np.eye(2) * float(d @ d)
+        return P
 
     @staticmethod
     def _note_rejection(h: _Held, m: GnssPosition, innov: np.ndarray) -> None:
@@ -722,13 +729,7 @@ class LocalizationFilter:
         if decided.reason == "recovered":
             # The pose, not the crane, is wrong: widen the pose covariance to the innovation (keeping the
             # correlations' signs meaningless is worse than dropping them) and let the measurement pull it.
-            P = snap.P
-            keep = np.diag(P)[:3].copy()
-            P[:3, :] = 0.0
-            P[:, :3] = 0.0
-            P[IX, IX], P[IY, IY], P[IYAW, IYAW] = keep
-            d = innov[:2]
-            P[IX:IY + 1, IX:IY + 1] += np.outer(d, d) + np.eye(2) * float(d @ d)
+            P = self._widen_pose_to(snap, innov[:2])
             if with_yaw:
                 P[IYAW, IYAW] += innov[2] ** 2
         if not self._update(snap, H, innov, R):
