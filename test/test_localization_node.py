@@ -116,6 +116,17 @@ def ros_messages(stream):
     return out
 
 
+def batches(stream, msgs):
+    """(t, [(kind, message), ...]) for every physics tick of the drive: the messages that have arrived by t."""
+    i = 0
+    for t in stream.truth[:, 0]:
+        batch = []
+        while i < len(msgs) and msgs[i][0] <= t + 1e-9:
+            batch.append((msgs[i][1], msgs[i][2]))
+            i += 1
+        yield float(t), batch
+
+
 def garbage(t: float):
     """Bad messages the node must drop and count: (kind, message, counter key)."""
     from nav_msgs.msg import Odometry
@@ -153,17 +164,12 @@ def test_node_publishes_map_odometry_at_50hz_within_its_covariance_counts_bad_in
     expected_rejections = {}
     reset_answer = None
     try:
-        i = 0
-        for t in stream.truth[:, 0]:
-            batch = []
-            while i < len(msgs) and msgs[i][0] <= t + 1e-9:
-                batch.append((msgs[i][1], msgs[i][2]))
-                i += 1
+        for t, batch in batches(stream, msgs):
             if abs(t - t_garbage) < 1e-6:
                 for kind, msg, key in garbage(t):
                     batch.append((kind, msg))
                     expected_rejections[key] = expected_rejections.get(key, 0) + 1
-            h.tick(float(t), batch)
+            h.tick(t, batch)
             if abs(t - t_reset) < 1e-6:
                 reset_answer = h.reset()
         h.spin(20)
@@ -246,12 +252,7 @@ def test_node_fuses_bay_positioning_under_a_crane_in_rtk_float_and_counts_bad_po
     h = Harness(rclpy_context, "youyiguan")
     t_bad = 104.0
     try:
-        i = 0
-        for t in stream.truth[:, 0]:
-            batch = []
-            while i < len(msgs) and msgs[i][0] <= t + 1e-9:
-                batch.append((msgs[i][1], msgs[i][2]))
-                i += 1
+        for t, batch in batches(stream, msgs):
             if abs(t - t_bad) < 1e-6:
                 bad = PoseWithCovarianceStamped()
                 bad.header.stamp = from_sec(t - 0.01)
@@ -259,7 +260,7 @@ def test_node_fuses_bay_positioning_under_a_crane_in_rtk_float_and_counts_bad_po
                 bad.pose.pose.position.x = math.nan
                 bad.pose.pose.orientation.w = 1.0
                 batch.append(("bay", bad))
-            h.tick(float(t), batch)
+            h.tick(t, batch)
         h.spin(20)
     finally:
         status = h.latest_status()
