@@ -203,7 +203,9 @@ def test_sim_record_writes_clock_and_carrier_topics(tmp_path):
 
     env = graph_env()
     rec = tmp_path / "sim.mcap"
-    proc = start_sim(tmp_path / "logs", env, "--world", "small_yard", "--carriers", "1", "--rtf", "0",
+    # Twice real time, not as fast as possible: the recorder finds topics as they appear, and at --rtf 0 on a
+    # loaded machine the simulation had run 28 s before it subscribed to ground truth (89 messages recorded).
+    proc = start_sim(tmp_path / "logs", env, "--world", "small_yard", "--carriers", "1", "--rtf", "2",
                      "--duration", "20", "--record", str(rec))
     try:
         code = proc.wait(timeout=240)
@@ -221,8 +223,8 @@ def test_sim_record_writes_clock_and_carrier_topics(tmp_path):
     clock = [m.ros_msg.clock.sec + m.ros_msg.clock.nanosec * 1e-9 for m in msgs if m.channel.topic == "/clock"]
     assert clock == sorted(clock) and clock[-1] - clock[0] > 5.0
     # Log times are simulated time (the recorder runs with use_sim_time), not wall time (~1.8e9 s). They are
-    # receive times: at --rtf 0 a recorder starved on a loaded machine stamps a message seconds of sim time
-    # after its content (6.3 s seen in CI), so the check is the clock, not the lag.
+    # receive times: a recorder starved on a loaded machine stamps a message seconds of sim time after its
+    # content (6.3 s seen in CI at --rtf 0), so the check is the clock, not the lag.
     log_s = [m.log_time_ns * 1e-9 for m in msgs if m.channel.topic == "/clock"]
     assert max(log_s) < 1e6 and all(abs(t - c) < 60.0 for t, c in zip(log_s, clock))
 
