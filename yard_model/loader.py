@@ -299,7 +299,7 @@ class _Builder:
             corners = [(a.x, a.y), *[tuple(map(float, p)) for p in raw.get("via", [])], (b.x, b.y)]
             radius = float(raw.get("corner_radius_m", 0.0))
             try:
-                pts = geometry.fillet_polyline(corners, radius)
+                pts, curvature = geometry.fillet(corners, radius)
             except geometry.FilletError as exc:
                 self.fail(f"{where}.via", str(exc))
             if len(corners) > 2:
@@ -325,6 +325,7 @@ class _Builder:
                 speed_limit_mps=float(raw["speed_limit_mps"]),
                 closed=bool(raw.get("closed", False)),
                 corner_radius_m=radius,
+                curvature=curvature,
             )
         used = {lane.start for lane in lanes.values()} | {lane.end for lane in lanes.values()}
         for n in nodes:

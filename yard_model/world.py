@@ -133,6 +133,8 @@ class Lane:
     speed_limit_mps: float
     closed: bool  # dedicated lane closed to other traffic
     corner_radius_m: float
+    curvature: np.ndarray | None = field(default=None, repr=False, compare=False)
+    """Signed design curvature [1/m] of each segment of ``points`` (``geometry.fillet``); None = chords only."""
 
     @cached_property
     def length_m(self) -> float:
