@@ -95,7 +95,7 @@ def segment_curvatures(pts: np.ndarray, resolution_m: float = POINT_RESOLUTION_M
         a0[0] = a1[0] = b[0] = 0.0
     if m > 2 and lengths[-1] < lengths[-2]:
         a0[-1] = a1[-1] = b[-1] = 0.0
-    base_diag = np.full(m, 1e-9)
+    base_diag = np.zeros(m)
     base_diag[:-1] += a0 * a0
     base_diag[1:] += a1 * a1
     base_off = a0 * a1  # entry (r, r+1)
@@ -110,6 +110,7 @@ def segment_curvatures(pts: np.ndarray, resolution_m: float = POINT_RESOLUTION_M
         diag = base_diag.copy()
         diag[:-1] += diff_weight
         diag[1:] += diff_weight
+        diag += 1e-9 * diag.max() + 1e-12  # a sliver of ridge: rows without an equation stay solvable
         ab = np.zeros((2, m))
         ab[0, 1:] = base_off - diff_weight
         ab[1, :] = diag

@@ -49,6 +49,19 @@ def test_filleted_lane_curvature_is_recovered_sent_exactly_or_to_the_millimetre(
     assert np.all(np.abs(k[~arcs]) < 1e-4)  # the straight legs stay straight
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.floats(-1.0, 1.0), st.floats(-1.0, 1.0), st.sampled_from([0.01, 1.0, 100.0])),
+                min_size=2, max_size=8))
+def test_curvature_estimate_is_finite_for_few_long_or_short_segments(steps):
+    # a docking route of three points 13.5 m and 70 m apart once made the normal equations singular
+    pts = np.cumsum([[dx * scale, dy * scale] for dx, dy, scale in steps], axis=0)
+    pts = pts[np.concatenate([[True], np.linalg.norm(np.diff(pts, axis=0), axis=1) > 1e-3])]
+    if len(pts) >= 2:
+        assert np.all(np.isfinite(segment_curvatures(pts)))
+    k = segment_curvatures(np.array([[-17.0, 586.50813089], [-17.0, 600.0], [-17.0, 670.0]]))
+    assert np.allclose(k, 0.0)
+
+
 @settings(max_examples=40, deadline=None)
 @given(radius=st.floats(12.0, 200.0), spacing=st.floats(0.3, 2.0), offset=st.floats(-1.5, 1.5),
        frac=st.floats(0.1, 0.9))
