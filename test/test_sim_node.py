@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from yard_ros.params import markdown_table
+from yard_model.params import markdown_table
 from yard_sim.sensors import SensorConfig
 from yard_sim.sim_params import SimParams
 
@@ -258,7 +258,7 @@ def test_readme_parameter_table_matches_the_code():
 def test_shipped_config_sets_every_parameter_to_its_default():
     import yaml
 
-    from yard_ros.params import default_of, param_fields
+    from yard_model.params import default_of, param_fields
 
     cfg = yaml.safe_load((REPO / "config" / "yard_sim.yaml").read_text())["/**"]["ros__parameters"]
     expected = {f.name: default_of(f) for f in param_fields(SimParams)}
