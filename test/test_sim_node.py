@@ -150,10 +150,13 @@ def check_every_topic(harness: Harness) -> None:
     assert diag["carriers"] == "3" and diag["collisions"] == "0"
     # A late joiner gets the static layout (published once, at start) and the latest dynamic markers:
     # the simulator has two latched writers on /yard/markers.
-    from rclpy.qos import DurabilityPolicy
+    from rclpy.qos import DurabilityPolicy, HistoryPolicy
 
     late: list = []
-    deep = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    # KEEP_ALL: under load this probe takes messages more slowly than the dynamic markers arrive, and a
+    # short KEEP_LAST history would drop the static layout it just received before the callback runs.
+    deep = QoSProfile(depth=5, history=HistoryPolicy.KEEP_ALL, reliability=ReliabilityPolicy.RELIABLE,
+                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
     harness.probe.create_subscription(MarkerArray, "/yard/markers", late.append, deep)
     assert harness.spin_until(lambda: {m.ns for a in late for m in a.markers} >= {"lanes", "carriers"})
 
