@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from yard_model.drivable import MAX_VERTEX_TURN_DEG, MIN_ROUTE_LENGTH_M
-from yard_ros.params import ParameterError, spec
+from yard_model.params import ParameterError, spec
 
 
 @dataclass

@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 from agv_nav.follower import PathFollower, PoseEstimate
 from agv_nav.follower_params import PathFollowerParams
 from agv_nav.path import segment_curvatures
-from fleet_manager.fleet_sim import FleetSim
 from fleet_manager.network import YardNetwork
 from fleet_manager.routing import Router
+from yard_harness.fleet_sim import FleetSim
 from yard_model import WorldError, parse_world
 from yard_model.drivable import (
     CURVATURE_HALF_WINDOW_M,

@@ -38,10 +38,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fleet_manager.manager import Output
 from yard_model.drivable import RouteError, check_drivable, segment_speed_caps
 from yard_model.geometry import cumulative_length, point_at, rectangle
-
-from .manager import Output
 
 
 @dataclass
