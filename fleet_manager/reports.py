@@ -1,0 +1,100 @@
+"""Status reports: the ``bay_status`` the cranes wait on, the ``fleet_state`` snapshot, and the
+monitoring queries (deadlock, indefinite holds, orders by state).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from .fleet_core import FleetCore, Output
+from .orders import (
+    FINAL_STATES,
+    Order,
+)
+from .reservations import INF, has_cycle
+
+log = logging.getLogger("fleet_manager")
+
+
+class Reports(FleetCore):
+    """What :class:`~fleet_manager.manager.FleetManager` reports about the fleet."""
+
+    def _publish_bay_status(self, now: float) -> None:
+        bays: dict[str, dict] = {}
+        on_carrier = {o.carrier_id: o.container_id for o in self.orders.values()
+                      if not o.final and o.container_at == f"carrier:{o.carrier_id}"}
+        for b in self.world.bays.values():
+            if b.kind == "carrier":
+                entry = {"kind": "carrier", "occupant": None, "ready": False, "container_id": None}
+                for c in self.carriers.values():
+                    ct = self.traffic.carriers.get(c.id)
+                    if ct is None or ct.place != b.id:
+                        continue
+                    f = c.follower or {}
+                    still = abs(f.get("speed_mps", c.speed)) < 0.05 and f.get("state") in ("docked", "idle")
+                    entry.update(occupant=c.id, container_id=on_carrier.get(c.id),
+                                 ready=bool(still and not c.faulted))
+                    if not entry["ready"]:
+                        entry["reason"] = "carrier faulted" if c.faulted else "carrier not docked and stationary"
+                if entry["occupant"] is None:
+                    heading = [c.id for c in self.carriers.values() if c.route_doc and
+                               c.route_doc["goal"].get("id") == b.id]
+                    entry["reason"] = f"{heading[0]} approaching" if heading else "empty"
+                bays[b.id] = entry
+            else:
+                entry = {"kind": "truck", "occupant": None, "ready": False, "container_id": None, "reason": "no truck"}
+                for tid, t in ((self.yard_state or {}).get("trucks") or {}).items():
+                    if t["bay"] == b.id:
+                        entry = {"kind": "truck", "occupant": tid, "ready": t["state"] == "parked",
+                                 "container_id": t["container_id"]}
+                        if t["state"] != "parked":
+                            entry["reason"] = f"truck {t['state']}"
+                bays[b.id] = entry
+        if bays != (self._bay_doc or {}).get("bays") or now - (self._bay_doc or {}).get("stamp", -1e9) >= 1.0:
+            self._bay_doc = {"stamp": now, "bays": bays}
+            self._emit(Output("bay_status", "", self._bay_doc))
+
+    def fleet_state(self, now: float) -> dict:
+        """The ``fleet_state`` snapshot document."""
+        orders = {}
+        for o in self.orders.values():
+            if o.state == "rejected":
+                continue
+            orders[o.order_id] = {
+                "state": o.state, "phase": o.phase, "container_id": o.container_id, "carrier_id": o.carrier_id,
+                "origin_truck_bay": o.origin_truck_bay, "origin_bay": o.origin_bay,
+                "destination_station": o.dest_station, "destination_bay": o.dest_bay,
+                "destination_truck_bay": o.dest_truck_bay, "priority": o.priority, "deadline": o.deadline,
+                "accepted_s": o.accepted_s, "updated_s": o.updated_s, "reason": o.reason}
+        wg = self.traffic.wait_graph()
+        carriers = {}
+        for c in self.carriers.values():
+            ct = self.traffic.carriers.get(c.id)
+            health = "faulted" if c.faulted else "stopped" if c.stopped else "ok" if c.located else "unlocated"
+            carriers[c.id] = {
+                "task": c.task, "health": health, "fault": c.fault, "order_id": c.order_id, "soc": c.soc,
+                "place": ct.place if ct else None, "route_id": c.route_id,
+                "goal": (c.route_doc or {}).get("goal", {}).get("id"),
+                "progress_m": round(ct.progress_m, 2) if ct else 0.0,
+                "authority_m": round(ct.authority_m, 2) if ct else 0.0,
+                "held": [self.net.resources[r].name for r in self.traffic.held_resources(c.id)],
+                "waiting_for": sorted(wg.get(c.id, set()))}
+        containers = {o.container_id: o.container_at for o in self.orders.values() if not o.final and o.container_at}
+        stats = {"open": sum(1 for o in self.orders.values() if not o.final), **{k: int(v) for k, v in
+                                                                                self.counts.items()},
+                 "reservations": len(self.traffic.table.all())}
+        return {"stamp": now, "orders": orders, "carriers": carriers, "containers": containers, "stats": stats}
+
+    def deadlocked(self) -> bool:
+        """True when the carriers' waits form a cycle (never expected; for monitoring and tests)."""
+        return has_cycle(self.traffic.wait_graph())
+
+    def indefinite_holds(self) -> int:
+        return sum(1 for r in self.traffic.table.all() if r.t_end == INF)
+
+    def orders_in(self, *states: str) -> list[Order]:
+        return [o for o in self.orders.values() if o.state in states]
+
+    @property
+    def final_states(self) -> tuple[str, ...]:
+        return FINAL_STATES
