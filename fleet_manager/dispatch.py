@@ -14,10 +14,7 @@ import numpy as np
 
 from .allocation import AllocationConfig, CarrierSlot, OrderSlot
 from .fleet_core import FREE_TASKS, CarrierInfo, FleetCore, Output
-from .orders import (
-    Order,
-    loading_bays,
-)
+from .orders import Order, loading_bays
 from .traffic import Plan
 
 log = logging.getLogger("fleet_manager")

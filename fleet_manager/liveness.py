@@ -126,12 +126,7 @@ class Liveness(FleetCore):
         with self._tx():
             o = self.orders.get(c.order_id) if c.order_id else None
             if o is not None and not o.loaded and not o.container_at.startswith("crane:"):
-                self._withdraw_load_job(o, now)
-                o.state, o.phase, o.carrier_id, o.origin_bay = "accepted", "queued", None, None
-                o.reason = f"re-queued: {c.id} {reason}"
-                self._save(o, now)
-                self._event(o, "accepted", now, o.reason)
-                c.order_id = None
+                self._requeue(o, c, reason, now)
             self._save_carrier(c)
             self._persist_traffic()
         self._replan(stripped, now)
@@ -180,12 +175,7 @@ class Liveness(FleetCore):
         with self._tx():
             o = self.orders.get(c.order_id) if c.order_id else None
             if o is not None and not o.loaded:
-                self._withdraw_load_job(o, now)
-                o.state, o.phase, o.carrier_id, o.origin_bay = "accepted", "queued", None, None
-                o.reason = f"re-queued: {carrier_id} removed by an operator"
-                self._save(o, now)
-                self._event(o, "accepted", now, o.reason)
-                c.order_id = None
+                self._requeue(o, c, "removed by an operator", now)
             elif o is not None:
                 o.phase = "loaded"
                 self._save(o, now)

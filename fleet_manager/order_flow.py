@@ -13,16 +13,8 @@ from __future__ import annotations
 
 import logging
 
-from .fleet_core import FleetCore, Output
-from .orders import (
-    Order,
-    OrderRejected,
-    check_order,
-    digest_of,
-    loading_bays,
-    order_from_doc,
-    parse_order,
-)
+from .fleet_core import CarrierInfo, FleetCore, Output
+from .orders import Order, OrderRejected, check_order, digest_of, loading_bays, order_from_doc, parse_order
 
 log = logging.getLogger("fleet_manager")
 
@@ -274,6 +266,15 @@ class OrderFlow(FleetCore):
                 self._emit(Output("crane_job", o.load_crane, job))
             self._jobs.pop(o.load_job, None)
             o.load_job = None
+
+    def _requeue(self, o: Order, c: CarrierInfo, why: str, now: float) -> None:
+        """Give an order not yet loaded back to allocation (inside a transaction): its carrier ``why``."""
+        self._withdraw_load_job(o, now)
+        o.state, o.phase, o.carrier_id, o.origin_bay = "accepted", "queued", None, None
+        o.reason = f"re-queued: {c.id} {why}"
+        self._save(o, now)
+        self._event(o, "accepted", now, o.reason)
+        c.order_id = None
 
     def _release_carrier_of(self, o: Order, now: float) -> None:
         c = self.carriers.get(o.carrier_id) if o.carrier_id else None

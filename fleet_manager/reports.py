@@ -4,52 +4,29 @@ monitoring queries (deadlock, indefinite holds, orders by state).
 
 from __future__ import annotations
 
-import logging
-
+from .bay_status import CarrierAtBay, bay_entries
 from .fleet_core import FleetCore, Output
-from .orders import (
-    FINAL_STATES,
-    Order,
-)
+from .orders import FINAL_STATES, Order
 from .reservations import INF, has_cycle
-
-log = logging.getLogger("fleet_manager")
 
 
 class Reports(FleetCore):
     """What :class:`~fleet_manager.manager.FleetManager` reports about the fleet."""
 
     def _publish_bay_status(self, now: float) -> None:
-        bays: dict[str, dict] = {}
+        """Publish ``bay_status`` on a change and at least every second (see :mod:`fleet_manager.bay_status`)."""
         on_carrier = {o.carrier_id: o.container_id for o in self.orders.values()
                       if not o.final and o.container_at == f"carrier:{o.carrier_id}"}
-        for b in self.world.bays.values():
-            if b.kind == "carrier":
-                entry = {"kind": "carrier", "occupant": None, "ready": False, "container_id": None}
-                for c in self.carriers.values():
-                    ct = self.traffic.carriers.get(c.id)
-                    if ct is None or ct.place != b.id:
-                        continue
-                    f = c.follower or {}
-                    still = abs(f.get("speed_mps", c.speed)) < 0.05 and f.get("state") in ("docked", "idle")
-                    entry.update(occupant=c.id, container_id=on_carrier.get(c.id),
-                                 ready=bool(still and not c.faulted))
-                    if not entry["ready"]:
-                        entry["reason"] = "carrier faulted" if c.faulted else "carrier not docked and stationary"
-                if entry["occupant"] is None:
-                    heading = [c.id for c in self.carriers.values() if c.route_doc and
-                               c.route_doc["goal"].get("id") == b.id]
-                    entry["reason"] = f"{heading[0]} approaching" if heading else "empty"
-                bays[b.id] = entry
-            else:
-                entry = {"kind": "truck", "occupant": None, "ready": False, "container_id": None, "reason": "no truck"}
-                for tid, t in ((self.yard_state or {}).get("trucks") or {}).items():
-                    if t["bay"] == b.id:
-                        entry = {"kind": "truck", "occupant": tid, "ready": t["state"] == "parked",
-                                 "container_id": t["container_id"]}
-                        if t["state"] != "parked":
-                            entry["reason"] = f"truck {t['state']}"
-                bays[b.id] = entry
+        standing, approaching = [], {}
+        for c in self.carriers.values():
+            ct = self.traffic.carriers.get(c.id)
+            if ct is not None and ct.place is not None:
+                f = c.follower or {}
+                still = abs(f.get("speed_mps", c.speed)) < 0.05 and f.get("state") in ("docked", "idle")
+                standing.append(CarrierAtBay(c.id, ct.place, still, on_carrier.get(c.id), c.faulted))
+            if c.route_doc:
+                approaching.setdefault(c.route_doc["goal"].get("id"), c.id)
+        bays = bay_entries(self.world, (self.yard_state or {}).get("trucks") or {}, standing, approaching)
         if bays != (self._bay_doc or {}).get("bays") or now - (self._bay_doc or {}).get("stamp", -1e9) >= 1.0:
             self._bay_doc = {"stamp": now, "bays": bays}
             self._emit(Output("bay_status", "", self._bay_doc))

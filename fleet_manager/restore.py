@@ -4,16 +4,12 @@ store (write-ahead: everything that must survive a crash was stored before it wa
 
 from __future__ import annotations
 
-import logging
-
 from yard_model.lane_graph import Traversal
 
 from .fleet_core import FleetCore, Output
 from .network import RouteGeometry
 from .reservations import Reservation
 from .traffic import CarrierTraffic
-
-log = logging.getLogger("fleet_manager")
 
 
 class Restore(FleetCore):
