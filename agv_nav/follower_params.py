@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from yard_model.drivable import MAX_VERTEX_TURN_DEG, MIN_ROUTE_LENGTH_M
 from yard_model.params import ParameterError, spec
+from yard_model.resources import DEFAULT_WORLD
 
 
 @dataclass
@@ -15,9 +16,9 @@ class PathFollowerParams:
     # ---- node plumbing
     vehicle_id: str = field(default="", metadata=spec(
         "Carrier id; empty = the node's namespace without the leading slash (e.g. carrier_01)."))
-    world_file: str = field(default="youyiguan.yaml", metadata=spec(
-        "World file that holds the carrier type (wheelbase, turning radius, limits); a path, or a name in "
-        "the package's sim_worlds."))
+    world: str = field(default=DEFAULT_WORLD, metadata=spec(
+        "World that holds the carrier type (wheelbase, turning radius, limits): a name in the package's "
+        "sim_worlds/ or a path to a world file (as the simulator's 'world')."))
     control_rate_hz: float = field(default=50.0, metadata=spec(
         "Rate of the control loop and of cmd_vel.", "Hz", 10.0, 200.0))
     status_rate_hz: float = field(default=5.0, metadata=spec(

@@ -146,9 +146,32 @@ def test_random_points_are_accepted_or_rejected_with_a_reason(youyiguan_world, p
            "speed_limits_mps": [2.0] * len(points), "goal": {"kind": "spot", "x": 0.0, "y": 0.0, "yaw": 0.0,
                                                             "dock": False}}
     reason = f.set_route(doc)
-    assert reason is None or (isinstance(reason, str) and "rejected" in reason)
-    assert f.state in ("following", "fault")
-    f.step(0.0)  # never raises, whatever was accepted
+    if all(math.isfinite(v) for p in points for v in p):
+        assert reason is None or (isinstance(reason, str) and "rejected" in reason)
+    else:  # a NaN or infinite point is never accepted
+        assert isinstance(reason, str) and "rejected" in reason, reason
+    assert (f.state, f.route is None) == (("following", False) if reason is None else ("fault", True))
+    cmd = f.step(0.0)  # never raises, whatever was accepted
+    assert math.isfinite(cmd.v_mps) and math.isfinite(cmd.yaw_rate_radps)
+
+
+@settings(max_examples=60, deadline=None)
+@given(index=st.integers(0, 10_000), axis=st.integers(0, 1), bad=st.sampled_from([math.nan, math.inf, -math.inf]),
+       with_pose=st.booleans())
+def test_a_good_route_with_one_non_finite_coordinate_is_rejected(carrier, index, axis, bad, with_pose):
+    good = route_doc(Straight(30).points(), 3.0)
+    ok = make_follower(carrier)
+    assert ok.set_route(good) is None and ok.state == "following"  # the route itself is fine
+    points = [list(p) for p in good["points"]]
+    points[index % len(points)][axis] = bad
+    f = make_follower(carrier)
+    if with_pose:
+        f.update_pose(PoseEstimate(0.0, 0.0, 0.0, 0.0))
+    reason = f.set_route({**good, "points": points})
+    assert isinstance(reason, str) and "rejected" in reason and "not finite" in reason
+    assert f.state == "fault" and f.route is None
+    cmd = f.step(0.1)
+    assert (cmd.v_mps, cmd.yaw_rate_radps) == (0.0, 0.0)
 
 
 # --------------------------------------------------------- speed regulation
