@@ -1,4 +1,5 @@
-"""Parameters of the path follower (one dataclass: declared by the node, used by the core, documented in README)."""
+"""Parameters of the path follower: one dataclass declared by the node, used by the core, documented in
+docs/nodes/path_follower.md."""
 
 from __future__ import annotations
 

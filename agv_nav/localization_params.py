@@ -2,7 +2,7 @@
 
 Every field is a ROS parameter declared by ``yard_ros.params.declare`` with the description,
 unit and range given here; ``config/localization.yaml`` ships the defaults with a paragraph per
-key, and the README table is generated from this class (a test keeps them in step).
+key, and the table in docs/nodes/localization.md is generated from this class (a test keeps them in step).
 
 Noise figures are *densities* where the quantity is integrated (gyro, wheel speed), so they do
 not depend on the sensor rate: a gyro sampled at 100 Hz with a per-sample standard deviation

@@ -10,7 +10,7 @@ from yard_model.resources import DEFAULT_WORLD
 
 @dataclass
 class CraneControllerParams:
-    """Crane controller parameters; the README table is generated from these fields."""
+    """Crane controller parameters; the table in docs/nodes/crane_controller.md is generated from these fields."""
 
     crane_id: str = field(default="", metadata=spec(
         "Crane to control; empty = the node's namespace (e.g. /cn_crane_1 -> cn_crane_1)."))

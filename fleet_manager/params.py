@@ -1,7 +1,7 @@
 """Parameters of the fleet manager node (one dataclass; no rclpy here).
 
 The node declares them with ``yard_ros.params.declare``; ``config/fleet_manager.yaml``
-documents every key and the README table is generated from this class.
+documents every key and the table in docs/nodes/fleet_manager.md is generated from this class.
 """
 
 from __future__ import annotations

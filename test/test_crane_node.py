@@ -1,4 +1,4 @@
-"""crane_controller node: real rclpy in one process; README, config and code agree."""
+"""crane_controller node: real rclpy in one process; its reference page, config and code agree."""
 
 from __future__ import annotations
 
@@ -16,9 +16,8 @@ from yard_model.params import default_of, markdown_table, param_fields
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_readme_table_matches_the_parameters():
-    readme = (REPO / "README.md").read_text()
-    section = readme[readme.index("<!-- section: crane_control"):readme.index("<!-- section: fleet_manager")]
+def test_reference_page_table_matches_the_parameters():
+    section = (REPO / "docs" / "nodes" / "crane_controller.md").read_text()
     assert markdown_table(CraneControllerParams) in section
 
 

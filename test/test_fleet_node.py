@@ -1,4 +1,4 @@
-"""Node tests of the fleet manager with real rclpy: the order API, bad orders, duplicates, README table."""
+"""Node tests of the fleet manager with real rclpy: the order API, bad orders, duplicates, reference page table."""
 
 from __future__ import annotations
 
@@ -12,12 +12,11 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_readme_parameter_table_matches_code():
+def test_reference_page_parameter_table_matches_code():
     from fleet_manager.params import FleetManagerParams
     from yard_model.params import markdown_table
 
-    readme = (REPO / "README.md").read_text()
-    section = readme.split("<!-- section: fleet_manager (owner: fleet_manager) -->")[1].split("<!-- section:")[0]
+    section = (REPO / "docs" / "nodes" / "fleet_manager.md").read_text()
     assert markdown_table(FleetManagerParams) in section
 
 

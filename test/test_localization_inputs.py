@@ -178,9 +178,8 @@ def test_parameter_combinations_are_checked():
         build(LocalizationParams, {"output_rate_hz": 0.0})
 
 
-def test_readme_parameter_table_matches_the_code():
-    readme = (REPO / "README.md").read_text()
-    section = readme.split("<!-- section: localization (owner: agv_nav localization) -->")[1].split("<!-- section:")[0]
+def test_reference_page_parameter_table_matches_the_code():
+    section = (REPO / "docs" / "nodes" / "localization.md").read_text()
     assert markdown_table(LocalizationParams) in section
 
 

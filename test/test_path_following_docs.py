@@ -1,4 +1,5 @@
-"""README, shipped YAML and code of the path follower agree (Nav2 RPP's README drifted; ours cannot)."""
+"""docs/nodes/path_follower.md, the shipped YAML and the code of the path follower agree (Nav2 RPP's README
+drifted; ours cannot)."""
 
 from __future__ import annotations
 
@@ -14,18 +15,18 @@ MARKER = "<!-- section: path_following (owner: agv_nav path following) -->"
 
 
 def _section() -> str:
-    text = (REPO / "README.md").read_text()
+    text = (REPO / "docs" / "nodes" / "path_follower.md").read_text()
     start = text.index(MARKER) + len(MARKER)
     end = text.find("<!-- section:", start)
     return text[start:end if end >= 0 else len(text)]
 
 
-def test_readme_parameter_table_is_the_generated_one():
+def test_reference_page_parameter_table_is_the_generated_one():
     section = _section()
     assert markdown_table(PathFollowerParams) in section
 
 
-def test_readme_names_every_topic_of_the_node():
+def test_reference_page_names_every_topic_of_the_node():
     section = _section()
     for topic in ("`route`", "`movement_authority`", "`localization/odometry`", "`emergency_stop`", "`cmd_vel`",
                   "`follower/status`", "`/diagnostics`", "`/<other>/localization/odometry`"):
@@ -51,7 +52,7 @@ def test_every_yaml_key_is_documented_by_a_comment():
             assert lines[i - 1].strip().startswith("#"), f"{m.group(1)} has no comment above it"
 
 
-def test_readme_yaml_example_uses_real_parameters():
+def test_reference_page_yaml_example_uses_real_parameters():
     section = _section()
     block = section.split("```yaml", 1)[1].split("```", 1)[0]
     example = yaml.safe_load(block)

@@ -366,6 +366,6 @@ def test_bay_positioning_is_deterministic_and_changes_no_other_stream(small_worl
     assert [m for m in a if not isinstance(m, BayPose)] == streams(9, bay_positioning_enabled=False)
 
 
-def test_readme_sensor_table_matches_the_code():
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    assert markdown_table(SensorConfig) in readme
+def test_reference_page_sensor_table_matches_the_code():
+    page = (Path(__file__).resolve().parents[1] / "docs" / "nodes" / "yard_sim.md").read_text()
+    assert markdown_table(SensorConfig) in page

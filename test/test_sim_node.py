@@ -1,5 +1,5 @@
 """The yard_sim node in-process with real rclpy: topics and types, cmd_vel, stale stop, crane trajectories,
-bad input; plus the README parameter table."""
+bad input; plus the reference page's parameter table."""
 
 from __future__ import annotations
 
@@ -252,9 +252,8 @@ def test_joint_trajectory_moves_a_crane_and_bad_input_is_ignored(harness):
     assert harness.sim.engine.carriers["carrier_01"].state.speed_mps == 0.0
 
 
-def test_readme_parameter_table_matches_the_code():
-    readme = (REPO / "README.md").read_text()
-    section = readme.split("<!-- section: simulator (owner: yard_sim) -->")[1].split("<!-- section:")[0]
+def test_reference_page_parameter_table_matches_the_code():
+    section = (REPO / "docs" / "nodes" / "yard_sim.md").read_text()
     assert markdown_table(SimParams) in section  # the sensor table (no prefix) is kept by test_sensors
 
 

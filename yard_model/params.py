@@ -93,7 +93,7 @@ def build(cls: type[T], values: dict[str, Any]) -> T:
 
 
 def markdown_table(cls: type, prefix: str = "") -> str:
-    """README table of a parameter dataclass: name, type, default, unit, description."""
+    """Markdown table (docs/nodes/<node>.md) of a parameter dataclass: name, type, default, unit, description."""
     rows = ["| Parameter | Type | Default | Unit | Description |", "| --- | --- | --- | --- | --- |"]
     for f in param_fields(cls):
         ps: ParamSpec = f.metadata["param"]

@@ -2,8 +2,8 @@
 
 One dataclass (``SimParams``, :mod:`yard_model.params` specs) declared by the node; the sensor models'
 parameters (``yard_sim.sensors.SensorConfig``) are declared next to them under the ``sensors.``
-prefix, one set for every carrier. ``config/yard_sim.yaml`` documents every key; the README
-table is generated from this file (a test keeps them equal). No rclpy import here.
+prefix, one set for every carrier. ``config/yard_sim.yaml`` documents every key; the
+table in docs/nodes/yard_sim.md is generated from this file (a test keeps them equal). No rclpy import here.
 """
 
 from __future__ import annotations
