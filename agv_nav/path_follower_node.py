@@ -22,9 +22,9 @@ from nav_msgs.msg import Odometry
 from rclpy.node import Node
 from std_msgs.msg import Bool, String
 
-from yard_bringup.paths import world_path
 from yard_model import load_world
 from yard_model.documents import DocumentError, dump_document, parse_document
+from yard_model.resources import world_path
 from yard_ros import params as params_mod
 from yard_ros.orientation import yaw_of
 from yard_ros.qos import COMMAND, LATCHED, SENSOR_SUB, STATE
@@ -53,7 +53,7 @@ class PathFollowerNode(Node):
         self.params = params_mod.declare(self, PathFollowerParams)
         ns = self.get_namespace().strip("/")
         self.vehicle_id = self.params.vehicle_id or ns.split("/")[-1] or "carrier_01"
-        world_file = world_path(self.params.world_file)
+        world_file = world_path(self.params.world)
         self.world = load_world(world_file)
         self.follower = PathFollower(self.params, self.world.carrier_type, self.vehicle_id)
         self.rejected = {"route": 0, "authority": 0, "localization": 0}

@@ -3,9 +3,9 @@
 For closed-loop tests and the benchmark: no ROS, no clock. Each control period (``control_dt_s``)
 the loop hands every controller its crane's joint state (``CraneSim.joint_state``, the encoding of
 ``/<crane>/joint_states``), its rail neighbours' gantries, the claims the other controllers sent one
-period earlier, and a ``bay_status`` document computed from the engine's truth the way the fleet
-manager derives it (a truck parked at a truck bay; a carrier standing still within the docking
-tolerance of a carrier bay); it then sends every new plan as a JointTrajectory to the engine and
+period earlier, and a ``bay_status`` document derived by the fleet manager's own rule
+(:func:`fleet_manager.bay_status.bay_entries`) from the engine's truth (a carrier within the docking
+tolerance of a carrier bay stands on it); it then sends every new plan as a JointTrajectory to the engine and
 steps the engine until the next period. ``record`` keeps every axis's state each engine step, so
 limits can be verified on what the simulated drives did.
 
@@ -18,14 +18,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from crane_control.model import CraneModel, JointReading
+from crane_control.motion import Plan
+from crane_control.params import CraneControllerParams
+from fleet_manager.bay_status import CarrierAtBay, bay_entries
 from yard_model.world import World
 from yard_sim.engine import SimConfig, SimEngine
 from yard_sim.trajectory import JointTrajectory, TrajectoryPoint
 
-from .controller import CraneController
-from .model import CraneModel, JointReading
-from .motion import Plan
-from .params import CraneControllerParams
+from .crane_baseline import CONTROLLERS
 
 DOCK_TOLERANCE_M = 0.3  # [m] a carrier this close to a bay pose, standing still, is docked
 STILL_MPS = 0.01  # [m/s]
@@ -65,8 +66,10 @@ class SimLoop:
         self.world = world
         self.params = params or CraneControllerParams()
         self.engine = SimEngine(world, list(carriers), SimConfig(step_s=step_s, sensors_enabled=False), seed)
-        self.ctls = {k: CraneController(CraneModel.from_world(world, k, self.params.container_tare_kg), self.params,
-                                        set(world.bays), style) for k in crane_ids}
+        if style not in CONTROLLERS:
+            raise ValueError(f"unknown style '{style}' (one of {', '.join(CONTROLLERS)})")
+        self.ctls = {k: CONTROLLERS[style](CraneModel.from_world(world, k, self.params.container_tare_kg), self.params,
+                                           set(world.bays)) for k in crane_ids}
         self.control_dt_s = control_dt_s
         self.steps_per_control = max(1, round(control_dt_s / step_s))
         self.events: dict[str, list[dict]] = {k: [] for k in crane_ids}
@@ -110,22 +113,19 @@ class SimLoop:
 
     # ---------------------------------------------------------------- truth
     def bay_status(self) -> dict:
-        """``bay_status`` from the engine's truth: what the fleet manager would publish."""
+        """``bay_status`` from the engine's truth, by the fleet manager's rule (:mod:`fleet_manager.bay_status`)."""
         cargo = self.engine.cargo
-        bays: dict[str, dict] = {}
-        for bay in self.world.bays.values():
-            bays[bay.id] = {"kind": bay.kind, "occupant": None, "ready": False, "container_id": None}
-        for truck in cargo.trucks.values():
-            if truck.bay in bays:
-                bays[truck.bay] = {"kind": "truck", "occupant": truck.id, "ready": truck.state == "parked",
-                                   "container_id": truck.container_id}
+        trucks = {tid: {"bay": t.bay, "state": t.state, "container_id": t.container_id}
+                  for tid, t in cargo.trucks.items()}
         on_carrier = {c.parent_id: c.id for c in cargo.containers.values() if c.parent_kind == "carrier"}
+        docked = []
         for cid, carrier in self.engine.carriers.items():
             s = carrier.state
             for bay in self.world.carrier_bays():
                 if math.hypot(s.x - bay.pose.x, s.y - bay.pose.y) <= DOCK_TOLERANCE_M:
-                    bays[bay.id] = {"kind": "carrier", "occupant": cid, "ready": abs(s.speed_mps) < STILL_MPS,
-                                    "container_id": on_carrier.get(cid)}
+                    docked.append(CarrierAtBay(cid, bay.id, abs(s.speed_mps) < STILL_MPS, on_carrier.get(cid),
+                                               bool(carrier.fault)))
+        bays = bay_entries(self.world, trucks, docked)
         for bay_id, ready in self.bay_overrides.items():
             bays[bay_id]["ready"] = bays[bay_id]["ready"] and ready
         return {"stamp": self.t, "bays": bays}
