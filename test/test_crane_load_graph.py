@@ -16,11 +16,12 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 
 import pytest
 from starvation import CpuHogs, DelayRelay, StopBursts, start_pinned
-from test_crane_graph import stop
+from test_crane_graph import shut_down, spinner
+
+from fleet_manager.bay_status import bay_entries
 
 CRANE = "cn_crane_1"
 BAY_A, BAY_B = "cn_truck_11", "cn_truck_21"  # same gantry position, 7 m apart on the trolley
@@ -30,7 +31,8 @@ RTF = 2.0
 
 @pytest.mark.graph
 @pytest.mark.timeout(300)
-def test_crane_stays_within_its_limits_with_a_starved_controller_and_late_feedback(ros_env, rclpy_context):
+def test_crane_stays_within_its_limits_with_a_starved_controller_and_late_feedback(ros_env, rclpy_context,
+                                                                                    youyiguan_world):
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.clock import Clock, ClockType
@@ -73,29 +75,16 @@ def test_crane_stays_within_its_limits_with_a_starved_controller_and_late_feedba
     jobs = node.create_publisher(String, f"/{CRANE}/jobs", qos.COMMAND)
     bays = node.create_publisher(String, "/fleet/bay_status", qos.LATCHED)
 
-    def bay_status() -> dict:
-        doc = {"stamp": node.get_clock().now().nanoseconds * 1e-9, "bays": {}}
-        for bay in (BAY_A, BAY_B):
-            truck = next((t for t in state.get("trucks", {}).items() if t[1]["bay"] == bay), None)
-            doc["bays"][bay] = {"kind": "truck", "occupant": truck[0] if truck else None,
-                                "ready": bool(truck and truck[1]["state"] == "parked"),
-                                "container_id": truck[1]["container_id"] if truck else None}
+    def bay_status() -> dict:  # by the fleet manager's rule, from the simulator's trucks
+        doc = {"stamp": node.get_clock().now().nanoseconds * 1e-9,
+               "bays": bay_entries(youyiguan_world, state.get("trucks", {}), [])}
         validate("bay_status", doc)
         return doc
 
     node.create_timer(0.5, lambda: bays.publish(String(data=json.dumps(bay_status()))))
     ex = SingleThreadedExecutor(context=rclpy_context)
     ex.add_node(node)
-
-    def spin_until(cond, timeout_s: float) -> bool:
-        end = time.monotonic() + timeout_s
-        while time.monotonic() < end:
-            ex.spin_once(timeout_sec=0.01)
-            if cond():
-                return True
-            if sim.poll() is not None or ctl.poll() is not None:
-                return False
-        return False
+    spin_until = spinner(ex, (sim, ctl), 0.01)
 
     def done(job_id: str) -> bool:
         return any(e["job_id"] == job_id and e["event"] in ("done", "failed") for e in events)
@@ -125,9 +114,5 @@ def test_crane_stays_within_its_limits_with_a_starved_controller_and_late_feedba
                                                       "container_misplaced", "collision")]
         assert bad == [], f"simulator reported {bad[:6]}; {diag}"
     finally:
-        ex.shutdown()
-        node.destroy_node()
-        outputs = {"controller": stop(ctl), "simulator": stop(sim)}
-        for name, out in outputs.items():
-            assert "Traceback" not in out, f"{name} crashed:\n{out[-3000:]}"
+        outputs = shut_down(ex, node, {"controller": ctl, "simulator": sim})
         assert "not publishing an invalid" not in outputs["simulator"], "the simulator failed to report an event"
