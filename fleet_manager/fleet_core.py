@@ -81,6 +81,7 @@ class CarrierInfo:
     speed: float = 0.0
     follower: dict | None = None
     last_seen: float | None = None
+    follower_seen: float | None = None  # last follower status (odometry alone does not drive the carrier)
     soc: float | None = None
     faulted: bool = False
     fault: str | None = None
