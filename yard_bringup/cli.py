@@ -27,6 +27,7 @@ Subcommands:
   gen-sdf      regenerate the Gazebo SDF worlds from the world files
   graph        print the node graph that `sim` and `ros2 launch` start
   day          run a simulated day in one process (fleet manager + kinematic yard): KPIs, plot, MCAP
+  order        submit, cancel or query transport orders of a running yard (re-sends until answered)
 
 Run `yard-autonomy <subcommand> --help` for its options.
 """
@@ -128,7 +129,7 @@ def _add_graph_options(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="yard-autonomy", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", metavar="{sim,check-world,gen-sdf,graph,day}")
+    sub = parser.add_subparsers(dest="command", metavar="{sim,check-world,gen-sdf,graph,day,order}")
 
     p = sub.add_parser(
         "sim", help="start the simulated yard until Ctrl-C or --duration",
@@ -219,6 +220,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output folder (default: runs/day-<date>-<time>)")
     p.add_argument("--no-record", action="store_true", help="do not write day.mcap")
     p.set_defaults(func=cmd_day)
+
+    from .order_cli import add_parser as add_order_parser
+
+    add_order_parser(sub)
     return parser
 
 
