@@ -38,6 +38,8 @@ def main() -> int:
     ap.add_argument("--only", default="", help="comma-separated scenario names: " + ", ".join(SCENARIOS))
     ap.add_argument("--rtf", type=float, default=2.0, help="real-time factor of the simulation (default %(default)s)")
     ap.add_argument("--deliveries", type=int, default=None, help="orders end to end per scenario (default: its own)")
+    ap.add_argument("--sim-limit", type=float, default=None, metavar="SEC",
+                    help="simulated seconds per scenario before the verdict (default: the scenario's own)")
     ap.add_argument("--out", type=Path, default=None, help="folder for the logs (default: a temporary folder)")
     args = ap.parse_args()
     scenarios = dict(SCENARIOS, short=SHORT)
@@ -54,7 +56,8 @@ def main() -> int:
                        PYTHONUNBUFFERED="1")
             os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE")})
             t0 = time.monotonic()
-            o = run_scenario(scenarios[name], out_dir / name, env, rtf=args.rtf, deliveries=args.deliveries)
+            o = run_scenario(scenarios[name], out_dir / name, env, rtf=args.rtf, deliveries=args.deliveries,
+                             sim_limit_s=args.sim_limit)
             console.print(f"{name}: {'ok' if o.ok else 'NOT OK'} in {time.monotonic() - t0:.0f} s wall, "
                           f"{o.sim_s:.0f} s simulated; " + "; ".join(o.notes), highlight=False)
             rows.append(o)

@@ -20,13 +20,11 @@ from __future__ import annotations
 
 import collections
 import math
-import threading
 import traceback
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from nav_msgs.msg import Odometry
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import BatteryState
 from std_msgs.msg import String
@@ -37,7 +35,7 @@ from yard_model.params import ParameterError
 from yard_model.resources import world_path
 from yard_ros import qos
 from yard_ros.params import declare
-from yard_ros.spin import run_node
+from yard_ros.spin import ExecutorThread, fast_executor, run_node
 
 from .ingress import overloaded, peek_order_id, rejection
 from .manager import FleetManager, Output
@@ -162,32 +160,12 @@ class FleetManagerNode(Node):
         self._pending: collections.deque[str] = collections.deque()
         self._wake_pending = False
         self._wake = self.create_guard_condition(self._drain_orders)
-        self._ingress_stop = False
-        self.ingress_node = rclpy.create_node(f"{self.get_name()}_ingress", namespace=self.get_namespace(),
-                                              context=self.context, use_global_arguments=False,
-                                              start_parameter_services=False)
-        self.ingress_node.create_subscription(String, self.resolve_topic_name("/fleet/orders"), self._take_order,
-                                              qos.ORDERS)
-        self._pub_shed = self.ingress_node.create_publisher(String, self.resolve_topic_name("/fleet/order_events"),
-                                                            qos.ORDER_EVENTS)
-        try:
-            from rclpy.experimental import EventsExecutor  # about twice the message rate of the default one
-
-            self._ingress_ex = EventsExecutor(context=self.context)
-        except ImportError:
-            self._ingress_ex = SingleThreadedExecutor(context=self.context)
-        self._ingress_ex.add_node(self.ingress_node)
-        self._ingress_thread = threading.Thread(target=self._spin_ingress, name="order_ingress", daemon=True)
-        self._ingress_thread.start()
-
-    def _spin_ingress(self) -> None:
-        while not self._ingress_stop and self.context.ok():
-            try:
-                self._ingress_ex.spin_once(timeout_sec=0.1)
-            except Exception as exc:  # a shutdown racing the wait; anything else is logged
-                if self._ingress_stop or not self.context.ok():
-                    return
-                self.get_logger().error(f"order ingress: {exc}")
+        ingress = rclpy.create_node(f"{self.get_name()}_ingress", namespace=self.get_namespace(),
+                                    context=self.context, use_global_arguments=False, start_parameter_services=False)
+        ingress.create_subscription(String, self.resolve_topic_name("/fleet/orders"), self._take_order, qos.ORDERS)
+        self._pub_shed = ingress.create_publisher(String, self.resolve_topic_name("/fleet/order_events"),
+                                                  qos.ORDER_EVENTS)
+        self._ingress = ExecutorThread(ingress, fast_executor(self.context), "order_ingress")
 
     def _take_order(self, msg: String) -> None:
         """Ingress thread: queue the message (or shed it) and wake the main thread; nothing else."""
@@ -283,11 +261,7 @@ class FleetManagerNode(Node):
         self.pub_diag.publish(arr)
 
     def destroy_node(self):
-        self._ingress_stop = True
-        self._ingress_thread.join(timeout=5.0)
-        self._ingress_ex.remove_node(self.ingress_node)  # yard_ros.spin: remove, destroy, then shut down
-        self.ingress_node.destroy_node()
-        self._ingress_ex.shutdown()
+        self._ingress.close()
         self.store.close()
         super().destroy_node()
 

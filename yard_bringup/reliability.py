@@ -52,6 +52,7 @@ class Observer:
         from std_msgs.msg import String
 
         from yard_ros import qos
+        from yard_ros.spin import ExecutorThread
 
         self.String = String
         self.ctx = rclpy.Context()
@@ -79,20 +80,7 @@ class Observer:
             n.create_subscription(String, f"/{k}/job_events", self._on_job_event, qos.EVENTS)
         for c in carriers:
             n.create_subscription(String, f"/{c}/follower/status", self._on_status, qos.SENSOR_SUB)
-        self.ex = SingleThreadedExecutor(context=self.ctx)
-        self.ex.add_node(n)
-        self._stop = False
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        while not self._stop and self.ctx.ok():
-            try:
-                self.ex.spin_once(timeout_sec=0.1)
-            except Exception:
-                if self._stop:
-                    return
-                raise
+        self._spinner = ExecutorThread(n, SingleThreadedExecutor(context=self.ctx), "reliability_observer")
 
     def _on_clock(self, msg) -> None:
         self.now = msg.clock.sec + msg.clock.nanosec * 1e-9
@@ -136,11 +124,7 @@ class Observer:
     def close(self) -> None:
         import rclpy
 
-        self._stop = True
-        self._thread.join(timeout=5.0)
-        self.ex.remove_node(self.node)
-        self.node.destroy_node()
-        self.ex.shutdown()
+        self._spinner.close()
         rclpy.try_shutdown(context=self.ctx)
 
 

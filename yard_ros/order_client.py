@@ -27,10 +27,10 @@ from collections.abc import Iterable
 from typing import Any
 
 import rclpy
-from rclpy.executors import SingleThreadedExecutor
 from std_msgs.msg import String
 
 from . import qos
+from .spin import ExecutorThread, fast_executor
 
 FINAL = ("completed", "failed", "cancelled", "rejected")  # an order in one of these moves no more
 
@@ -57,26 +57,7 @@ class OrderClient:
         self.events: list[dict[str, Any]] = []  # every event received, in order (seq duplicates dropped)
         self._seqs: set[int] = set()
         self.node.create_subscription(String, "/fleet/order_events", self._on_event, qos.ORDER_EVENTS)
-        try:
-            from rclpy.experimental import EventsExecutor
-
-            self._ex = EventsExecutor(context=self.context)
-        except ImportError:
-            self._ex = SingleThreadedExecutor(context=self.context)
-        self._ex.add_node(self.node)
-        self._stop = False
-        self._thread = threading.Thread(target=self._spin, name="order_client", daemon=True)
-        self._thread.start()
-
-    # ------------------------------------------------------------------ plumbing
-    def _spin(self) -> None:
-        while not self._stop and self.context.ok():
-            try:
-                self._ex.spin_once(timeout_sec=0.1)
-            except Exception:  # shutting down
-                if self._stop or not self.context.ok():
-                    return
-                raise
+        self._spinner = ExecutorThread(self.node, fast_executor(self.context), "order_client")
 
     def _on_event(self, msg: String) -> None:
         try:
@@ -98,11 +79,7 @@ class OrderClient:
             self._lock.notify_all()
 
     def close(self) -> None:
-        self._stop = True
-        self._thread.join(timeout=5.0)
-        self._ex.remove_node(self.node)
-        self.node.destroy_node()
-        self._ex.shutdown()
+        self._spinner.close()
         rclpy.try_shutdown(context=self.context)
 
     def __enter__(self) -> OrderClient:
