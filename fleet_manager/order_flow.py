@@ -170,9 +170,10 @@ class OrderFlow(FleetCore):
         self._finish(o)
 
     def _expire_unservable(self, now: float) -> None:
-        """Fail orders that can no longer be served: their origin truck bay or destination station is not in
-        the world (a database from an older world), at once; their container not on a truck at the origin
-        (per ``yard_state``: gone, or elsewhere) for ``unservable_timeout_s`` while nobody has lifted it."""
+        """Fail orders that can no longer be served, before their container is lifted: at once when the world
+        no longer allows them (a bay or station removed — a database from an older world —, no crane left
+        between the origin truck bay and a carrier bay, no route); after ``unservable_timeout_s`` when their
+        container is not on a truck at the origin per ``yard_state`` (gone from the yard, or elsewhere)."""
         if self.yard_state is None or now - self._last_expiry < 1.0:
             return
         self._last_expiry = now
@@ -181,23 +182,37 @@ class OrderFlow(FleetCore):
             if o.final or o.loaded or not o.container_at.startswith("truck:"):
                 self._unservable_since.pop(o.order_id, None)
                 continue
-            why = self._unservable(o, containers)
+            gone = self._impossible(o)
+            why = gone or self._container_away(o, containers)
             if why is None:
                 self._unservable_since.pop(o.order_id, None)
                 continue
             since = self._unservable_since.setdefault(o.order_id, now)
-            gone = o.origin_truck_bay not in self.world.bays or o.dest_station not in self.world.stations
             if gone or now - since >= self.cfg.unservable_timeout_s:
                 self._unservable_since.pop(o.order_id, None)
                 reason = f"cannot be served: {why}" + ("" if gone else f" for {now - since:.0f} s")
                 log.warning("order %s failed: %s", quote(o.order_id), reason)
                 self._end(o, "failed", reason, now)
 
-    def _unservable(self, o: Order, containers: dict) -> str | None:
+    def _impossible(self, o: Order) -> str | None:
+        """Why the world (as loaded now) cannot serve an order it once accepted, if so."""
         if o.origin_truck_bay not in self.world.bays:
             return f"origin truck bay {quote(o.origin_truck_bay)} is not in the world"
         if o.dest_station not in self.world.stations:
             return f"destination station {quote(o.dest_station)} is not in the world"
+        dtb = o.dest_truck_bay_requested
+        if dtb is not None and dtb not in self.world.stations[o.dest_station].truck_bays:
+            return f"destination truck bay {quote(dtb)} is not in the world"
+        if not loading_bays(self.world, o.origin_truck_bay):
+            return f"no crane serves truck bay {quote(o.origin_truck_bay)} and a carrier bay"
+        if dtb is not None and not loading_bays(self.world, dtb):
+            return f"no crane serves truck bay {quote(dtb)} and a carrier bay"
+        if o.origin_station in self.world.stations and (o.origin_station, o.dest_station) not in self._reach:
+            return f"no route from {quote(o.origin_station)} to {quote(o.dest_station)}"
+        return None
+
+    def _container_away(self, o: Order, containers: dict) -> str | None:
+        """Why the order's container is not where the order can take it (per ``yard_state``), if so."""
         where = containers.get(o.container_id)
         if where is None:
             return f"container {quote(o.container_id)} is not in the yard (yard_state)"

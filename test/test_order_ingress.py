@@ -8,6 +8,7 @@ random and adversarial documents at the intake.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -18,7 +19,9 @@ from fleet_manager.manager import FleetManager, ManagerConfig
 from fleet_manager.network import YardNetwork
 from fleet_manager.routing import Router
 from fleet_manager.store import FleetStore
+from yard_model import load_world
 
+REPO = Path(__file__).resolve().parents[1]
 CARRIERS = ("carrier_01", "carrier_02")
 CONTAINERS = [f"CNXU{i:07d}" for i in range(40)]
 REASON_MAX = 400  # characters: any reason, whatever was sent
@@ -162,6 +165,40 @@ def test_an_order_whose_container_left_the_yard_fails_after_the_stated_timeout(s
     failed = [a for a in answers(fm) if a["event"] == "failed"]
     assert [a["order_id"] for a in failed] == ["gone"] and "not in the yard" in failed[0]["reason"]
     assert fm.orders["stays"].state == "accepted"
+
+
+
+def test_orders_the_world_no_longer_allows_fail_at_once_after_a_restart(small_world, tmp_path):
+    """A database from an older world: a truck bay removed (with the crane serving it) fails its orders at
+    once, with the reason; an order the new world still allows stays."""
+    db = str(tmp_path / "fm.sqlite")
+    fm = manager(small_world, db)
+    state = yard_state(CONTAINERS[:2])
+    state["containers"][CONTAINERS[1]]["bay"] = "cn_truck_12"
+    fm.on_yard_state(state, 0.5)
+    fm.on_orders([json.dumps(order("from_12", CONTAINERS[1], origin={"station": "cn_station",
+                                                                      "truck_bay": "cn_truck_12"})),
+                  json.dumps(order("to_12", CONTAINERS[0], destination={"station": "vn_station",
+                                                                         "truck_bay": "vn_truck_12"}))], 1.0)
+    assert [a["event"] for a in answers(fm)] == ["accepted", "accepted"]
+    fm.store.close()
+    text = (REPO / "sim_worlds" / "small_yard.yaml").read_text()
+    for line in ("  - {id: vn_truck_12, x: 27.0, y: -270.0, yaw_deg: 270.0}\n", "  - vn_truck_12\n",
+                 "  - {id: cn_truck_12, x: -27.0, y: 270.0, yaw_deg: 90.0}\n", "  - cn_truck_12\n"):
+        assert line in text
+        text = text.replace(line, "")
+    (tmp_path / "smaller.yaml").write_text(text)
+    smaller = load_world(tmp_path / "smaller.yaml")
+    again = FleetManager(smaller, FleetStore(db), ManagerConfig(carrier_ids=CARRIERS, startup_grace_s=0.0), 5.0,
+                         *network(smaller))
+    again.on_yard_state(state, 5.0)
+    again.drain()
+    again.tick(6.0)  # no timeout: the world says so
+    failed = {a["order_id"]: a["reason"] for a in answers(again) if a["event"] == "failed"}
+    assert sorted(failed) == ["from_12", "to_12"]
+    assert "origin truck bay \"cn_truck_12\" is not in the world" in failed["from_12"]
+    assert "destination truck bay \"vn_truck_12\" is not in the world" in failed["to_12"]
+    assert again.store.get_order("from_12").state == "failed"  # stored: a query answers it after a restart
 
 
 # ------------------------------------------------------------------------------------------ property
