@@ -141,8 +141,8 @@ class OrderIntake(FleetCore):
         """A query, or a cancel of an order that is not open: its state, its rejection, or ``unknown``."""
         o = self.orders.get(oid) or self.store.get_order(oid)
         if o is not None:
-            self._answer_state(o, f"{why}: order already {o.state}" if why == "cancel" else f"{why}: current state",
-                               now)
+            note = f"{why}: order already {o.state}" if why == "cancel" else f"{why}: current state"
+            self._answer_state(o, f"{note}: {o.reason}" if o.reason else note, now)
             return
         rej = self.store.get_rejection(oid)
         if rej is not None:

@@ -1,4 +1,5 @@
-"""The client contract over real DDS: a burst answered in full, retry across a kill -9, idempotent ids.
+"""The client contract over real DDS: a burst answered in full, retry across a kill -9, idempotent ids,
+cancel and query by id, an order whose container leaves the yard failed with a reason.
 
 The fleet manager runs as its own process (wall-clock time, small_yard, two silent carriers); the
 test is a client using :class:`yard_ros.order_client.OrderClient`, the helper the docs tell clients
@@ -8,6 +9,7 @@ to use, and a node publishing the yard state (latched) that lists the containers
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -19,6 +21,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 BAY = "cn_truck_11"
+UNSERVABLE_S = 3.0
 
 
 def order(oid: str, container: str) -> dict:
@@ -30,7 +33,7 @@ def start_manager(env, db: Path, log: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "fleet_manager.fleet_manager_node", "--ros-args",
                              "--params-file", str(REPO / "config" / "fleet_manager.yaml"),
                              "-p", "world:=small_yard", "-p", "carrier_ids:=[carrier_01,carrier_02]",
-                             "-p", f"db_path:={db}"],
+                             "-p", f"db_path:={db}", "-p", f"unservable_timeout_s:={UNSERVABLE_S}"],
                             env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
 
 
@@ -58,7 +61,8 @@ def test_every_order_is_answered_through_a_burst_and_a_kill_dash_nine(rclpy_cont
             "containers": {c: {"holder": "truck", "holder_id": f"t{c}", "bay": BAY, "x": 0.0, "y": 0.0, "z": 1.4,
                                "yaw": 0.0} for c in containers}}
     node = rclpy.create_node("yard_state_source", context=rclpy_context)
-    node.create_publisher(String, "/yard/state", qos.LATCHED).publish(String(data=json.dumps(yard)))
+    yard_pub = node.create_publisher(String, "/yard/state", qos.LATCHED)
+    yard_pub.publish(String(data=json.dumps(yard)))
     db, log = tmp_path / "fm.sqlite", tmp_path / "fleet_manager.log"
     procs = [start_manager(ros_env, db, log)]
     client = OrderClient(retry_s=1.0, max_retry_s=4.0)
@@ -102,6 +106,18 @@ def test_every_order_is_answered_through_a_burst_and_a_kill_dash_nine(rclpy_cont
         assert client.query("never_sent")["event"] == "unknown"
         assert client.cancel("b7")["event"] == "cancelled"
         assert client.query("b7")["event"] == "cancelled"
+
+        # the containers of b0 and b1 leave the yard (a fresh simulation): both fail with the reason, not
+        # queued forever; the others stay
+        del yard["containers"][containers[0]], yard["containers"][containers[1]]
+        yard_pub.publish(String(data=json.dumps(yard)))
+        ends = client.submit([{"order_id": f"b{i}", "query": True} for i in range(2)], timeout_s=60.0, until="final")
+        assert [ends.get(f"b{i}", {}).get("event") for i in range(2)] == ["failed", "failed"], ends
+        for i in range(2):
+            why = re.search(r"cannot be served: container .* is not in the yard \(yard_state\) for (\d+) s",
+                               ends[f"b{i}"]["reason"])
+            assert why and int(why.group(1)) >= UNSERVABLE_S, ends[f"b{i}"]  # after the stated timeout
+        assert client.query("b2")["event"] == "accepted"
     finally:
         client.close()
         for p in procs:

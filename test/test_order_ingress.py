@@ -198,7 +198,10 @@ def test_orders_the_world_no_longer_allows_fail_at_once_after_a_restart(small_wo
     assert sorted(failed) == ["from_12", "to_12"]
     assert "origin truck bay \"cn_truck_12\" is not in the world" in failed["from_12"]
     assert "destination truck bay \"vn_truck_12\" is not in the world" in failed["to_12"]
-    assert again.store.get_order("from_12").state == "failed"  # stored: a query answers it after a restart
+    again.on_orders(['{"order_id": "from_12", "query": true}', '{"order_id": "to_12", "cancel": true}'], 7.0)
+    q, c = answers(again)  # the state and why, from the store
+    assert q["event"] == "failed" and "origin truck bay" in q["reason"] and q["reason"].startswith("query")
+    assert c["event"] == "failed" and "destination truck bay" in c["reason"] and c["reason"].startswith("cancel")
 
 
 # ------------------------------------------------------------------------------------------ property
