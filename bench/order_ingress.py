@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -47,6 +46,7 @@ sys.path.insert(0, str(REPO))
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from yard_bringup.supervisor import interrupt  # noqa: E402
 from yard_ros.domain import local_ros_env  # noqa: E402
 
 BAY = "cn_truck_11"
@@ -183,16 +183,6 @@ def start_manager(env: dict[str, str], db: Path, log: Path, extra: list[str]) ->
     return subprocess.Popen(args, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def experiment(kind: str, n_or_rate: float, seconds: float, depth: int | None, settle_s: float,
                tmp: Path, extra: list[str], tag: str) -> Result:
     total = int(n_or_rate) if kind == "burst" else int(n_or_rate * seconds)
@@ -232,7 +222,7 @@ def experiment(kind: str, n_or_rate: float, seconds: float, depth: int | None, s
         return r
     finally:
         client.close()
-        stop(proc)
+        interrupt(proc)
 
 
 def main() -> int:

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from yard_bringup.supervisor import interrupt
+
 REPO = Path(__file__).resolve().parents[1]
 BAY = "cn_truck_11"
 UNSERVABLE_S = 3.0
@@ -35,16 +37,6 @@ def start_manager(env, db: Path, log: Path) -> subprocess.Popen:
                              "-p", "world:=small_yard", "-p", "carrier_ids:=[carrier_01,carrier_02]",
                              "-p", f"db_path:={db}", "-p", f"unservable_timeout_s:={UNSERVABLE_S}"],
                             env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.mark.graph
@@ -121,5 +113,5 @@ def test_every_order_is_answered_through_a_burst_and_a_kill_dash_nine(rclpy_cont
     finally:
         client.close()
         for p in procs:
-            stop(p)
+            interrupt(p)
         node.destroy_node()

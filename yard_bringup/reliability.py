@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .supervisor import interrupt
+
 YARD_AUTONOMY = [sys.executable, "-m", "yard_bringup.cli"]
 ORIGIN_BAYS = ("cn_truck_11", "cn_truck_12")
 DEST_BAYS = ("vn_truck_11", "vn_truck_12")
@@ -169,15 +171,9 @@ class Yard:
 
     def stop(self) -> int:
         self.obs.close()
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        code = interrupt(self.proc, timeout_s=60.0)
         self.out.close()
-        return self.proc.returncode
+        return code
 
 
 # ------------------------------------------------------------------------------------------ scenarios

@@ -218,6 +218,19 @@ class RunResult:
         return not self.failures
 
 
+def interrupt(proc: subprocess.Popen, timeout_s: float = 20.0) -> int:
+    """Stop one process started outside a :class:`Supervisor` as a user would (SIGINT, as Ctrl-C), killing
+    it if it has not exited within ``timeout_s``; returns its exit code."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
 def describe_exit(returncode: int | None) -> str:
     if returncode is None:
         return "still running"
