@@ -69,6 +69,7 @@ setup(
         "networkx>=3.0",
         "pyyaml>=6.0",
         "jsonschema>=4.0",
+        "jsonschema-rs>=0.20",  # fast path for valid documents (yard_model.documents); jsonschema explains errors
         "ruckig>=0.12",
         "mcap>=1.1",
         "mcap-ros2-support>=0.5",

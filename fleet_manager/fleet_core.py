@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .allocation import AllocationConfig, allocate
+from .ingress import IngressLimits
 from .network import YardNetwork
 from .orders import Order
 from .routing import Router
@@ -45,6 +46,12 @@ class ManagerConfig:
     reserve_soc: float = 0.12
     serial_penalty_s: float = 90.0  # per free place a choice would block behind it (fill bays/spots downstream first)
     finished_orders_kept: int = 50
+    max_open_orders: int = 20000  # more unfinished orders: new ones are rejected 'overloaded' (not stored)
+    unservable_timeout_s: float = 30.0  # an order whose container is not at its origin this long fails
+    rejections_kept: int = 10000  # rejections remembered (re-sent rejected ids answered alike), newest first
+    rejections_kept_s: float = 86400.0  # ... and for at most this long
+    max_state_orders: int = 200  # unfinished orders listed in fleet_state (the rest: query by id)
+    ingress: IngressLimits = field(default_factory=IngressLimits)
     allocation: AllocationConfig = field(default_factory=AllocationConfig)
     traffic: TrafficConfig = field(default_factory=TrafficConfig)
 
@@ -74,6 +81,7 @@ class CarrierInfo:
     speed: float = 0.0
     follower: dict | None = None
     last_seen: float | None = None
+    follower_seen: float | None = None  # last follower status (odometry alone does not drive the carrier)
     soc: float | None = None
     faulted: bool = False
     fault: str | None = None
@@ -114,6 +122,13 @@ class FleetCore:
         self._jobs: dict[str, tuple[str, str]] = {}  # job id -> (order id, "load"|"unload")
         self._unblock_t: dict[str, float] = {}
         self._bay_doc: dict | None = None
+        # order intake (fleet_manager.order_intake): shed orders, rejection log rate, store pruning
+        self.shed = 0
+        self._log_second, self._log_lines, self._log_suppressed = -1, 0, 0
+        self._last_housekeeping = -math.inf
+        self._rejections_since_prune = 0
+        self._last_expiry = -math.inf
+        self._unservable_since: dict[str, float] = {}  # order id -> since when its container is not at its origin
         self._places: list[str] = sorted(self.net.places)
         self._pidx = {p: i for i, p in enumerate(self._places)}
         # set at start by FleetManager.__init__ (see fleet_manager.dispatch): travel time and distance

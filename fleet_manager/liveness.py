@@ -3,8 +3,11 @@ and recovery, a carrier blocked too long, an operator taking a carrier off its r
 
 A carrier silent for ``liveness_timeout_s`` or reporting a fault is *faulted*: traffic keeps
 everything it was granted blocked, plans behind it are re-planned, its order is re-queued unless the
-container is already on it. A follower ``blocked`` for ``blocked_timeout_s`` is treated the same way
-for traffic (it keeps its order). Reports resuming clear the condition.
+container is already on it. So is a carrier whose path follower has gone silent while its
+localization still reports (the follower process died and is being restarted: nothing drives the
+carrier, which the drive's command watchdog has stopped). A follower ``blocked`` for
+``blocked_timeout_s`` is treated the same way for traffic (it keeps its order). Reports resuming clear
+the condition; a restarted follower gets its route again (same ``route_id``) and drives on.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import math
 from .fleet_core import CarrierInfo, FleetCore
 
 log = logging.getLogger("fleet_manager")
+
+FOLLOWER_SILENT = "follower silent"  # fault reason prefix: no follower status while odometry goes on
 
 
 class Liveness(FleetCore):
@@ -78,7 +83,10 @@ class Liveness(FleetCore):
         if c is None:
             return
         c.follower = doc
+        c.follower_seen = now
         self._seen(c, now)
+        if c.faulted and c.fault and c.fault.startswith(FOLLOWER_SILENT):
+            self._recover(c, now)
         state = doc["state"]
         if state == "fault":
             if not c.faulted:
@@ -111,6 +119,9 @@ class Liveness(FleetCore):
             if c.located and not c.faulted and c.last_seen is not None and \
                     now - c.last_seen > self.cfg.liveness_timeout_s:
                 self._fault(c, f"silent for {now - c.last_seen:.1f} s", now)
+            elif c.located and not c.faulted and c.follower_seen is not None and \
+                    now - c.follower_seen > self.cfg.liveness_timeout_s:
+                self._fault(c, f"{FOLLOWER_SILENT} for {now - c.follower_seen:.1f} s", now)
             if c.blocked_since is not None and not c.stopped and not c.faulted and \
                     now - c.blocked_since > self.cfg.blocked_timeout_s:
                 self._stop(c, now)

@@ -27,6 +27,7 @@ Subcommands:
   gen-sdf      regenerate the Gazebo SDF worlds from the world files
   graph        print the node graph that `sim` and `ros2 launch` start
   day          run a simulated day in one process (fleet manager + kinematic yard): KPIs, plot, MCAP
+  order        submit, cancel or query transport orders of a running yard (re-sends until answered)
 
 Run `yard-autonomy <subcommand> --help` for its options.
 """
@@ -37,8 +38,14 @@ LOCALHOST, and unless ROS_DOMAIN_ID is set (or --domain-id given) a free domain 
 (printed at start), so parallel runs and tests never hear each other. To watch the yard from another shell
 use the printed ROS_DOMAIN_ID and ROS_AUTOMATIC_DISCOVERY_RANGE.
 
-Exit status: 0 when stopped by Ctrl-C or at the end of --duration with every process exiting cleanly;
-1 when a process died, did not stop cleanly, or the world/configuration is invalid.
+Restarts: the fleet manager and every node of a carrier or a crane are restarted when they die (at most 3
+times a minute). A carrier or crane whose node keeps dying is taken out of the run (its other nodes are
+stopped, "LOST" is printed) and the yard goes on, as long as a carrier is left and every station keeps a
+crane at its carrier bays.
+
+Exit status: 0 when stopped by Ctrl-C or at the end of --duration with every process exiting cleanly (also
+after losing a carrier or crane the yard could do without); 1 when the simulator or the fleet manager died
+for good, the yard could not go on, a process did not stop cleanly, or the world/configuration is invalid.
 
 Examples:
   yard-autonomy sim                                   # Youyiguan, 3 carriers, real time, until Ctrl-C
@@ -122,7 +129,7 @@ def _add_graph_options(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="yard-autonomy", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", metavar="{sim,check-world,gen-sdf,graph,day}")
+    sub = parser.add_subparsers(dest="command", metavar="{sim,check-world,gen-sdf,graph,day,order}")
 
     p = sub.add_parser(
         "sim", help="start the simulated yard until Ctrl-C or --duration",
@@ -140,8 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "leased for this run on this host")
     p.add_argument("--log-dir", type=Path, default=None, metavar="DIR",
                    help="folder for one log file per process (<namespace>__<node>.log), processes.json (pids, "
-                        "states) and ROS's own logs; default: $ROS_LOG_DIR or ~/.ros/log, then "
-                        "yard_autonomy/<date-time>-<pid>")
+                        "states), ROS's own logs and the fleet manager's database (fleet_manager.sqlite); "
+                        "default: $ROS_LOG_DIR or ~/.ros/log, then yard_autonomy/<date-time>-<pid>")
     p.add_argument("--params-file", action="append", default=[], type=Path, metavar="FILE",
                    help="extra ROS parameter file given to every process after the shipped config files and the "
                         "graph's settings, so its values win (use node names or /** as top-level keys); "
@@ -213,6 +220,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output folder (default: runs/day-<date>-<time>)")
     p.add_argument("--no-record", action="store_true", help="do not write day.mcap")
     p.set_defaults(func=cmd_day)
+
+    from .order_cli import add_parser as add_order_parser
+
+    add_order_parser(sub)
     return parser
 
 
@@ -222,14 +233,14 @@ def _err(console: Console, text: str) -> int:
     return 1
 
 
-def _load_graph(args, console: Console):
+def _load_graph(args, console: Console, run_dir: Path | None = None):
     from yard_model import WorldError
     from yard_model.resources import ShareNotFoundError
 
     from .graph import build_graph
 
     try:
-        return build_graph(args.world, args.carriers, args.rtf, args.seed)
+        return build_graph(args.world, args.carriers, args.rtf, args.seed, run_dir=run_dir)
     except (WorldError, ShareNotFoundError, ValueError, RuntimeError) as exc:
         _err(console, str(exc))
         return None
@@ -404,12 +415,15 @@ class RichReporter:
 
 
 def cmd_sim(args, console: Console) -> int:
+    from yard_model import load_world
     from yard_model.resources import ShareNotFoundError, world_path
     from yard_ros.domain import local_ros_env
 
+    from .graph import viability
     from .supervisor import ProcessPlan, Supervisor, default_log_dir, log_file_name, node_command
 
-    specs = _load_graph(args, console)
+    log_dir = (args.log_dir or default_log_dir()).expanduser().resolve()
+    specs = _load_graph(args, console, log_dir)
     if specs is None:
         return 1
     if args.record is not None:
@@ -422,10 +436,9 @@ def cmd_sim(args, console: Console) -> int:
     for f in args.params_file:
         if not f.is_file():
             return _err(console, f"parameter file {f} does not exist")
-    log_dir = (args.log_dir or default_log_dir()).expanduser().resolve()
     try:
         plans = [ProcessPlan(s.label, node_command(s, args.params_file), log_dir / log_file_name(s.label),
-                             respawn=s.respawn) for s in specs]
+                             respawn=s.respawn, group=s.group, essential=s.essential) for s in specs]
     except ShareNotFoundError as exc:
         return _err(console, str(exc))
     if args.duration is not None:
@@ -453,7 +466,8 @@ def cmd_sim(args, console: Console) -> int:
             f"ROS_AUTOMATIC_DISCOVERY_RANGE={env['ROS_AUTOMATIC_DISCOVERY_RANGE']}"
             f"{' (leased for this run)' if lease else ''}\nlogs: {log_dir}", highlight=False, soft_wrap=True)
         reporter = RichReporter(console)
-        sup = Supervisor(plans, env, log_dir, reporter, echo=args.echo, stop_timeout_s=args.stop_timeout)
+        sup = Supervisor(plans, env, log_dir, reporter, echo=args.echo, stop_timeout_s=args.stop_timeout,
+                         viable=viability(load_world(world), specs))
         try:
             result = sup.run()
         finally:
@@ -461,9 +475,12 @@ def cmd_sim(args, console: Console) -> int:
     finally:
         if lease is not None:
             lease.release()
+    for f in result.losses:
+        console.print(f"[bold yellow]LOST[/] {escape(f.describe())}", highlight=False, soft_wrap=True)
     if result.ok:
         why = "end of --duration" if result.reason == "sentinel" else result.reason
-        console.print(f"[green]stopped cleanly[/] ({why})", highlight=False)
+        lost = f", the yard went on without {len(result.losses)} lost carrier(s)/crane(s)" if result.losses else ""
+        console.print(f"[green]stopped cleanly[/] ({why}{lost})", highlight=False)
         return 0
     for f in result.failures:
         console.print(f"[bold red]FAILED[/] {escape(f.describe())}", highlight=False, soft_wrap=True)

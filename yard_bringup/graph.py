@@ -88,6 +88,16 @@ class NodeSpec:
         return f"{self.namespace.strip('/')}/{self.name}" if self.namespace.strip("/") else self.name
 
     @property
+    def group(self) -> str:
+        """The carrier or crane the process belongs to ("" for the yard's own processes)."""
+        return self.namespace.strip("/") if self.scope in ("carrier", "crane") else ""
+
+    @property
+    def essential(self) -> bool:
+        """The yard cannot run without it (simulator, fleet manager); a carrier's or crane's node it can."""
+        return self.scope == "yard"
+
+    @property
     def node_names(self) -> tuple[str, ...]:
         """Fully qualified names of the ROS nodes this process creates."""
         ns = self.namespace.rstrip("/")
@@ -114,6 +124,7 @@ class GraphContext:
     real_time_factor: float
     seed: int
     use_sim_time: bool
+    run_dir: Path | None = None  # the run's folder (logs, the fleet manager's database); None: not known
 
 
 @dataclass(frozen=True)
@@ -194,11 +205,13 @@ def carrier_ids(count: int) -> tuple[str, ...]:
 
 
 def graph_context(world: World | str | os.PathLike, carriers: int | Iterable[str], rtf: float = 1.0, seed: int = 0,
-                  use_sim_time: bool = True) -> GraphContext:
+                  use_sim_time: bool = True, run_dir: str | os.PathLike | None = None) -> GraphContext:
     """Resolve the world (name, path or loaded World) and check the run settings.
 
     ``carriers`` is a count (ids ``carrier_01``...) or explicit vehicle ids
-    (a vehicle computer runs its own carrier only).
+    (a vehicle computer runs its own carrier only). A count must fit the world's parking and charging
+    spots, where the simulator starts them. ``run_dir``: the run's folder, where the fleet manager keeps
+    its database.
     """
     if isinstance(world, World):
         loaded, path = world, Path(world.source).resolve()
@@ -209,6 +222,10 @@ def graph_context(world: World | str | os.PathLike, carriers: int | Iterable[str
         raise ValueError(f"real-time factor must be >= 0 (0 = as fast as possible), got {rtf}")
     if isinstance(carriers, int):
         ids = carrier_ids(carriers)
+        spots = len(loaded.parking_spots()) + len(loaded.charging_spots())
+        if not 1 <= carriers <= spots:  # the simulator parks each carrier on a spot of its own
+            raise ValueError(f"number of carriers must be in 1..{spots} (parking + charging spots of "
+                             f"{loaded.name}), got {carriers}")
     else:
         ids = tuple(carriers)
         bad = [c for c in ids if not VEHICLE_ID.fullmatch(c)]
@@ -224,6 +241,7 @@ def graph_context(world: World | str | os.PathLike, carriers: int | Iterable[str
         real_time_factor=float(rtf),
         seed=int(seed),
         use_sim_time=use_sim_time,
+        run_dir=None if run_dir is None else Path(run_dir).resolve(),
     )
 
 
@@ -242,7 +260,8 @@ def active_subsystems(available: Callable[[str], bool] = module_available,
 def build_graph(world: World | str | os.PathLike, carriers: int | Iterable[str], rtf: float = 1.0, seed: int = 0,
                 use_sim_time: bool = True, *, scopes: Iterable[str] = SCOPES,
                 available: Callable[[str], bool] = module_available,
-                subsystems: Iterable[Subsystem] | None = None) -> list[NodeSpec]:
+                subsystems: Iterable[Subsystem] | None = None,
+                run_dir: str | os.PathLike | None = None) -> list[NodeSpec]:
     """The processes of a simulated yard: simulator, then yard-, carrier- and crane-scoped nodes.
 
     ``carriers``: a count or explicit vehicle ids (see :func:`graph_context`).
@@ -252,7 +271,7 @@ def build_graph(world: World | str | os.PathLike, carriers: int | Iterable[str],
     (tests). Order: by scope (yard, carrier, crane), then by instance, then
     by registration.
     """
-    ctx = graph_context(world, carriers, rtf, seed, use_sim_time)
+    ctx = graph_context(world, carriers, rtf, seed, use_sim_time, run_dir)
     scopes = tuple(scopes)
     unknown = [s for s in scopes if s not in SCOPES]
     if unknown:
@@ -271,6 +290,25 @@ def build_graph(world: World | str | os.PathLike, carriers: int | Iterable[str],
     if dupes:
         raise ValueError(f"two processes share a name: {', '.join(dupes)}")
     return specs
+
+
+def viability(world: World, specs: Iterable[NodeSpec]) -> Callable[[set[str]], str | None]:
+    """What the supervisor asks when a carrier or crane is lost for good: can the yard go on without the lost
+    groups? Not without a single carrier, nor with a station none of whose cranes reaches a carrier bay."""
+    carriers = {s.group for s in specs if s.scope == "carrier"}
+    cranes = {s.group for s in specs if s.scope == "crane"}
+    serving = {sid: {k for k, c in world.cranes.items() if k in cranes and set(c.serves) & set(st.carrier_bays)}
+               for sid, st in world.stations.items()}
+
+    def why_not(lost: set[str]) -> str | None:
+        if carriers and carriers <= lost:
+            return "no carrier left"
+        for sid, ks in sorted(serving.items()):
+            if ks and ks <= lost:
+                return f"no crane left at station {sid}"
+        return None
+
+    return why_not
 
 
 # ---------------------------------------------------------------------------
@@ -297,10 +335,14 @@ register(Subsystem(
 
 # --- subsystem: fleet_manager (owner: fleet_manager) ---
 def _fleet_manager_parameters(ctx: GraphContext, _instance: str | None) -> dict[str, Any]:
-    # One database per bringup run (stable across respawns of the node, never a stale one of an earlier run).
+    # One database per bringup run (stable across respawns of the node, never a stale one of an earlier run):
+    # in the run's folder (`sim --log-dir`), or else in the temporary folder.
     import tempfile
 
-    db = Path(tempfile.gettempdir()) / f"yard_autonomy_fleet_{ctx.world_name}_{os.getpid()}.sqlite"
+    folder = ctx.run_dir if ctx.run_dir is not None else Path(tempfile.gettempdir())
+    name = "fleet_manager.sqlite" if ctx.run_dir is not None else \
+        f"yard_autonomy_fleet_{ctx.world_name}_{os.getpid()}.sqlite"
+    db = folder / name
     return {"world": str(ctx.world_file), "carrier_ids": list(ctx.carrier_ids), "db_path": str(db)}
 
 
@@ -317,7 +359,7 @@ def _localization_parameters(ctx: GraphContext, instance: str | None) -> dict[st
 
 register(Subsystem(
     key="localization", scope="carrier", executable="localization", module="agv_nav.localization_node",
-    config=("localization.yaml",), parameters=_localization_parameters,
+    config=("localization.yaml",), parameters=_localization_parameters, respawn=True,
     description="GNSS/RTK + wheel odometry + gyro fusion for one carrier: localization/odometry in map",
 ))
 
@@ -334,7 +376,7 @@ _FOLLOWER_POSE_REMAP = () if module_available("agv_nav.localization_node") else 
 register(Subsystem(
     key="path_follower", scope="carrier", executable="path_follower", module="agv_nav.path_follower_node",
     config=("path_follower.yaml",), parameters=_path_follower_parameters, remappings=_FOLLOWER_POSE_REMAP,
-    description="path following and precise docking for one carrier (cmd_vel, follower/status)",
+    respawn=True, description="path following and precise docking for one carrier (cmd_vel, follower/status)",
 ))
 
 # --- subsystem: crane_controller (owner: crane_control) ---
@@ -345,7 +387,7 @@ def _crane_controller_parameters(ctx: GraphContext, instance: str | None) -> dic
 register(Subsystem(
     key="crane_controller", scope="crane", executable="crane_controller",
     module="crane_control.crane_controller_node", config=("crane_controller.yaml",),
-    parameters=_crane_controller_parameters,
+    parameters=_crane_controller_parameters, respawn=True,
     description="lift jobs of one crane: ruckig motion, interlocks, job queue, shared-rail claims",
 ))
 
