@@ -16,6 +16,7 @@ from yard_model.resources import DEFAULT_WORLD
 from .allocation import AllocationConfig
 from .manager import ManagerConfig
 from .network import NetworkConfig
+from .recovery import RecoveryConfig
 from .traffic import TrafficConfig
 
 
@@ -86,6 +87,15 @@ class FleetManagerParams:
         "that carrier).", "", 0.0, 1.0))
     crane_retries: int = field(default=3, metadata=spec(
         "Crane job failures tolerated per order before the order fails.", "", 0, 100))
+    max_recovery_attempts: int = field(default=3, metadata=spec(
+        "Recovery routes a faulted carrier gets (from where it stands) before it is taken out of service; the "
+        "count starts again when it arrives somewhere.", "", 0, 100))
+    max_order_faults: int = field(default=3, metadata=spec(
+        "Carrier faults an order survives before loading (each re-queues it); then it fails with the reason.",
+        "", 1, 100))
+    recovery_timeout_s: float = field(default=120.0, metadata=spec(
+        "A faulted carrier for which no recovery route can be planned this long is taken out of service.",
+        "s", 1.0, 3600.0))
 
     def check(self) -> None:
         if not self.carrier_ids:
@@ -111,6 +121,8 @@ class FleetManagerParams:
             retime_period_s=self.retime_period_s,
             resend_period_s=self.resend_period_s,
             crane_retries=self.crane_retries,
+            recovery=RecoveryConfig(max_attempts=self.max_recovery_attempts, max_order_faults=self.max_order_faults,
+                                    timeout_s=self.recovery_timeout_s),
             charge_below_soc=self.charge_below_soc,
             charge_target_soc=self.charge_target_soc,
             reserve_soc=self.reserve_soc,
