@@ -18,7 +18,7 @@ class CarrierRoutes(FleetCore):
     def _route(self, c: CarrierInfo, plan: Plan, purpose: str, now: float, lead_in_from=None) -> None:
         """Commit a plan and publish its route (inside a transaction).
 
-        ``lead_in_from``: (x, y) the plan's points were led in from (a recovery route,
+        ``lead_in_from``: (x, y, stretch) the plan's points were led in from (a recovery route,
         :func:`fleet_manager.recovery.lead_in`); stored so that a restart rebuilds the same geometry.
         """
         c.route_seq += 1
@@ -39,7 +39,7 @@ class CarrierRoutes(FleetCore):
                 "prev": [g.segments[0][0].lane, g.segments[0][0].forward] if g.segments and
                 g.segments[0][0] not in g.traversals else None}
         if lead_in_from is not None:
-            path["lead_in"] = [float(lead_in_from[0]), float(lead_in_from[1])]
+            path["lead_in"] = [float(v) for v in lead_in_from]
         c.route_id, c.route_doc, c.route_path, c.purpose = rid, doc, path, purpose
         c.route_sent_t, c.authority_sent = now, auth
         self.store.save_route(c.id, rid, doc, path, purpose, auth)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from yard_model.drivable import RouteError, quantize_points
+from yard_model.drivable import RouteError, check_drivable, quantize_points
 from yard_model.geometry import cumulative_length, project_onto_polyline
 
 from .network import RouteGeometry, RouteResource
@@ -108,15 +108,17 @@ NO_LEAD_IN_M = 0.05
 
 
 def lead_in(points: np.ndarray, x: float, y: float, min_turning_radius_m: float,
-            min_length_m: float = 10.0) -> np.ndarray:
+            min_length_m: float = 10.0, stretch: float = 1.0, search_m: float = 10.0) -> np.ndarray:
     """The route's points shifted so that it starts where the carrier stands and blends onto the lane.
 
-    The carrier at (x, y) is ``d`` beside the route (signed, left positive). Points up to the carrier's
-    foot point move sideways by ``d``; after it the shift falls as ``d (1 + cos(pi u / L)) / 2`` over
-    ``L``, and is zero beyond. The blend's own curvature is at most ``|d| pi^2 / (2 L^2)``;
+    The carrier at (x, y) is ``d`` beside the route's first ``search_m`` (signed, left positive). Points
+    up to the carrier's foot point move sideways by ``d``; after it the shift falls as
+    ``d (1 + cos(pi u / L)) / 2`` over ``L``, and is zero beyond. The blend's own curvature is at most
+    ``|d| pi^2 / (2 L^2)``;
     ``L = max(min_length_m, 2 pi sqrt(|d| R / 2))`` keeps it at a quarter of ``1 / R`` (R the
     smallest turning radius), so a lead-in on a straight lane is always drivable and the drivable
-    check judges what lane curvature adds. The number of points does not change, so the route's lane
+    check judges what lane curvature adds (``stretch`` lengthens the blend: :func:`drivable_lead_in`
+    tries several). The number of points does not change, so the route's lane
     indices stay valid; its length changes by about ``d^2 pi^2 / (16 L)`` (3 cm for d = 1.2 m), which
     :func:`reshaped` carries into the route's arc lengths. RouteError when the route ends before the
     blend does (its goal would move).
@@ -124,11 +126,12 @@ def lead_in(points: np.ndarray, x: float, y: float, min_turning_radius_m: float,
     pts = np.asarray(points, dtype=float)
     if len(pts) < 2:
         return pts.copy()
-    s_c, d, _ = project_onto_polyline(pts, (x, y))
+    arc = cumulative_length(pts)
+    head = max(int(np.searchsorted(arc, search_m, side="right")), 2)  # the route may pass by again later
+    s_c, d, _ = project_onto_polyline(pts[:head], (x, y))
     if abs(d) < NO_LEAD_IN_M:
         return pts.copy()
-    length = max(min_length_m, 2.0 * math.pi * math.sqrt(abs(d) * min_turning_radius_m / 2.0))
-    arc = cumulative_length(pts)
+    length = stretch * max(min_length_m, 2.0 * math.pi * math.sqrt(abs(d) * min_turning_radius_m / 2.0))
     if s_c + length > arc[-1]:
         raise RouteError(f"no room for a lead-in: {abs(d):.2f} m beside the lane needs {length:.1f} m, "
                          f"the route has {arc[-1] - s_c:.1f} m left")
@@ -138,6 +141,25 @@ def lead_in(points: np.ndarray, x: float, y: float, min_turning_radius_m: float,
     norm = np.maximum(np.hypot(tangent[:, 0], tangent[:, 1]), 1e-12)
     normal = np.stack([-tangent[:, 1] / norm, tangent[:, 0] / norm], axis=1)
     return pts + normal * shift[:, None]
+
+
+LEAD_IN_STRETCHES = (1.0, 0.7, 1.5, 2.2, 3.2, 4.5)
+"""Blend lengths tried, relative to :func:`lead_in`'s: beside a curve the parallel offset bends the line
+(inside it, tighter), which the blend's own curvature offsets differently at each length."""
+
+
+def drivable_lead_in(points: np.ndarray, x: float, y: float, carrier_type) -> tuple[np.ndarray, float]:
+    """The first :func:`lead_in` (over ``LEAD_IN_STRETCHES``) the drivable contract accepts, with its stretch;
+    RouteError with the last reason when none is."""
+    why = None
+    for k in LEAD_IN_STRETCHES:
+        try:
+            pts = lead_in(points, x, y, carrier_type.min_deck_turning_radius_m, stretch=k)
+            check_drivable(pts, carrier_type)
+            return pts, k
+        except RouteError as exc:
+            why = exc
+    raise RouteError(f"no drivable lead-in: {why}")
 
 
 def reshaped_geometry(g: RouteGeometry, points: np.ndarray) -> RouteGeometry:
@@ -179,6 +201,7 @@ class CarrierRecovery:
     pending: str | None = None  # the fault awaiting a recovery route
     pending_since: float | None = None
     out_of_service: str | None = None  # why, when out of service
+    last_fault: str | None = None  # the latest fault decided on (for /diagnostics)
 
     KEEP = 50  # handled / rejected entries kept (oldest dropped)
 
@@ -187,6 +210,7 @@ class CarrierRecovery:
         if key in self.handled:
             return False
         self.handled = (self.handled + [key])[-self.KEEP:]
+        self.last_fault = reason
         if route_doc is not None:
             self._reject(route_doc)
             if classify(reason) == "shape":
@@ -244,10 +268,11 @@ class CarrierRecovery:
     def to_doc(self) -> dict:
         return {"attempts": self.attempts, "handled": self.handled, "rejected_ids": self.rejected_ids,
                 "rejected_shapes": self.rejected_shapes, "avoid_lanes": self.avoid_lanes, "pending": self.pending,
-                "pending_since": self.pending_since, "out_of_service": self.out_of_service}
+                "pending_since": self.pending_since, "out_of_service": self.out_of_service,
+                "last_fault": self.last_fault}
 
     @classmethod
     def from_doc(cls, doc: dict | None) -> CarrierRecovery:
         doc = doc or {}
         return cls(**{k: doc[k] for k in ("attempts", "handled", "rejected_ids", "rejected_shapes", "avoid_lanes",
-                                            "pending", "pending_since", "out_of_service") if k in doc})
+                                            "pending", "pending_since", "out_of_service", "last_fault") if k in doc})

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import logging
 
-from yard_model.drivable import RouteError, check_drivable, check_start
+from yard_model.drivable import RouteError, check_start
 
 from .fleet_core import CarrierInfo, FleetCore
 from .orders import Order
-from .recovery import classify, lead_in, reshaped
+from .recovery import classify, drivable_lead_in, reshaped
 
 log = logging.getLogger("fleet_manager")
 
@@ -157,8 +157,7 @@ class RecoveryFlow(FleetCore):
         refused: list[str] = []
         for plan in plans:
             try:
-                pts = lead_in(plan.geometry.points, x, y, self.world.carrier_type.min_deck_turning_radius_m)
-                check_drivable(pts, self.world.carrier_type)
+                pts, stretch = drivable_lead_in(plan.geometry.points, x, y, self.world.carrier_type)
                 check_start(pts, x, y, yaw, rc.start_offset_m, rc.start_heading_deg)
             except RouteError as exc:
                 refused.append(f"to {plan.goal}: {exc}")
@@ -166,21 +165,21 @@ class RecoveryFlow(FleetCore):
             if not c.recovery.may_send(None, pts):
                 refused.append(f"to {plan.goal}: the same route was refused before")
                 continue
-            self._send_recovery(c, reshaped(plan, pts), (x, y), purpose, why, count, now)
+            self._send_recovery(c, reshaped(plan, pts), (x, y, stretch), purpose, why, count, now)
             return
         if refused:
             self._out_of_service(c, f"no drivable route from ({x:.1f}, {y:.1f}): {refused[0]}", now)
         else:
             log.info("%s: no recovery route to %s now; trying again", c.id, goals)
 
-    def _send_recovery(self, c: CarrierInfo, plan, start_xy, purpose: str, why: str, count: bool, now: float) -> None:
+    def _send_recovery(self, c: CarrierInfo, plan, lead, purpose: str, why: str, count: bool, now: float) -> None:
         o = self.orders.get(c.order_id) if c.order_id else None
         with self._tx():
             if purpose == "to_destination" and o is not None:
                 o.dest_bay = plan.goal
                 self._save(o, now)
             c.task = purpose
-            self._route(c, plan, purpose, now, lead_in_from=start_xy)
+            self._route(c, plan, purpose, now, lead_in_from=lead)
             if count:
                 c.recovery.sent()
             c.faulted, c.fault, c.stale = False, None, False

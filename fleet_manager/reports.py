@@ -70,13 +70,18 @@ class Reports(FleetCore):
         return "faulted" if c.faulted else "stopped" if c.stopped else "ok" if c.located else "unlocated"
 
     def carrier_diagnostics(self) -> list[dict]:
-        """One ``/diagnostics`` entry per carrier: level ``ok`` | ``warn`` (faulted, recovering, stopped,
-        unlocated) | ``error`` (out of service), the fault as message, recovery counts as values."""
+        """One ``/diagnostics`` entry per carrier: level ``ok`` | ``warn`` (faulted, on a recovery route not yet
+        arrived, stopped, unlocated) | ``error`` (out of service), the fault as message, recovery counts as values."""
         out = []
         for c in self.carriers.values():
             health = self._health(c)
             level = "error" if health == "out_of_service" else "ok" if health == "ok" else "warn"
-            out.append({"name": f"fleet_manager/{c.id}", "level": level, "message": c.fault or health,
+            message = c.fault or health
+            if health == "ok" and c.recovery.attempts:  # on a recovery route, not arrived yet
+                level = "warn"
+                message = f"recovering ({c.recovery.attempts} of {self.cfg.recovery.max_attempts}) after: " \
+                          f"{c.recovery.last_fault}"
+            out.append({"name": f"fleet_manager/{c.id}", "level": level, "message": message,
                         "values": {"health": health, "task": c.task, "order_id": str(c.order_id),
                                    "route_id": str(c.route_id), "recovery_attempts": c.recovery.attempts,
                                    "max_recovery_attempts": self.cfg.recovery.max_attempts,

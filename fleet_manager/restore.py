@@ -97,7 +97,7 @@ class Restore(FleetCore):
         geom = self.net.build_route(travs, path["start_offset"], path["end_offset"], path["start_place"],
                                     path["goal_place"], prev=prev)
         if path.get("lead_in"):  # a recovery route: the points that were sent
-            x, y = path["lead_in"]
+            x, y, stretch = path["lead_in"]
             r_min = self.world.carrier_type.min_deck_turning_radius_m
-            geom = reshaped_geometry(geom, lead_in(geom.points, x, y, r_min))
+            geom = reshaped_geometry(geom, lead_in(geom.points, x, y, r_min, stretch=stretch))
         return geom
