@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import logging
 
+from yard_model.drivable import RouteError
+
 from .fleet_core import CarrierInfo, FleetCore, Output
+from .recovery import drivable_lead_in, reshaped
 from .traffic import Plan
 
 log = logging.getLogger("fleet_manager")
@@ -21,6 +24,13 @@ class CarrierRoutes(FleetCore):
         ``lead_in_from``: (x, y, stretch) the plan's points were led in from (a recovery route,
         :func:`fleet_manager.recovery.lead_in`); stored so that a restart rebuilds the same geometry.
         """
+        if lead_in_from is None and c.pose is not None and (c.route_path or {}).get("lead_in"):
+            # re-planned while on a recovery route, maybe still beside the lane: start where it is, too
+            try:
+                pts, stretch = drivable_lead_in(plan.geometry.points, c.pose[0], c.pose[1], self.world.carrier_type)
+                plan, lead_in_from = reshaped(plan, pts), (c.pose[0], c.pose[1], stretch)
+            except RouteError:
+                pass  # no room for one: the lane's own points (the follower judges)
         c.route_seq += 1
         rid = f"{c.id}-{c.route_seq}"
         self.traffic.commit(c.id, rid, plan, now)

@@ -40,7 +40,7 @@ class RecoveryFlow(FleetCore):
         c.reconcile = c.stale = False
         route_doc = c.route_doc if rid is not None and rid == c.route_id else (
             {"route_id": rid} if rid is not None else None)
-        if not c.recovery.note_fault(str(rid), reason, route_doc, now):
+        if not c.recovery.note_fault(str(rid), reason, route_doc, now) or c.recovery.out_of_service is not None:
             # decided already: a recovery route sent since may still be on its way
             if c.route_id is not None and c.route_id != rid and now - c.route_sent_t > self.cfg.resend_period_s:
                 self._resend_route(c, now)
@@ -80,12 +80,16 @@ class RecoveryFlow(FleetCore):
                 self._route_from_pose(c, now, "after a restart the restored route was not the follower's",
                                       count=False)
             elif c.faulted and c.recovery.pending is not None and classify(c.fault or "") in RECOVERING_KINDS \
-                    and not (c.fault or "").startswith("yard_state fault"):
+                    and not self._hardware_fault(c):
                 step, why = c.recovery.next_step(now, self.cfg.recovery)
                 if step == "out_of_service":
                     self._out_of_service(c, why, now)
                 else:
                     self._route_from_pose(c, now, c.recovery.pending, count=True)
+
+    def _hardware_fault(self, c: CarrierInfo) -> bool:
+        """The simulator or the vehicle reports a fault now: no route can help until it clears."""
+        return bool(((self.yard_state or {}).get("carriers", {}).get(c.id) or {}).get("fault"))
 
     def _standing(self, c: CarrierInfo) -> bool:
         v = self.cfg.recovery.standstill_mps

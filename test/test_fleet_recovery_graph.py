@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 
 import pytest
-from test_fleet_restart import CARRIERS, RTF, RosWorld, add_truck, start_node
+from test_fleet_restart import CARRIERS, RTF, RosWorld, add_truck, start_node, stop_all, wait_for_node
 
 from fleet_manager.network import YardNetwork
 from yard_harness.fleet_sim import FleetSim, SimConfig
@@ -49,12 +48,7 @@ def test_a_faulted_carrier_recovers_and_a_restart_sends_nothing_stale(rclpy_cont
     proc = start_node(ros_env, db, log)
     procs = [proc]
     try:
-        deadline = time.monotonic() + 60.0
-        while not any(o.kind == "bay_status" for o in world.inbox) and time.monotonic() < deadline:
-            sim.t += 0.1
-            world.clock(sim.t)
-            world.spin(0.1)
-        assert time.monotonic() < deadline, log.read_text()[-2000:]
+        wait_for_node(world, sim, log)
         sim.start()
         for bay, cid in (("cn_truck_11", "CNXU0000017"), ("cn_truck_12", "CNXU0000022"),
                          ("vn_truck_11", None), ("vn_truck_12", None)):
@@ -103,12 +97,5 @@ def test_a_faulted_carrier_recovers_and_a_restart_sends_nothing_stale(rclpy_cont
         assert any(name == f"fleet_manager/{victim.id}" and level == 1 and "recovering" in msg and "off route" in msg
                    for name, level, msg in diags), sorted({d[0] for d in diags})
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)
-                try:
-                    p.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+        stop_all(procs)
         world.node.destroy_node()
