@@ -20,6 +20,7 @@ from .allocation import AllocationConfig, allocate
 from .ingress import IngressLimits
 from .network import YardNetwork
 from .orders import Order
+from .recovery import CarrierRecovery, RecoveryConfig
 from .routing import Router
 from .store import FleetStore
 from .traffic import TrafficConfig, TrafficController
@@ -54,6 +55,7 @@ class ManagerConfig:
     ingress: IngressLimits = field(default_factory=IngressLimits)
     allocation: AllocationConfig = field(default_factory=AllocationConfig)
     traffic: TrafficConfig = field(default_factory=TrafficConfig)
+    recovery: RecoveryConfig = field(default_factory=RecoveryConfig)
 
 
 @dataclass
@@ -89,10 +91,13 @@ class CarrierInfo:
     stopped: bool = False
     located: bool = False
     authority_sent: float = -1.0
+    recovery: CarrierRecovery = field(default_factory=CarrierRecovery)
+    reconcile: bool = False  # restored route: waiting for the follower to say whether it drives it
+    stale: bool = False  # restored route the follower does not drive: plan again from the reported pose
 
     def persist_doc(self) -> dict:
         return {"task": self.task, "order_id": self.order_id, "route_seq": self.route_seq, "faulted": self.faulted,
-                "fault": self.fault}
+                "fault": self.fault, "recovery": self.recovery.to_doc()}
 
 
 class FleetCore:

@@ -245,19 +245,26 @@ class FleetManagerNode(Node):
     def _diagnostics(self) -> None:
         st = self.core.fleet_state(self._now())
         faulted = [c for c, v in st["carriers"].items() if v["health"] == "faulted"]
+        out = [c for c, v in st["carriers"].items() if v["health"] == "out_of_service"]
         level = DiagnosticStatus.ERROR if self.core.deadlocked() else \
-            DiagnosticStatus.WARN if faulted or self._errors else DiagnosticStatus.OK
-        msg = "deadlock" if level == DiagnosticStatus.ERROR else \
-            (f"faulted: {', '.join(faulted)}" if faulted else "errors logged" if self._errors else "ok")
+            DiagnosticStatus.WARN if faulted or out or self._errors else DiagnosticStatus.OK
+        msg = "deadlock" if level == DiagnosticStatus.ERROR else "; ".join(
+            [f"faulted: {', '.join(faulted)}"] * bool(faulted) + [f"out of service: {', '.join(out)}"] * bool(out)
+            + ["errors logged"] * bool(self._errors)) or "ok"
         values = {"open_orders": st["stats"]["open"], "completed": st["stats"]["completed"],
                   "rejected": st["stats"]["rejected"], "failed": st["stats"]["failed"],
                   "reservations": st["stats"]["reservations"], "faulted_carriers": len(faulted),
-                  "internal_errors": self._errors, "pending_orders": len(self._pending),
-                  "shed_overloaded": self.core.shed + self.shed_at_ingress}
+                  "out_of_service_carriers": len(out), "internal_errors": self._errors,
+                  "pending_orders": len(self._pending), "shed_overloaded": self.core.shed + self.shed_at_ingress}
         arr = DiagnosticArray()
         arr.header.stamp = self.get_clock().now().to_msg()
         arr.status = [DiagnosticStatus(level=level, name="fleet_manager", hardware_id="fleet_manager", message=msg,
                                        values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])]
+        levels = {"ok": DiagnosticStatus.OK, "warn": DiagnosticStatus.WARN, "error": DiagnosticStatus.ERROR}
+        arr.status += [DiagnosticStatus(level=levels[d["level"]], name=d["name"], hardware_id=d["name"].split("/")[-1],
+                                        message=d["message"],
+                                        values=[KeyValue(key=k, value=str(v)) for k, v in d["values"].items()])
+                       for d in self.core.carrier_diagnostics()]
         self.pub_diag.publish(arr)
 
     def destroy_node(self):

@@ -1,13 +1,15 @@
-"""Carriers and their liveness: where each carrier is, what its follower and battery report, faults
-and recovery, a carrier blocked too long, an operator taking a carrier off its route.
+"""Carriers and their liveness: where each carrier is, what its follower and battery report, faults,
+a carrier blocked too long, an operator taking a carrier off its route.
 
 A carrier silent for ``liveness_timeout_s`` or reporting a fault is *faulted*: traffic keeps
 everything it was granted blocked, plans behind it are re-planned, its order is re-queued unless the
-container is already on it. So is a carrier whose path follower has gone silent while its
-localization still reports (the follower process died and is being restarted: nothing drives the
-carrier, which the drive's command watchdog has stopped). A follower ``blocked`` for
-``blocked_timeout_s`` is treated the same way for traffic (it keeps its order). Reports resuming clear
-the condition; a restarted follower gets its route again (same ``route_id``) and drives on.
+container is already on it (an order re-queued ``max_order_faults`` times fails with the reason). So
+is a carrier whose path follower has gone silent while its localization still reports (the follower
+process died and is being restarted: nothing drives the carrier, which the drive's command watchdog
+has stopped). A silent carrier resumes its route when it reports again (a restarted follower gets its
+route again, same ``route_id``, and drives on); a fault gets a recovery route from where the carrier
+stands or takes it out of service (:mod:`fleet_manager.recovery_flow`). A follower ``blocked`` for
+``blocked_timeout_s`` is treated the same way for traffic (it keeps its order).
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ class Liveness(FleetCore):
             c.soc = st["soc"]
             if st.get("fault") and not c.faulted:
                 self._fault(c, f"yard_state fault: {st['fault']}", now)
+            elif not st.get("fault") and c.faulted and (c.fault or "").startswith("yard_state fault") \
+                    and c.recovery.pending is None:
+                self._hardware_cleared(c, now)
 
     def on_battery(self, carrier_id: str, soc: float, now: float) -> None:
         c = self.carriers.get(carrier_id)
@@ -89,11 +94,14 @@ class Liveness(FleetCore):
             self._recover(c, now)
         state = doc["state"]
         if state == "fault":
-            if not c.faulted:
-                self._fault(c, f"follower fault: {doc.get('reason', '')}", now)
+            self._follower_fault(c, doc, now)
             return
-        if c.faulted and c.fault and c.fault.startswith("follower fault"):
-            self._recover(c, now)
+        if c.recovery.out_of_service is not None:
+            self._follower_resumed(c, now)
+        if c.reconcile:
+            self._reconcile(c, doc)
+        if c.stale:
+            return  # planned again from its pose once it stands (recovery_flow)
         if c.route_id is None or doc["route_id"] != c.route_id:
             if c.route_id is not None and now - c.route_sent_t > self.cfg.resend_period_s:
                 self._resend_route(c, now)
@@ -134,12 +142,26 @@ class Liveness(FleetCore):
                 self._save_carrier(c)
             return
         stripped = self.traffic.stop(c.id, faulted=True)
+        failed = None
         with self._tx():
             o = self.orders.get(c.order_id) if c.order_id else None
             if o is not None and not o.loaded and not o.container_at.startswith("crane:"):
-                self._requeue(o, c, reason, now)
+                faults = int(o.extra.get("carrier_faults", 0)) + 1
+                o.extra["carrier_faults"] = faults
+                if faults >= self.cfg.recovery.max_order_faults:  # bounded: the order fails with the reason
+                    self._withdraw_load_job(o, now)
+                    o.state, o.phase = "failed", "done"
+                    o.reason = f"{faults} carrier faults (max {self.cfg.recovery.max_order_faults}); " \
+                               f"last: {c.id} {reason}"
+                    o.carrier_id, c.order_id, failed = None, None, o
+                    self._save(o, now)
+                    self._event(o, "failed", now, o.reason)
+                else:
+                    self._requeue(o, c, reason, now)
             self._save_carrier(c)
             self._persist_traffic()
+        if failed is not None:
+            self._finish(failed)
         self._replan(stripped, now)
         self._alloc_dirty = True
 

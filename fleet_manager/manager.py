@@ -9,7 +9,8 @@ state change together with its event and its crane job in one transaction.
 The class is a façade over parts with one job each (one file each): the order intake, which
 answers every message (:mod:`~fleet_manager.order_intake`), the order life cycle and
 crane jobs (:mod:`~fleet_manager.order_flow`), carriers and their liveness
-(:mod:`~fleet_manager.liveness`), allocation, parking, charging and unblocking
+(:mod:`~fleet_manager.liveness`), recovery from faults and restored routes
+(:mod:`~fleet_manager.recovery_flow`), allocation, parking, charging and unblocking
 (:mod:`~fleet_manager.dispatch`), routes and movement authorities (:mod:`~fleet_manager.carrier_routes`),
 resuming after a restart (:mod:`~fleet_manager.restore`) and status reports
 (:mod:`~fleet_manager.reports`); the state they share and the write-ahead outbox are
@@ -27,6 +28,7 @@ from .liveness import Liveness
 from .network import YardNetwork
 from .order_flow import OrderFlow
 from .order_intake import OrderIntake
+from .recovery_flow import RecoveryFlow
 from .reports import Reports
 from .restore import Restore
 from .routing import Router
@@ -36,12 +38,14 @@ from .traffic import TrafficController
 __all__ = ["FREE_TASKS", "TASKS", "CarrierInfo", "FleetManager", "ManagerConfig", "Output"]
 
 
-class FleetManager(OrderIntake, OrderFlow, Liveness, Dispatch, CarrierRoutes, Restore, Reports, FleetCore):
+class FleetManager(OrderIntake, OrderFlow, Liveness, RecoveryFlow, Dispatch, CarrierRoutes, Restore, Reports,
+                   FleetCore):
     """See the module docstring. One instance per fleet; not thread-safe (the node serialises calls).
 
     The parts, one job each: :class:`~fleet_manager.order_intake.OrderIntake` (every message on
     ``/fleet/orders`` answered), :class:`~fleet_manager.order_flow.OrderFlow` (orders and crane jobs),
-    :class:`~fleet_manager.liveness.Liveness` (carriers, faults, recovery),
+    :class:`~fleet_manager.liveness.Liveness` (carriers, faults),
+    :class:`~fleet_manager.recovery_flow.RecoveryFlow` (recovery routes, out of service, restored routes),
     :class:`~fleet_manager.dispatch.Dispatch` (allocation, parking, charging, unblocking),
     :class:`~fleet_manager.carrier_routes.CarrierRoutes` (routes, authorities, re-plans),
     :class:`~fleet_manager.restore.Restore` (resume from the store),
@@ -64,6 +68,7 @@ class FleetManager(OrderIntake, OrderFlow, Liveness, Dispatch, CarrierRoutes, Re
     def tick(self, now: float) -> None:
         """Liveness, traffic (grants, re-plans, retiming), allocation, parking/charging, state."""
         self._check_liveness(now)
+        self._recover_carriers(now)
         if now - self._last_retime >= self.cfg.retime_period_s:
             self.traffic.retime(now)
             self._last_retime = now

@@ -17,6 +17,7 @@ from .allocation import AllocationConfig
 from .ingress import IngressLimits
 from .manager import ManagerConfig
 from .network import NetworkConfig
+from .recovery import RecoveryConfig
 from .traffic import TrafficConfig
 
 
@@ -110,6 +111,15 @@ class FleetManagerParams:
     max_state_orders: int = field(default=200, metadata=spec(
         "Unfinished orders listed in /fleet/state (those under way first, then the oldest queued); query the "
         "others by id.", "", 0, 100000))
+    max_recovery_attempts: int = field(default=3, metadata=spec(
+        "Recovery routes a faulted carrier gets (from where it stands) before it is taken out of service; the "
+        "count starts again when it arrives somewhere.", "", 0, 100))
+    max_order_faults: int = field(default=3, metadata=spec(
+        "Carrier faults an order survives before loading (each re-queues it); then it fails with the reason.",
+        "", 1, 100))
+    recovery_timeout_s: float = field(default=120.0, metadata=spec(
+        "A faulted carrier for which no recovery route can be planned this long is taken out of service.",
+        "s", 1.0, 3600.0))
 
     def check(self) -> None:
         if not self.carrier_ids:
@@ -141,6 +151,8 @@ class FleetManagerParams:
             rejections_kept_s=self.rejections_kept_s,
             max_state_orders=self.max_state_orders,
             ingress=IngressLimits(max_message_bytes=self.max_message_bytes),
+            recovery=RecoveryConfig(max_attempts=self.max_recovery_attempts, max_order_faults=self.max_order_faults,
+                                    timeout_s=self.recovery_timeout_s),
             charge_below_soc=self.charge_below_soc,
             charge_target_soc=self.charge_target_soc,
             reserve_soc=self.reserve_soc,

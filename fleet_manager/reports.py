@@ -48,9 +48,10 @@ class Reports(FleetCore):
         carriers = {}
         for c in self.carriers.values():
             ct = self.traffic.carriers.get(c.id)
-            health = "faulted" if c.faulted else "stopped" if c.stopped else "ok" if c.located else "unlocated"
+            health = self._health(c)
             carriers[c.id] = {
                 "task": c.task, "health": health, "fault": c.fault, "order_id": c.order_id, "soc": c.soc,
+                "recovery_attempts": c.recovery.attempts,
                 "place": ct.place if ct else None, "route_id": c.route_id,
                 "goal": (c.route_doc or {}).get("goal", {}).get("id"),
                 "progress_m": round(ct.progress_m, 2) if ct else 0.0,
@@ -74,6 +75,30 @@ class Reports(FleetCore):
         done = [o for o in self.orders.values() if o.final and o.state != "rejected"]
         n_open = sum(1 for o in self.orders.values() if not o.final)
         return busy + queued + done, n_open - len(busy) - len(queued)
+    @staticmethod
+    def _health(c) -> str:
+        if c.recovery.out_of_service is not None:
+            return "out_of_service"
+        return "faulted" if c.faulted else "stopped" if c.stopped else "ok" if c.located else "unlocated"
+
+    def carrier_diagnostics(self) -> list[dict]:
+        """One ``/diagnostics`` entry per carrier: level ``ok`` | ``warn`` (faulted, on a recovery route not yet
+        arrived, stopped, unlocated) | ``error`` (out of service), the fault as message, recovery counts as values."""
+        out = []
+        for c in self.carriers.values():
+            health = self._health(c)
+            level = "error" if health == "out_of_service" else "ok" if health == "ok" else "warn"
+            message = c.fault or health
+            if health == "ok" and c.recovery.attempts:  # on a recovery route, not arrived yet
+                level = "warn"
+                message = f"recovering ({c.recovery.attempts} of {self.cfg.recovery.max_attempts}) after: " \
+                          f"{c.recovery.last_fault}"
+            out.append({"name": f"fleet_manager/{c.id}", "level": level, "message": message,
+                        "values": {"health": health, "task": c.task, "order_id": str(c.order_id),
+                                   "route_id": str(c.route_id), "recovery_attempts": c.recovery.attempts,
+                                   "max_recovery_attempts": self.cfg.recovery.max_attempts,
+                                   "refused_routes": len(c.recovery.rejected_ids)}})
+        return out
 
     def deadlocked(self) -> bool:
         """True when the carriers' waits form a cycle (never expected; for monitoring and tests)."""

@@ -5,8 +5,12 @@ deterministic stand-in with the same JSON contracts, so a whole simulated
 day runs in minutes:
 
 * **carriers** accept or refuse a ``carrier_route`` exactly as the path
-  follower does (``yard_model.drivable.check_drivable``: a refused route is a
-  ``fault`` with the follower's reason), drive it one-dimensionally with the
+  follower does (``yard_model.drivable.check_drivable`` for its shape and
+  ``check_start`` against where the carrier stands, with the follower's default
+  limits: a refused route is a ``fault`` with the follower's reason), may leave
+  their route (``off_route_rate_hz``: pushed sideways beyond the follower's
+  ``max_tracking_error_m``, they stop and report the follower's ``off route``
+  fault until they get a new route), drive it one-dimensionally with the
   carrier type's acceleration and braking limits under the follower's speed
   caps (``yard_model.drivable.segment_speed_caps``: lane, curve, top speed),
   never past the movement authority, report ``follower_status`` and may
@@ -38,8 +42,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from agv_nav.follower_params import PathFollowerParams
 from fleet_manager.manager import Output
-from yard_model.drivable import RouteError, check_drivable, segment_speed_caps
+from yard_model.drivable import RouteError, check_drivable, check_start, segment_speed_caps
 from yard_model.geometry import cumulative_length, point_at, rectangle
 
 
@@ -57,6 +62,8 @@ class SimConfig:
     hesitation_s: tuple[float, float] = (5.0, 40.0)
     silence_rate_hz: float = 0.0  # per carrier: goes silent (fault) for silence_s
     silence_s: tuple[float, float] = (20.0, 90.0)
+    off_route_rate_hz: float = 0.0  # per moving carrier: leaves its route (the follower's off-route fault)
+    off_route_m: tuple[float, float] = (0.02, 0.4)  # how far beyond max_tracking_error_m it stands then
     deadlock_persist_s: float = 120.0
     intervention_s: float = 900.0
     initial_soc: tuple[float, float] = (0.5, 0.95)
@@ -161,6 +168,7 @@ class FleetSim:
         self._next_state = 0.0
         self.events: list[dict] = []
         self.keep_events = False
+        self.follower = PathFollowerParams()  # the limits a route is judged by, as the follower's defaults
 
     # ---------------------------------------------------------------- wiring
     def _deliver(self, outputs: list[Output]) -> None:
@@ -206,7 +214,9 @@ class FleetSim:
         if c.route is not None and c.route["route_id"] == doc["route_id"]:
             return
         try:
-            check_drivable(doc["points"], self.ct)  # the follower's own check
+            check_drivable(doc["points"], self.ct)  # the follower's own checks
+            check_start(doc["points"], c.x, c.y, c.yaw, self.follower.max_start_offset_m,
+                        self.follower.max_start_heading_deg)
         except RouteError as exc:
             c.route, c.state, c.v = None, "fault", 0.0
             c.refused = (doc["route_id"], f"route {doc['route_id']} rejected: {exc}")
@@ -423,6 +433,19 @@ class FleetSim:
             c.hesitate_until = self.t + float(self.rng.uniform(*cfg.hesitation_s))
         if cfg.silence_rate_hz > 0 and c.silent_until < self.t and self.rng.random() < cfg.silence_rate_hz * dt:
             c.silent_until = self.t + float(self.rng.uniform(*cfg.silence_s))
+        if cfg.off_route_rate_hz > 0 and c.route is not None and c.v > 0.5 and \
+                self.rng.random() < cfg.off_route_rate_hz * dt:
+            side = 1.0 if self.rng.random() < 0.5 else -1.0
+            self.leave_route(c, side * (self.follower.max_tracking_error_m + float(self.rng.uniform(*cfg.off_route_m))))
+
+    def leave_route(self, c: SimCarrier, offset_m: float) -> None:
+        """The carrier stands ``offset_m`` beside its route (left positive) and faults as the follower does."""
+        c.x -= offset_m * math.sin(c.yaw)
+        c.y += offset_m * math.cos(c.yaw)
+        reason = f"off route: {offset_m:+.2f} m from the line (max {self.follower.max_tracking_error_m:g} m)"
+        c.refused = (c.route["route_id"], reason)
+        c.route, c.state, c.v, c.pieces = None, "fault", 0.0, None
+        self._report(c, force=True)
 
     # ---------------------------------------------------------------- safety checks
     def occupied_resources(self, c: SimCarrier) -> set[int]:
