@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from yard_model.drivable import MAX_VERTEX_TURN_DEG, MIN_ROUTE_LENGTH_M
 from yard_model.params import ParameterError, spec
 from yard_model.resources import DEFAULT_WORLD
 
@@ -37,8 +38,6 @@ class PathFollowerParams:
         "carrier's service brake).", "m/s^2", 0.05, 5.0, dynamic=True))
     max_jerk_mps3: float = field(default=1.0, metadata=spec(
         "Jerk limit of the planned speed.", "m/s^3", 0.05, 20.0, dynamic=True))
-    max_lateral_accel_mps2: float = field(default=1.5, metadata=spec(
-        "Curvature speed limit: v <= sqrt(a_lat / |curvature|).", "m/s^2", 0.1, 5.0, dynamic=True))
     max_transition_shift_m: float = field(default=0.12, metadata=spec(
         "Steering-rate speed limit: where the curvature changes, the speed is capped so that the clothoid the "
         "steering rate allows shifts the path by at most this (the preview tracker's error is about a quarter "
@@ -74,9 +73,9 @@ class PathFollowerParams:
     max_docking_corrections: int = field(default=2, metadata=spec(
         "Re-approaches allowed before the follower reports a docking fault.", "", 0, 10, dynamic=True))
     # ---- route checks
-    min_route_length_m: float = field(default=0.05, metadata=spec(
+    min_route_length_m: float = field(default=MIN_ROUTE_LENGTH_M, metadata=spec(
         "Shorter routes are rejected.", "m", 0.0, 100.0, dynamic=True))
-    max_vertex_turn_deg: float = field(default=12.0, metadata=spec(
+    max_vertex_turn_deg: float = field(default=MAX_VERTEX_TURN_DEG, metadata=spec(
         "Largest heading change at one route vertex; more is a kink (send curves sampled along the arc).",
         "deg", 0.5, 90.0, dynamic=True))
     max_start_offset_m: float = field(default=1.0, metadata=spec(
