@@ -35,6 +35,9 @@ from yard_model.world import AxisLimits
 EPS_M = 1e-4  # [m] position tolerance of the clearance checks
 REST_MPS = 1e-3  # [m/s] an axis slower than this is at rest
 CROSSING_FRACTIONS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0)  # v_c, v_d as a fraction of v_max
+# [s] JointTrajectory points closer than this are merged. A drive fits a polynomial between two points; over a
+# few nanoseconds (ruckig profiles have phases that short) rounding of the positions alone asks for 1e6 m/s^2.
+MIN_POINT_GAP_S = 1e-3
 
 
 class MotionError(RuntimeError):
@@ -149,6 +152,7 @@ class Plan:
     note: str = ""
     stamp_s: float | None = None  # message stamp (times of points() are relative to it); None = start_s
     lead_in: list[TrajectoryPoint] = field(default_factory=list)  # previous plan from stamp_s to start_s
+    before: Plan | None = None  # the plan the drive follows until start_s (this one was spliced into it)
 
     @property
     def duration(self) -> float:
@@ -162,7 +166,19 @@ class Plan:
         return {axis: prof.at(t_rel) for axis, prof in self.profiles.items()}
 
     def state_at(self, now_s: float) -> dict[str, AxisState]:
+        """Commanded state at absolute time ``now_s``: before the start, that of the plan spliced into."""
+        if self.before is not None and now_s < self.start_s:
+            return self.before.state_at(now_s)
         return self.state(now_s - self.start_s)
+
+    def forget_before(self, t: float) -> None:
+        """Drop the spliced-into plans that ended their part before ``t`` (no state before ``t`` is asked for)."""
+        plan = self
+        while plan.before is not None:
+            if plan.start_s <= t:
+                plan.before = None
+                return
+            plan = plan.before
 
     def end(self) -> dict[str, float]:
         return {axis: prof.at(math.inf).p for axis, prof in self.profiles.items()}
@@ -188,13 +204,9 @@ class Plan:
         for prof in self.profiles.values():
             for piece in prof.pieces:
                 times.update(round(min(b, self.duration), 9) for b in piece.breakpoints())
-        merged: list[float] = []
-        for t in sorted(times):
-            if not merged or t - merged[-1] > 1e-6:
-                merged.append(t)
-        times = merged
+        times = spaced(times)
         offset = self.start_s - self.stamp_s if self.stamp_s is not None else 0.0
-        out = [p for p in self.lead_in if p.t < offset - 1e-6]
+        out = [p for p in self.lead_in if p.t < offset - MIN_POINT_GAP_S]
         for t in times:
             st = self.state(t)
             pos = {a: s.p for a, s in st.items()}
@@ -207,9 +219,28 @@ class Plan:
         return out
 
     def breakpoints_abs(self) -> list[float]:
-        """Absolute times where any axis's jerk switches (phase boundaries of every piece)."""
-        return sorted({self.start_s + b for prof in self.profiles.values() for piece in prof.pieces
-                       for b in piece.breakpoints()})
+        """Absolute times where any axis's jerk switches (phase boundaries of every piece), those of the
+        plan spliced into before the start included."""
+        own = {self.start_s + b for prof in self.profiles.values() for piece in prof.pieces
+               for b in piece.breakpoints()}
+        if self.before is not None:
+            own.update(b for b in self.before.breakpoints_abs() if b < self.start_s)
+        return sorted(own)
+
+
+def spaced(times) -> list[float]:
+    """``times`` sorted, without those closer than ``MIN_POINT_GAP_S`` to the one before; first and last kept."""
+    ordered = sorted(times)
+    out: list[float] = []
+    for t in ordered:
+        if not out or t - out[-1] >= MIN_POINT_GAP_S:
+            out.append(t)
+    if out and out[-1] != ordered[-1]:  # the last one replaces the one kept before it (both if that is the first)
+        if len(out) == 1:
+            out.append(ordered[-1])
+        else:
+            out[-1] = ordered[-1]
+    return out
 
 
 # --------------------------------------------------------------------------- ruckig wrappers

@@ -125,3 +125,20 @@ def test_node_accepts_rejects_plans_and_stops(rclpy_context, small_world):
         ex.shutdown()
         ctl.destroy_node()
         t.destroy_node()
+
+
+def test_joint_states_are_taken_for_when_they_were_measured():
+    """The header stamp, not the time the controller got round to them (a starved controller planned from
+    states a queue had kept for it); an unstamped message counts from its receipt."""
+    from builtin_interfaces.msg import Time
+    from sensor_msgs.msg import JointState
+
+    from crane_control.crane_controller_node import joint_reading
+
+    msg = JointState(name=["gantry", "trolley", "hoist", "twistlock"], position=[30.0, 20.0, 6.0, 0.0],
+                     velocity=[0.0, 1.0, 0.0, 0.0], effort=[0.0, 0.0, 98066.5, 0.0])
+    msg.header.stamp = Time(sec=41, nanosec=250_000_000)
+    r = joint_reading(msg, 41.7, ("gantry", "trolley", "hoist"))
+    assert r.stamp_s == 41.25 and r.velocity["trolley"] == 1.0
+    msg.header.stamp = Time()
+    assert joint_reading(msg, 41.7, ("gantry", "trolley", "hoist")).stamp_s == 41.7

@@ -7,8 +7,12 @@ published at their rates in *simulation* time. The simulator is the clock: its p
 on the steady (monotonic) wall clock whatever ``use_sim_time`` says, and every stamp it publishes
 is simulation time. With ``real_time_factor`` r > 0 each tick runs the steps that bring simulation
 time to r x (wall time since start), at most ``max_catchup_steps`` (then the backlog is dropped and
-the achieved factor, reported in /diagnostics, falls below r); with r = 0 each tick runs steps for
-a short wall-time slice and yields to the executor so subscriptions are served.
+the achieved factor, reported in /diagnostics, falls below r); with r = 0 ticks follow each other
+as fast as possible. Either way one tick runs at most ``COMMAND_SERVICE_S`` of simulated time and
+then yields to the executor, so a command (a crane trajectory, a cmd_vel) that arrives while the
+simulator catches up is applied within that much simulated time of its arrival, not after the
+whole burst: a drive gets its commands when they come, and a trajectory stamped on the simulated
+clock is not made late by the simulator itself.
 
 Bad input (a NaN twist, an unknown joint, a malformed or impossible sim command) is logged with a
 reason, counted in /diagnostics, and ignored; the simulation keeps running.
@@ -47,7 +51,7 @@ from .sim_params import SimParams
 from .trajectory import JointTrajectory, TrajectoryError, TrajectoryPoint
 
 CLOCK_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)  # as rclpy's TimeSource subscribes
-FAST_SLICE_S = 0.02  # [s] wall time per tick when running as fast as possible
+COMMAND_SERVICE_S = 0.05  # [s] most simulated time one tick runs before subscriptions are served again
 LAG_WARN_FRACTION = 0.9  # achieved / requested real-time factor below this is a WARN
 
 
@@ -110,7 +114,8 @@ class SimNode(Node):
         self._diag_wall, self._diag_sim = self._wall_start, self.engine.t
         self.achieved_rtf = 0.0
         self.backlog_drops = 0
-        period = FAST_SLICE_S / 20 if p.real_time_factor == 0 else max(p.step_s / p.real_time_factor, 0.001)
+        self._burst_steps = max(1, round(COMMAND_SERVICE_S / p.step_s))
+        period = 0.0 if p.real_time_factor == 0 else max(p.step_s / p.real_time_factor, 0.001)
         self._timer = self.create_timer(period, self._tick, clock=Clock(clock_type=ClockType.STEADY_TIME))
         self._publish_step(self.engine.step())
 
@@ -185,12 +190,10 @@ class SimNode(Node):
                 self.backlog_drops += 1
                 n = p.max_catchup_steps
                 self._wall_start, self._sim_start = now, e.t + n * e.dt
-            for _ in range(max(n, 0)):
-                self._publish_step(e.step())
         else:
-            deadline = now + FAST_SLICE_S
-            while time.monotonic() < deadline:
-                self._publish_step(e.step())
+            n = self._burst_steps
+        for _ in range(min(n, self._burst_steps)):  # the rest of a backlog after the next service
+            self._publish_step(e.step())
 
     # --------------------------------------------------------- publishing
     def _publish_step(self, out: StepOutput) -> None:
