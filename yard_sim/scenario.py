@@ -23,6 +23,12 @@ Model (documented so KPIs can be read against it):
   simulated day reports both: the gate queue is where unmet demand shows).
 * A collection bay is refilled with an empty truck ``collection_refill_s``
   after its previous truck left (the simulator makes loaded trucks depart).
+* Every gate change is also logged as a ``gate_event`` document
+  (``gate_events``, taken with :meth:`TrafficScenario.take_gate_events`):
+  ``queued`` when a delivery truck arrives at the gate, ``admitted`` when it
+  parks (with its order). The simulated day and the graph's demand node
+  hand the same events to :mod:`yard_harness.kpis`, so both measure the
+  gate the same way.
 
 Deterministic for a seed; time is float seconds of simulated time.
 """
@@ -137,6 +143,12 @@ class TrafficScenario:
         self.issued_orders = 0
         self.arrivals = 0
         self.gate_waits_s: list[float] = []  # per parked delivery truck: time from arrival to parking [s]
+        self.gate_events: list[dict] = []  # gate_event documents not taken yet
+
+    def take_gate_events(self) -> list[dict]:
+        """The ``gate_event`` documents since the previous call, oldest first."""
+        out, self.gate_events = self.gate_events, []
+        return out
 
     def rate_at(self, t: float) -> float:
         """Delivery truck arrival rate [1/s] per station at time t."""
@@ -173,21 +185,30 @@ class TrafficScenario:
         for station, nxt in list(self._next_arrival.items()):
             while nxt <= t:
                 self.gate_queue[station].append(nxt)
+                self.gate_events.append({"event": "queued", "stamp": nxt, "station": station,
+                                         "waiting": len(self.gate_queue[station])})
                 nxt = self._draw_next(station, nxt)
             self._next_arrival[station] = nxt
             for bay in self.delivery_bays[station]:
                 if not self.gate_queue[station] or bay not in free:
                     continue
-                self.gate_waits_s.append(max(0.0, t - self.gate_queue[station].popleft()))
+                arrived = self.gate_queue[station].popleft()
+                self.gate_waits_s.append(max(0.0, t - arrived))
                 free.discard(bay)
                 container = self._container_id(station)
                 truck = TruckArrival(t, self._ident("truck_"), station, bay, container)
                 arrivals.append(truck)
                 self.arrivals += 1
                 deadline = t + self.cfg.deadline_s if self.cfg.deadline_s is not None else None
-                orders.append(OrderRequest(t, self._ident("order_"), container, station, bay,
-                                           self.other[station], deadline=deadline))
+                order = OrderRequest(t, self._ident("order_"), container, station, bay, self.other[station],
+                                     deadline=deadline)
+                orders.append(order)
                 self.issued_orders += 1
+                self.gate_events.append({
+                    "event": "admitted", "stamp": t, "station": station, "waiting": len(self.gate_queue[station]),
+                    "arrived": arrived, "wait_s": self.gate_waits_s[-1], "bay": bay, "truck_id": truck.truck_id,
+                    "container_id": container, "order_id": order.order_id,
+                    "destination_station": order.destination_station})
             for bay in self.collection_bays[station]:
                 if bay in free and t >= self._refill_at[bay]:
                     free.discard(bay)
