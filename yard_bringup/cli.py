@@ -505,17 +505,17 @@ def cmd_day(args, console: Console) -> int:
                   highlight=False, soft_wrap=True)
     duration = args.hours * 3600.0
     columns = (TextColumn("[bold]{task.fields[clock]}[/]"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-               TextColumn("orders {task.fields[done]}/{task.fields[acc]}  containers {task.fields[moved]}  "
+               TextColumn("orders {task.fields[done]}/{task.fields[acc]}  "
                           "crossings {task.fields[cross]}  conflicts {task.fields[conf]}"),
                TimeElapsedColumn())
     wall0 = time.perf_counter()
     with Progress(*columns, console=console, refresh_per_second=4) as bar:
-        task = bar.add_task("day", total=duration, clock="00:00", done=0, acc=0, moved=0, cross=0, conf=0)
+        task = bar.add_task("day", total=duration, clock="00:00", done=0, acc=0, cross=0, conf=0)
 
         def progress(d: SimulatedDay) -> None:
-            k, m = d.counters, d.sim.metrics
+            k, m = d.kpi, d.sim.metrics
             bar.update(task, completed=min(d.t, duration), clock=f"{int(d.t // 3600):02d}:{int(d.t % 3600 // 60):02d}",
-                       done=k.completed, acc=k.accepted, moved=sum(k.moved.values()), cross=k.crossings,
+                       done=k.completed, acc=len(k.accepted_at), cross=k.crossings,
                        conf=m.conflicts + m.collisions + m.deadlocks)
 
         stopped_early = False
@@ -533,7 +533,7 @@ def cmd_day(args, console: Console) -> int:
     if day.t <= 0.0:
         return 130
     command = "yard-autonomy day " + " ".join(_quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["day"] else ""
-    k = write_report(day, out, command)
+    k = write_report(day.kpi, out, command, kpis=day.kpis(), charge_below_soc=day.mgr.cfg.charge_below_soc)
     day.close()
     console.print(kpi_table(k))
     files = ["kpi.json", "kpi.md", "day.png"] + ([] if recorder is None else ["day.mcap"])
