@@ -23,6 +23,9 @@ Model (documented so KPIs can be read against it):
   simulated day reports both: the gate queue is where unmet demand shows).
 * A collection bay is refilled with an empty truck ``collection_refill_s``
   after its previous truck left (the simulator makes loaded trucks depart).
+* ``max_deliveries`` bounds the demand: after that many delivery trucks per
+  station no more come (collection trucks still do), for a run that must end
+  with every order done (the end-to-end test).
 * Every gate change is also logged as a ``gate_event`` document
   (``gate_events``, taken with :meth:`TrafficScenario.take_gate_events`):
   ``queued`` when a delivery truck arrives at the gate, ``admitted`` when it
@@ -96,6 +99,7 @@ class ScenarioConfig:
     collection_refill_s: float = 120.0
     deadline_s: float | None = 3 * 3600.0  # order deadline after the truck parks (None = no deadline)
     delivery_bays: dict[str, tuple[str, ...]] = field(default_factory=dict)  # station -> bays; empty = default split
+    max_deliveries: int | None = None  # delivery trucks per station in the whole run (None = no limit): a bounded demand
 
 
 def split_truck_bays(world) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
@@ -138,6 +142,7 @@ class TrafficScenario:
         self._rate_scale = self.cfg.containers_per_day / 24.0 / 3600.0 / mean  # arrivals/s per unit weight
         self._next_arrival = {s: self._draw_next(s, 0.0) for s in stations}
         self.gate_queue: dict[str, deque[float]] = {s: deque() for s in stations}
+        self._queued = {s: 0 for s in stations}  # delivery trucks that came to each gate
         self._refill_at: dict[str, float] = {b: 0.0 for bays in self.collection_bays.values() for b in bays}
         self._counter = 0
         self.issued_orders = 0
@@ -184,6 +189,10 @@ class TrafficScenario:
         free = set(free_bays)
         for station, nxt in list(self._next_arrival.items()):
             while nxt <= t:
+                self._queued[station] += 1
+                if self.cfg.max_deliveries is not None and self._queued[station] > self.cfg.max_deliveries:
+                    nxt = math.inf  # the bounded demand is used up
+                    break
                 self.gate_queue[station].append(nxt)
                 self.gate_events.append({"event": "queued", "stamp": nxt, "station": station,
                                          "waiting": len(self.gate_queue[station])})

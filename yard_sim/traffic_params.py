@@ -32,6 +32,9 @@ class TrafficParams:
         "s", 0.0, 86400.0))
     deadline_s: float = field(default=3 * 3600.0, metadata=spec(
         "Order deadline after the truck parks (0 = orders without a deadline).", "s", 0.0, 864000.0))
+    max_deliveries: int = field(default=0, metadata=spec(
+        "Delivery trucks per station in the whole run, then no more (0 = no limit): a bounded demand whose "
+        "every order can finish.", "", 0, 10**9))
     step_period_s: float = field(default=1.0, metadata=spec(
         "How often the gate is advanced, in simulated time.", "s", 0.05, 60.0))
     order_delay_s: float = field(default=1.0, metadata=spec(
@@ -46,4 +49,5 @@ class TrafficParams:
     def scenario_config(self) -> ScenarioConfig:
         return ScenarioConfig(containers_per_day=self.containers_per_day, start_hour=self.start_hour,
                               collection_refill_s=self.collection_refill_s,
-                              deadline_s=self.deadline_s if self.deadline_s > 0.0 else None)
+                              deadline_s=self.deadline_s if self.deadline_s > 0.0 else None,
+                              max_deliveries=self.max_deliveries or None)
