@@ -84,6 +84,11 @@ class KpiCollectorNode(Node):
             self.create_subscription(BatteryState, f"/{c}/battery", lambda m, c=c: self._on_battery(c, m),
                                      qos.SENSOR_SUB)
         self.create_timer(p.sample_period_s, self._sample)
+        if p.plot:  # import the plotting stack now, not in the seconds a shutdown allows
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot  # noqa: F401
         until = f"{p.duration_s:g} s of simulation time" if p.duration_s > 0 else "stopped"
         self.get_logger().info(f"measuring '{self.world.name}' with {len(p.carrier_ids)} carriers until {until}; "
                                f"report to {Path(p.output_dir).resolve()}")
