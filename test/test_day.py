@@ -167,6 +167,23 @@ def test_recording_decodes_on_the_simulated_clock(small_day):
     assert sum(mk.ns == "carriers" for mk in moving.markers) == 3
 
 
+def test_same_seed_same_day_and_another_seed_another_day():
+    """`day` is deterministic per seed (its figures are compared with the graph's: they must be reproducible)."""
+    world = load_world(REPO / "sim_worlds" / "small_yard.yaml")
+
+    def kpis(seed: int) -> dict:
+        day = SimulatedDay(build_fleet_run(world, 2, seed=seed, containers_per_day=3000.0))
+        day.run_for(900.0)
+        k = day.kpis()
+        day.close()
+        return k
+
+    first = kpis(5)
+    assert first["orders"]["accepted"] > 0
+    assert kpis(5) == first
+    assert kpis(6) != first
+
+
 def test_bad_settings_are_refused():
     world = load_world(REPO / "sim_worlds" / "small_yard.yaml")
     with pytest.raises(ValueError, match="carriers"):
