@@ -50,8 +50,12 @@ from crane_control.sequencing import Job, Readiness, job_from_document, order
 from fleet_manager.manager import Output
 from yard_model.drivable import RouteError, check_drivable, segment_speed_caps
 from yard_model.geometry import cumulative_length, point_at, rectangle
+from yard_sim.engine import SimConfig as EngineConfig
+from yard_sim.engine import start_spots
 
 from .crane_times import HOME, CraneTimes, FixedCraneTimes
+
+SIM_INITIAL_SOC = EngineConfig().initial_soc  # the simulator's battery at start
 
 
 @dataclass
@@ -73,7 +77,7 @@ class SimConfig:
     silence_s: tuple[float, float] = (20.0, 90.0)
     deadlock_persist_s: float = 120.0
     intervention_s: float = 900.0
-    initial_soc: tuple[float, float] = (0.5, 0.95)
+    initial_soc: tuple[float, float] = (SIM_INITIAL_SOC, SIM_INITIAL_SOC)  # drawn uniformly; default: the simulator's
 
 
 @dataclass
@@ -154,15 +158,10 @@ class FleetSim:
         self.metrics = Metrics()
         ct = world.carrier_type
         self.ct = ct
-        # start on parking spots, both stations alternately, the downstream end of each lane first
-        by_station: dict[str, list] = {}
-        for sp in sorted(world.parking_spots(), key=lambda s: s.id, reverse=True):
-            by_station.setdefault(world.station_at(sp.pose.x, sp.pose.y), []).append(sp)
-        for sp in sorted(world.charging_spots(), key=lambda s: s.id, reverse=True):
-            by_station.setdefault(world.station_at(sp.pose.x, sp.pose.y), []).append(sp)
-        order = [sp for group in zip(*by_station.values()) for sp in group]
+        # start where the simulator starts them (yard_sim.engine.start_spots), so the day and the graph
+        # begin alike: parking spots, then charging spots, in world-file order
         self.carriers: dict[str, SimCarrier] = {}
-        for cid, sp in zip(carrier_ids, order):
+        for cid, sp in zip(carrier_ids, start_spots(world)):
             soc = float(self.rng.uniform(*self.cfg.initial_soc))
             self.carriers[cid] = SimCarrier(cid, sp.pose.x, sp.pose.y, sp.pose.yaw, soc)
         self.cranes = {k: SimCrane(k, self._crane_times(k)) for k in world.cranes}
