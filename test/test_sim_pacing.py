@@ -37,8 +37,19 @@ def test_a_silent_controller_is_given_up_and_waited_for_again_once_it_sends():
     assert p.may_step(30.0, 13.0) is False  # carrier_02 is still waited for
     p.command("carrier_02", 30.0, 30.0)
     assert p.may_step(30.0, 13.1)
-    p.command("carrier_01", 30.0, 30.0)  # back: live again
-    assert not p.may_step(30.5, 14.0)
+    p.command("carrier_01", 30.0, 30.0)  # back: live again (its period counts at most 1 s)
+    assert not p.may_step(31.5, 14.0)
+
+
+def test_a_slow_controller_is_allowed_its_own_period():
+    """A 5 Hz controller on simulation time sends its next command only once the clock passed it."""
+    p = ControllerPacer(max_lag_s=0.1, give_up_s=2.0)
+    p.command("slow", 10.0, 10.0)
+    p.command("slow", 10.2, 10.2)
+    assert p.may_step(10.45, 0.0)  # 0.25 s old: within 0.1 + its 0.2 s period
+    assert not p.may_step(10.55, 0.0)
+    p.command("slow", 60.0, 60.0)  # after a long pause: the period counts at most 1 s
+    assert p.controllers["slow"].period == 1.0
 
 
 def test_a_zero_stamp_counts_as_now_and_a_future_stamp_as_now():
@@ -46,7 +57,7 @@ def test_a_zero_stamp_counts_as_now_and_a_future_stamp_as_now():
     p.command("c", 0.0, 42.0)
     assert p.lagging(42.1) == []
     p.command("c", 1e9, 43.0)  # a controller on another clock cannot make the simulator run ahead
-    assert p.lagging(43.2) == ["c"]
+    assert p.lagging(44.2) == ["c"]  # 43 counted, with a period of at most 1 s
 
 
 def test_zero_max_lag_turns_pacing_off():
@@ -73,5 +84,6 @@ def test_never_steps_beyond_the_lag_of_a_live_controller(moves):
         if answers:
             p.command("c", max(t - delay, 0.0), t)
         if p.may_step(t + dt, wall):
-            assert t + dt - p.controllers["c"].stamp <= 0.1 + 1e-9
+            c = p.controllers["c"]
+            assert t + dt - c.stamp <= 0.1 + c.period + 1e-9
             t += dt

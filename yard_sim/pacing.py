@@ -5,7 +5,10 @@ simulation on one shared machine the follower competes for the CPU with the simu
 other node: starved, it sees the world late and steers the carrier off its route, a fault the real
 carrier would not have. Simulators that run controllers in the loop solve this with lockstep (the
 physics waits for the controller); this is its light form: the simulator keeps stepping only while
-every *live* controller's latest command is at most ``max_lag_s`` of simulation time old.
+every *live* controller's latest command is at most ``max_lag_s`` plus that controller's own
+command period (the last interval between its stamps, at most ``MAX_PERIOD_S``) of simulation time
+old: a controller commanding at 5 Hz of simulation time is not stalled waiting for a command it
+only sends once the clock has moved on.
 
 A controller is live from its first command on. One that has not answered for ``give_up_s`` of
 wall-clock time while the simulator waited is dropped (a dead or stopped follower must not freeze
@@ -21,10 +24,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+MAX_PERIOD_S = 1.0  # [s] a controller's command period counted at most this long (a pause is not a period)
+
 
 @dataclass
 class _Controller:
     stamp: float  # simulation time of its latest command
+    period: float = 0.0  # interval between its last two stamps [s], at most MAX_PERIOD_S
     live: bool = True
 
 
@@ -49,14 +55,17 @@ class ControllerPacer:
         if c is None:
             self.controllers[key] = _Controller(stamp)
         else:
-            c.stamp = max(c.stamp, stamp)
+            if stamp > c.stamp:
+                c.period = min(stamp - c.stamp, MAX_PERIOD_S)
+                c.stamp = stamp
             c.live = True
 
     def lagging(self, t_sim: float) -> list[str]:
-        """Live controllers whose latest command is more than ``max_lag_s`` older than ``t_sim``."""
+        """Live controllers whose latest command is more than ``max_lag_s`` + their period older than ``t_sim``."""
         if self.max_lag_s <= 0.0:
             return []
-        return sorted(k for k, c in self.controllers.items() if c.live and t_sim - c.stamp > self.max_lag_s + 1e-9)
+        return sorted(k for k, c in self.controllers.items()
+                      if c.live and t_sim - c.stamp > self.max_lag_s + c.period + 1e-9)
 
     def may_step(self, t_sim: float, wall: float) -> bool:
         """True if the simulator may step now; else it should serve its subscriptions and ask again."""
