@@ -60,6 +60,14 @@ def test_a_zero_stamp_counts_as_now_and_a_future_stamp_as_now():
     assert p.lagging(44.2) == ["c"]  # 43 counted, with a period of at most 1 s
 
 
+def test_a_controller_that_commanded_a_stop_is_not_waited_for():
+    p = ControllerPacer(max_lag_s=0.1, give_up_s=2.0)
+    p.command("c", 1.0, 1.0, moving=False)
+    assert p.may_step(100.0, 0.0)  # its carrier brakes or stands: nothing to wait for
+    p.command("c", 100.0, 100.0, moving=True)
+    assert not p.may_step(101.5, 0.1)
+
+
 def test_zero_max_lag_turns_pacing_off():
     p = ControllerPacer(max_lag_s=0.0)
     p.command("c", 1.0, 1.0)

@@ -10,7 +10,9 @@ command period (the last interval between its stamps, at most ``MAX_PERIOD_S``) 
 old: a controller commanding at 5 Hz of simulation time is not stalled waiting for a command it
 only sends once the clock has moved on.
 
-A controller is live from its first command on. One that has not answered for ``give_up_s`` of
+A controller is waited for while its latest command asks for motion (a speed or a turn): one that
+commanded a stop has its carrier braking or standing anyway, so a silence then costs nothing (a
+follower at a standstill is paced again from its next command on). One that has not answered for ``give_up_s`` of
 wall-clock time while the simulator waited is dropped (a dead or stopped follower must not freeze
 the yard: its carrier brakes on its stale command as the real one would) until it sends again.
 
@@ -37,7 +39,7 @@ class _Controller:
 class ControllerPacer:
     """Decides whether the simulator may step (see the module docstring)."""
 
-    def __init__(self, max_lag_s: float = 0.1, give_up_s: float = 10.0):
+    def __init__(self, max_lag_s: float = 0.1, give_up_s: float = 5.0):
         if not (max_lag_s >= 0.0 and give_up_s > 0.0):
             raise ValueError(f"max_lag_s must be >= 0 and give_up_s > 0, got {max_lag_s}, {give_up_s}")
         self.max_lag_s = float(max_lag_s)
@@ -48,17 +50,20 @@ class ControllerPacer:
         self.wait_wall_s = 0.0  # wall time spent waiting, in total
         self.given_up: list[str] = []  # controllers dropped, in order
 
-    def command(self, key: str, stamp: float, t_sim: float) -> None:
-        """A command of controller ``key`` stamped ``stamp`` (0 = now) arrived at simulation time ``t_sim``."""
+    def command(self, key: str, stamp: float, t_sim: float, moving: bool = True) -> None:
+        """A command of controller ``key`` stamped ``stamp`` (0 = now) arrived at simulation time ``t_sim``.
+
+        ``moving``: it asks for motion; a stop command is not waited after (module docstring).
+        """
         stamp = t_sim if stamp <= 0.0 else min(stamp, t_sim)
         c = self.controllers.get(key)
         if c is None:
-            self.controllers[key] = _Controller(stamp)
+            self.controllers[key] = _Controller(stamp, live=moving)
         else:
             if stamp > c.stamp:
                 c.period = min(stamp - c.stamp, MAX_PERIOD_S)
                 c.stamp = stamp
-            c.live = True
+            c.live = moving
 
     def lagging(self, t_sim: float) -> list[str]:
         """Live controllers whose latest command is more than ``max_lag_s`` + their period older than ``t_sim``."""

@@ -172,7 +172,8 @@ class SimNode(Node):
             self._bad("cmd_vel", f"/{cid}/cmd_vel has a non-finite speed or yaw rate")
             return
         self.engine.command_carrier(cid, *vw)
-        self.pacer.command(cid, to_sec(msg.header.stamp), self.engine.t)  # answered, even if a fault ignores it
+        self.pacer.command(cid, to_sec(msg.header.stamp), self.engine.t,  # answered, even if a fault ignores it
+                           moving=vw[0] != 0.0 or vw[1] != 0.0)
 
     def _on_trajectory(self, crane_id: str, msg: JointTrajectoryMsg) -> None:
         try:
