@@ -95,6 +95,7 @@ class SimCarrier:
     v: float = 0.0
     authority: float = 0.0
     state: str = "idle"
+    reason: str = ""  # of a blocked state, as the follower words it
     hesitate_until: float = -1.0
     silent_until: float = -1.0
     last_report: float = -1e9
@@ -460,9 +461,14 @@ class FleetSim:
             c.state = "docked" if c.route["goal"].get("dock") else "idle"
             self._charge(c, dt)
         elif c.hesitate_until > self.t:
-            c.state = "blocked"
+            c.state, c.reason = "blocked", "obstacle ahead"
+        elif c.v < 0.01 and stop < goal - 0.05 and c.s >= stop - 0.5:
+            # standing at the end of its movement authority: the path follower reports this as
+            # blocked, "waiting for movement authority at ... m" (docs/path_following.md)
+            c.state, c.reason = "blocked", f"waiting for movement authority at {stop:.2f} m"
+            c.wait_s += dt
         else:
-            c.state = "following"
+            c.state, c.reason = "following", ""
             if c.v < 0.01 and stop < goal - 0.05:
                 c.wait_s += dt
         if not arrived:
@@ -487,7 +493,7 @@ class FleetSim:
                "remaining_m": round(max(goal - c.s, 0.0), 3) if r else 0.0,
                "authority_m": c.authority if r else None, "speed_mps": round(c.v, 3),
                "goal_id": r["goal"].get("id") if r else None, "docking_error": None,
-               "reason": "obstacle ahead" if c.state == "blocked" else ""}
+               "reason": c.reason if c.state == "blocked" else ""}
         if r is None and c.refused is not None:  # as the follower reports a refused route
             doc.update(state="fault", route_id=c.refused[0], reason=c.refused[1])
         self._document("follower_status", doc)
