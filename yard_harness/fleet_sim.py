@@ -534,15 +534,18 @@ class FleetSim:
                 t = Traversal(ln["lane"], ln["forward"])
                 i = min(ln["start_index"], len(c.pts) - 1)
                 a, _, _ = project_onto_polyline(self.net.traversal_points(t), tuple(c.pts[i]))
-                c.pieces.append((float(c.arc[i]), t, a))
+                # the route's points need not fall on lane junctions: the piece begins where the lane
+                # does, ``a`` before its first point (else the carrier would be pinned to the end of
+                # the previous lane for up to one point spacing, in cells the manager already freed)
+                c.pieces.append((float(c.arc[i]) - a, t))
         cur = None
         for piece in c.pieces:
             if piece[0] <= c.s + 1e-9:
                 cur = piece
         if cur is None:
             return None
-        s0, t, a = cur
-        return t, min(max(a + c.s - s0, 0.0), self.net.infos[t].length_m)
+        s0, t = cur
+        return t, min(max(c.s - s0, 0.0), self.net.infos[t].length_m)
 
     def _check_safety(self) -> None:
         cs = [c for c in self.carriers.values() if c.out_until <= self.t]
