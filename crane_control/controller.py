@@ -421,12 +421,13 @@ class CraneController:
             return  # from rest (or the measured state): the drive holds until the start
         plan.before = old
         old.forget_before(now_s - PLAN_HISTORY_S)
-        times = motion.spaced([now_s] + [b for b in old.breakpoints_abs()
-                                         if now_s < b < plan.start_s - motion.MIN_POINT_GAP_S])
+        times = motion.with_samples([now_s] + [b for b in old.breakpoints_abs()
+                                               if now_s < b < plan.start_s - motion.SAME_TIME_S], [])
         for t in times:
-            st = old.state_at(t)
+            t_msg = motion.message_time(t - now_s)
+            st = old.state_at(now_s + t_msg)
             plan.lead_in.append(motion.TrajectoryPoint(
-                t - now_s, {**{a: s.p for a, s in st.items()}, "twistlock": old.twistlock},
+                t_msg, {**{a: s.p for a, s in st.items()}, "twistlock": old.twistlock},
                 {**{a: s.v for a, s in st.items()}, "twistlock": 0.0},
                 {**{a: s.a for a, s in st.items()}, "twistlock": 0.0}))
 

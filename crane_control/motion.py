@@ -25,6 +25,7 @@ velocity interface (the jerk-limited emergency stop).
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass, field
 
@@ -35,9 +36,11 @@ from yard_model.world import AxisLimits
 EPS_M = 1e-4  # [m] position tolerance of the clearance checks
 REST_MPS = 1e-3  # [m/s] an axis slower than this is at rest
 CROSSING_FRACTIONS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0)  # v_c, v_d as a fraction of v_max
-# [s] JointTrajectory points closer than this are merged. A drive fits a polynomial between two points; over a
-# few nanoseconds (ruckig profiles have phases that short) rounding of the positions alone asks for 1e6 m/s^2.
-MIN_POINT_GAP_S = 1e-3
+SAME_TIME_S = 1e-6  # [s] jerk switches closer than this are one (rounding of ruckig's phase durations)
+# [s] a regular sample this close to a jerk switch is left out: the switch is the point that matters, and a drive
+# fitting a polynomial over a sliver of time gets its derivatives from the rounding of the positions
+SAMPLE_GAP_S = 1e-3
+MESSAGE_TICK_S = 1e-9  # [s] resolution of a JointTrajectory point's time_from_start (builtin_interfaces/Duration)
 
 
 class MotionError(RuntimeError):
@@ -197,25 +200,27 @@ class Plan:
         exactly when the hoist reaches the safe height, not up to ``dt`` earlier; and with a point at
         every jerk switch of every axis, the quintic interpolation of a ros2_control-style follower
         reproduces the ruckig trajectory exactly (constant jerk between points), so it never asks a
-        drive for more jerk than the limit.
+        drive for more jerk than the limit. Each time is on the nanosecond grid a message carries, with the state
+        at that time (see :func:`message_time`).
         """
         n = max(1, math.ceil(self.duration / dt - 1e-9))
-        times = {round(min(i * dt, self.duration), 9) for i in range(n + 1)}
+        switches = [0.0, self.duration]
         for prof in self.profiles.values():
             for piece in prof.pieces:
-                times.update(round(min(b, self.duration), 9) for b in piece.breakpoints())
-        times = spaced(times)
+                switches += [min(b, self.duration) for b in piece.breakpoints()]
+        times = with_samples(switches, [i * dt for i in range(1, n)])
         offset = self.start_s - self.stamp_s if self.stamp_s is not None else 0.0
-        out = [p for p in self.lead_in if p.t < offset - MIN_POINT_GAP_S]
+        out = [p for p in self.lead_in if p.t < offset - SAME_TIME_S]
         for t in times:
-            st = self.state(t)
+            t_msg = message_time(t + offset)
+            st = self.state(t_msg - offset)
             pos = {a: s.p for a, s in st.items()}
             vel = {a: s.v for a, s in st.items()}
             acc = {a: s.a for a, s in st.items()}
             pos["twistlock"] = self.twistlock
             vel["twistlock"] = 0.0
             acc["twistlock"] = 0.0
-            out.append(TrajectoryPoint(t + offset, pos, vel, acc))
+            out.append(TrajectoryPoint(t_msg, pos, vel, acc))
         return out
 
     def breakpoints_abs(self) -> list[float]:
@@ -228,19 +233,34 @@ class Plan:
         return sorted(own)
 
 
-def spaced(times) -> list[float]:
-    """``times`` sorted, without those closer than ``MIN_POINT_GAP_S`` to the one before; first and last kept."""
-    ordered = sorted(times)
-    out: list[float] = []
-    for t in ordered:
-        if not out or t - out[-1] >= MIN_POINT_GAP_S:
+def message_time(t: float) -> float:
+    """``t`` [s] rounded to what a JointTrajectory point carries (whole nanoseconds).
+
+    A point's state must be the plan's at the time the drive reads, not at the time before rounding: at
+    1.2 m/s half a nanosecond is 6e-10 m, and a drive's quintic over the 1.2 ms to the next point (a jerk
+    switch) turns that into 18 m/s^3 (issue #10, jerk limit 1 m/s^3).
+    """
+    return round(t / MESSAGE_TICK_S) * MESSAGE_TICK_S
+
+
+def with_samples(switches, samples) -> list[float]:
+    """Every jerk switch (those within ``SAME_TIME_S`` taken as one), and the regular ``samples`` that are not
+    within ``SAMPLE_GAP_S`` of one, sorted.
+
+    Every switch must stay a point: a quintic segment spanning one, even 0.4 ms into it, asks a drive for
+    more jerk than the plan (1.003 of the limit seen, and the drive saturated and fell behind).
+    """
+    kept: list[float] = []
+    for t in sorted(switches):
+        if not kept or t - kept[-1] > SAME_TIME_S:
+            kept.append(t)
+    out = list(kept)
+    for t in samples:
+        i = bisect.bisect_left(kept, t)
+        near = [kept[k] for k in (i - 1, i) if 0 <= k < len(kept)]
+        if all(abs(t - b) >= SAMPLE_GAP_S for b in near):
             out.append(t)
-    if out and out[-1] != ordered[-1]:  # the last one replaces the one kept before it (both if that is the first)
-        if len(out) == 1:
-            out.append(ordered[-1])
-        else:
-            out[-1] = ordered[-1]
-    return out
+    return sorted(out)
 
 
 # --------------------------------------------------------------------------- ruckig wrappers

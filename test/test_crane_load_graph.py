@@ -62,8 +62,8 @@ def test_crane_stays_within_its_limits_with_a_starved_controller_and_late_feedba
 
     def on_diag(m: DiagnosticArray) -> None:
         for st in m.status:
-            diag[st.name] = {kv.key: kv.value for kv in st.values if kv.key in (
-                "real_time_factor_achieved", "command_lead_s", "longest_stall_s", "late_plans", "phase")}
+            diag[st.name] = {"message": st.message, **{kv.key: kv.value for kv in st.values if kv.key in (
+                "real_time_factor_achieved", "command_lead_s", "longest_stall_s", "late_plans")}}
 
     node.create_subscription(DiagnosticArray, "/diagnostics", on_diag, 10)
     relay = DelayRelay(node, JointState, f"/{CRANE}/joint_states", relayed, qos.SENSOR_SUB, qos.STATE,

@@ -16,8 +16,8 @@ import pytest
 from crane_control.controller import LATENCY_WINDOW_S, CraneController
 from crane_control.model import CraneModel, JointReading
 from crane_control.params import CraneControllerParams
-from crane_control.sim_loop import to_sim_trajectory
 from crane_control.timing import ClockEstimate, LatencyWindow
+from yard_harness.crane_loop import to_sim_trajectory
 from yard_sim.engine import SimConfig, SimEngine
 
 CRANE = "cn_crane_1"

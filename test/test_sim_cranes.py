@@ -570,3 +570,16 @@ def test_a_splice_received_after_its_splice_point_is_reported(small_world):
     events = rig.crane.command(trolley_command(stop, 1.4), rig.t)
     assert {e["limit"] for e in events} == {"position_step", "velocity_step", "acceleration_step"}
     assert all(e["late_s"] == pytest.approx(0.4) for e in events)
+
+
+def test_a_segment_too_short_to_sample_is_checked_by_its_ends():
+    """Two points 20 ns apart on one constant-jerk motion: the polynomial between them is rounding noise (it
+    gave 1e6 m/s^2), not a request; the same sliver between states that do not connect is a step."""
+    def knot(t: float, j: float = 1.0) -> Knot:
+        return Knot(t, 5.0 + 0.3 * t + 0.2 * t * t / 2 + j * t ** 3 / 6, 0.3 + 0.2 * t + j * t * t / 2, 0.2 + j * t)
+
+    ref = AxisReference([knot(0.0), knot(0.1), knot(0.1 + 2e-8), knot(0.3)])
+    assert limit_violations("hoist", ref, HOIST) == []
+    jump = Knot(0.1 + 2e-8, knot(0.1).p + 0.01, knot(0.1).v, knot(0.1).a)
+    ref = AxisReference([knot(0.0), knot(0.1), jump, knot(0.3)])
+    assert "position_step" in {v.limit for v in limit_violations("hoist", ref, HOIST)}

@@ -24,12 +24,16 @@ per axis, the way ros2_control's ``joint_trajectory_controller`` samples one:
   allow"), which is not a limit violation;
 * after the last point the reference holds its position at rest.
 
-``limit_violations`` samples the reference once at receipt and names every axis limit the
-command asks to exceed (travel, velocity, acceleration on cubic/quintic segments, jerk on quintic
-segments). The axis itself never exceeds a limit (see :mod:`yard_sim.axis`); the violations are
-reported so that a crane controller that plans badly, or too late, is caught. Velocity steps
-between linear segments are not counted: position-only points are waypoints and the axis smooths
-them.
+``limit_violations`` samples the reference once at receipt and names every axis limit the command
+asks to exceed (travel, velocity, acceleration on cubic/quintic segments, jerk on quintic segments).
+A segment shorter than ``SHORT_SEGMENT_S`` is not sampled: over such a sliver of time the
+polynomial's jerk and acceleration come from the rounding of its end positions (two points 20 ns
+apart on one constant-jerk motion gave 1e6 m/s^2; 10 us apart, hundreds of m/s^3), while its
+position and velocity are its ends' to within rounding. Its end is checked instead against its start carried
+forward at the jerk limit; a gap is reported as a step. The axis itself
+never exceeds a limit (see :mod:`yard_sim.axis`); the violations are reported so that a crane
+controller that plans badly, or too late, is caught. Velocity steps between linear segments are not
+counted: position-only points are waypoints and the axis smooths them.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from yard_model.world import AxisLimits
 SAMPLES_PER_SEGMENT = 16  # limit checks evaluate each segment at this many interior points
 STEP_POSITION_M = 1e-3  # [m] a joined command this far from the axis's position at receipt is a step
 STEP_TIME_S = 0.01  # [s] ... and one asking for a velocity (acceleration) the axis cannot reach in this long
+SHORT_SEGMENT_S = 1e-3  # [s] segments shorter than this are checked by their ends (see the module docstring)
 
 
 class TrajectoryError(ValueError):
@@ -260,8 +265,12 @@ def limit_violations(joint: str, ref: AxisReference, limits: AxisLimits, toleran
     v_lim = limits.max_velocity_mps * (1 + tolerance)
     a_lim = limits.max_acceleration_mps2 * (1 + tolerance)
     j_lim = limits.max_jerk_mps3 * (1 + tolerance)
-    for (kind, c), t0, t1 in zip(ref.segments, ref.times, ref.times[1:]):
-        T = t1 - t0
+    for (kind, c), k0, k1 in zip(ref.segments, ref.knots, ref.knots[1:]):
+        T = k1.t - k0.t
+        if T < SHORT_SEGMENT_S:
+            for v in _short_segment_steps(joint, kind, k0, k1, limits):
+                note(v.limit, v.requested, v.allowed)
+            continue
         for s in range(SAMPLES_PER_SEGMENT + 1):
             tau = T * s / SAMPLES_PER_SEGMENT
             p, v, a = _eval(c, tau)
@@ -277,5 +286,20 @@ def limit_violations(joint: str, ref: AxisReference, limits: AxisLimits, toleran
                 j = _jerk(c, tau)
                 if abs(j) > j_lim:
                     note("jerk", j, limits.max_jerk_mps3)
-    order = ("travel", "velocity", "acceleration", "jerk")
+    order = ("travel", "velocity", "acceleration", "jerk", "position_step", "velocity_step", "acceleration_step")
     return [LimitViolation(joint, k, worst[k][0], worst[k][1]) for k in order if k in worst]
+
+
+def _short_segment_steps(joint: str, kind: str, k0: Knot, k1: Knot, limits: AxisLimits) -> list[LimitViolation]:
+    """A segment too short to sample: its end against its start carried forward at the jerk limit (steps if not)."""
+    if kind == "linear":
+        return []  # position-only points are waypoints
+    T = k1.t - k0.t
+    v0, a0 = k0.v, k0.a or 0.0
+    j = max(-limits.max_jerk_mps3, min(limits.max_jerk_mps3, (k1.a - a0) / T)) if kind == "quintic" else 0.0
+    p = k0.p + v0 * T + a0 * T * T / 2.0 + j * T ** 3 / 6.0
+    checks = [("position_step", k1.p - p, STEP_POSITION_M),
+              ("velocity_step", k1.v - (v0 + a0 * T + j * T * T / 2.0), limits.max_acceleration_mps2 * STEP_TIME_S)]
+    if kind == "quintic":
+        checks.append(("acceleration_step", k1.a - (a0 + j * T), limits.max_jerk_mps3 * STEP_TIME_S))
+    return [LimitViolation(joint, name, step, tol) for name, step, tol in checks if abs(step) > tol]
