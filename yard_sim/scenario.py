@@ -99,7 +99,7 @@ class ScenarioConfig:
     collection_refill_s: float = 120.0
     deadline_s: float | None = 3 * 3600.0  # order deadline after the truck parks (None = no deadline)
     delivery_bays: dict[str, tuple[str, ...]] = field(default_factory=dict)  # station -> bays; empty = default split
-    max_deliveries: int | None = None  # delivery trucks per station in the whole run (None = no limit): a bounded demand
+    max_deliveries: int | None = None  # delivery trucks per station in the whole run (None = no limit)
 
 
 def split_truck_bays(world) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:

@@ -10,11 +10,11 @@ time to r x (wall time since start), at most ``max_catchup_steps`` (then the bac
 the achieved factor, reported in /diagnostics, falls below r); with r = 0 ticks follow each other
 as fast as possible. Either way no step runs while a carrier's controller lags behind the clock by
 more than ``controller_max_lag_s`` (:mod:`yard_sim.pacing`): the simulator waits for it, so
-simulated time only passes as fast as the controllers can follow it. Either way one tick runs at most ``COMMAND_SERVICE_S`` of simulated time and
-then yields to the executor, so a command (a crane trajectory, a cmd_vel) that arrives while the
-simulator catches up is applied within that much simulated time of its arrival, not after the
-whole burst: a drive gets its commands when they come, and a trajectory stamped on the simulated
-clock is not made late by the simulator itself.
+simulated time only passes as fast as the controllers can follow it. And one tick runs at most
+``COMMAND_SERVICE_S`` of simulated time and then yields to the executor, so a command (a crane
+trajectory, a cmd_vel) that arrives while the simulator catches up is applied within that much
+simulated time of its arrival, not after the whole burst: a drive gets its commands when they
+come, and a trajectory stamped on the simulated clock is not made late by the simulator itself.
 
 Bad input (a NaN twist, an unknown joint, a malformed or impossible sim command) is logged with a
 reason, counted in /diagnostics, and ignored; the simulation keeps running.
