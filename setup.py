@@ -22,6 +22,8 @@ NODES = {
     "crane_controller": "crane_control.crane_controller_node:main",
     "path_follower": "agv_nav.path_follower_node:main",
     "fleet_manager": "fleet_manager.fleet_manager_node:main",
+    "yard_traffic": "yard_sim.traffic_node:main",
+    "yard_kpis": "yard_bringup.kpi_collector:main",
 }
 
 

@@ -19,6 +19,8 @@ import math
 
 from .fleet_core import CarrierInfo, FleetCore
 
+AT_AUTHORITY_M = 1.0  # [m] a follower standing this close to its authority limit waits for it (it stops < 0.5 m short)
+
 log = logging.getLogger("fleet_manager")
 
 FOLLOWER_SILENT = "follower silent"  # fault reason prefix: no follower status while odometry goes on
@@ -109,7 +111,7 @@ class Liveness(FleetCore):
         if not c.located:
             c.located = True
         progress = float(doc["progress_m"])
-        if state == "blocked":
+        if state == "blocked" and not self._at_authority(doc):
             c.blocked_since = c.blocked_since if c.blocked_since is not None else now
         else:
             c.blocked_since = None
@@ -120,6 +122,13 @@ class Liveness(FleetCore):
         arrived = state == "docked" or (state == "idle" and self.traffic.is_arrived(c.id, progress))
         if arrived and (doc.get("goal_id") in (None, c.route_doc["goal"].get("id"))):
             self._arrive(c, now)
+
+    def _at_authority(self, doc: dict) -> bool:
+        """The follower stands at the end of the authority this manager gave it ("waiting for movement
+        authority"): it waits for us, it is not obstructed. Counted as blocked, it would be stopped after
+        ``blocked_timeout_s`` and a stopped carrier is granted nothing more: it would wait for ever."""
+        auth = doc.get("authority_m")
+        return auth is not None and float(doc["progress_m"]) >= float(auth) - AT_AUTHORITY_M
 
     def _check_liveness(self, now: float) -> None:
         """Fault carriers silent for ``liveness_timeout_s``; plan around those blocked for ``blocked_timeout_s``."""

@@ -52,6 +52,8 @@ Examples:
   yard-autonomy sim --world small_yard --carriers 2 --rtf 0 --duration 60
   yard-autonomy sim --params-file my_overrides.yaml --echo
   yard-autonomy sim --world small_yard --rtf 0 --duration 120 --record runs/sim.mcap
+  yard-autonomy sim --world small_yard --carriers 2 --rtf 2 --containers-per-day 1000 --duration 3600 --out runs/g
+      # a port day through every node: the demand of `yard-autonomy day`, kpi.json / kpi.md / day.png in runs/g
 """
 
 EPILOG_DAY = """\
@@ -68,21 +70,29 @@ Examples:
 """
 
 
-def _positive_float(text: str) -> float:
+def _number(text: str) -> float:
     try:
-        v = float(text)
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+
+
+def _positive_float(text: str) -> float:
+    v = _number(text)
     if not v > 0 or v == float("inf"):
         raise argparse.ArgumentTypeError(f"must be a positive, finite number, got {text}")
     return v
 
 
+def _non_negative_float(text: str) -> float:
+    v = _number(text)
+    if not v >= 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return v
+
+
 def _rtf(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    v = _number(text)
     if not v >= 0 or v == float("inf"):
         raise argparse.ArgumentTypeError(f"must be >= 0 (0 = as fast as possible), got {text}")
     return v
@@ -122,8 +132,12 @@ def _add_graph_options(p: argparse.ArgumentParser) -> None:
                    help="real-time factor of the simulation: 1 = real time, 2 = twice as fast, "
                         "0 = as fast as possible (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0,
-                   help="random seed of the simulator's sensor noise and events; same seed, same run "
-                        "(default: %(default)s)")
+                   help="random seed of the simulator's sensor noise and events, and of the demand's trucks; "
+                        "same seed, same run (default: %(default)s)")
+    p.add_argument("--containers-per-day", type=_non_negative_float, default=None, metavar="N",
+                   help="run a port day: the demand node (yard_traffic) brings trucks to the gates and issues the "
+                        "transport orders, with the profile and seed (--seed) of `yard-autonomy day`; N containers "
+                        "a day in each direction (default: no demand)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -156,6 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--record", type=Path, default=None, metavar="FILE.mcap",
                    help="also start the MCAP recorder (yard_recorder), writing every topic to FILE.mcap on the "
                         "simulated clock; the file is closed and indexed when the run stops (open it in Foxglove)")
+    p.add_argument("--out", type=Path, default=None, metavar="DIR",
+                   help="measure the run (KPI collector yard_kpis) and write kpi.json, kpi.md and day.png to DIR at "
+                        "the end of --duration (or on Ctrl-C); the same keys as `yard-autonomy day`. Default with "
+                        "--containers-per-day: runs/sim-<date>-<time>")
     p.add_argument("--echo", action="store_true",
                    help="also print every process's output on the console, each line prefixed with its name")
     p.add_argument("--stop-timeout", type=_positive_float, default=10.0, metavar="SEC",
@@ -240,7 +258,8 @@ def _load_graph(args, console: Console, run_dir: Path | None = None):
     from .graph import build_graph
 
     try:
-        return build_graph(args.world, args.carriers, args.rtf, args.seed, run_dir=run_dir)
+        return build_graph(args.world, args.carriers, args.rtf, args.seed, run_dir=run_dir,
+                           containers_per_day=args.containers_per_day)
     except (WorldError, ShareNotFoundError, ValueError, RuntimeError) as exc:
         _err(console, str(exc))
         return None
@@ -433,15 +452,28 @@ def cmd_sim(args, console: Console) -> int:
             specs = [*specs, recorder_spec(args.record)]
         except ValueError as exc:
             return _err(console, str(exc))
+    kpi_out = args.out
+    if kpi_out is None and args.containers_per_day is not None:
+        import time
+
+        kpi_out = Path("runs") / time.strftime("sim-%Y%m%d-%H%M%S")
+    if kpi_out is not None:
+        from .graph import graph_context, with_kpi_collector
+
+        command = "yard-autonomy sim " + " ".join(_quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["sim"] else ""
+        ctx = graph_context(args.world, args.carriers, args.rtf, args.seed, containers_per_day=args.containers_per_day)
+        specs = with_kpi_collector(specs, kpi_out, ctx, args.duration, command)
     for f in args.params_file:
         if not f.is_file():
             return _err(console, f"parameter file {f} does not exist")
     try:
         plans = [ProcessPlan(s.label, node_command(s, args.params_file), log_dir / log_file_name(s.label),
-                             respawn=s.respawn, group=s.group, essential=s.essential) for s in specs]
+                             respawn=s.respawn, group=s.group, essential=s.essential,
+                             sentinel=s.subsystem == "kpi_collector" and args.duration is not None)
+                 for s in specs]
     except ShareNotFoundError as exc:
         return _err(console, str(exc))
-    if args.duration is not None:
+    if args.duration is not None and kpi_out is None:  # else the KPI collector ends the run after writing
         plans.append(ProcessPlan(
             "clock_watch",
             [sys.executable, "-m", "yard_bringup.clock_watch", "--duration", repr(args.duration),
@@ -459,9 +491,12 @@ def cmd_sim(args, console: Console) -> int:
         log_dir.mkdir(parents=True, exist_ok=True)
         world = world_path(args.world)
         until = f"{args.duration:g} s of sim time" if args.duration else "Ctrl-C"
+        demand = "" if args.containers_per_day is None else \
+            f", {args.containers_per_day:g} containers/day each way"
+        report = "" if kpi_out is None else f"\nKPIs: {Path(kpi_out).expanduser().resolve()}"
         console.print(
             f"[bold]yard_autonomy sim[/]: world {world}, {args.carriers} carriers, rtf {args.rtf:g}"
-            f"{' (as fast as possible)' if args.rtf == 0 else ''}, seed {args.seed}, until {until}\n"
+            f"{' (as fast as possible)' if args.rtf == 0 else ''}, seed {args.seed}{demand}, until {until}{report}\n"
             f"DDS: ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']} "
             f"ROS_AUTOMATIC_DISCOVERY_RANGE={env['ROS_AUTOMATIC_DISCOVERY_RANGE']}"
             f"{' (leased for this run)' if lease else ''}\nlogs: {log_dir}", highlight=False, soft_wrap=True)
@@ -522,17 +557,17 @@ def cmd_day(args, console: Console) -> int:
                   highlight=False, soft_wrap=True)
     duration = args.hours * 3600.0
     columns = (TextColumn("[bold]{task.fields[clock]}[/]"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-               TextColumn("orders {task.fields[done]}/{task.fields[acc]}  containers {task.fields[moved]}  "
+               TextColumn("orders {task.fields[done]}/{task.fields[acc]}  "
                           "crossings {task.fields[cross]}  conflicts {task.fields[conf]}"),
                TimeElapsedColumn())
     wall0 = time.perf_counter()
     with Progress(*columns, console=console, refresh_per_second=4) as bar:
-        task = bar.add_task("day", total=duration, clock="00:00", done=0, acc=0, moved=0, cross=0, conf=0)
+        task = bar.add_task("day", total=duration, clock="00:00", done=0, acc=0, cross=0, conf=0)
 
         def progress(d: SimulatedDay) -> None:
-            k, m = d.counters, d.sim.metrics
+            k, m = d.kpi, d.sim.metrics
             bar.update(task, completed=min(d.t, duration), clock=f"{int(d.t // 3600):02d}:{int(d.t % 3600 // 60):02d}",
-                       done=k.completed, acc=k.accepted, moved=sum(k.moved.values()), cross=k.crossings,
+                       done=k.completed, acc=len(k.accepted_at), cross=k.crossings,
                        conf=m.conflicts + m.collisions + m.deadlocks)
 
         stopped_early = False
@@ -550,7 +585,7 @@ def cmd_day(args, console: Console) -> int:
     if day.t <= 0.0:
         return 130
     command = "yard-autonomy day " + " ".join(_quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["day"] else ""
-    k = write_report(day, out, command)
+    k = write_report(day.kpi, out, command, kpis=day.kpis(), charge_below_soc=day.mgr.cfg.charge_below_soc)
     day.close()
     console.print(kpi_table(k))
     files = ["kpi.json", "kpi.md", "day.png"] + ([] if recorder is None else ["day.mcap"])

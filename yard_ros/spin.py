@@ -46,13 +46,15 @@ class StopFlag:
 
 def run_node(factory: Callable[[], N], name: str, args: list[str] | None = None,
              on_exit: Callable[[N], None] | None = None,
-             executor_factory: Callable[[], Executor] = SingleThreadedExecutor) -> int:
+             executor_factory: Callable[[], Executor] = SingleThreadedExecutor,
+             done: Callable[[N], bool] | None = None) -> int:
     """Build the node with `factory`, spin it until Ctrl-C/SIGTERM, clean up; return the exit code.
 
     A node that cannot start (bad parameter, missing world) is logged as fatal under `name` and
     gives exit code 1 instead of a traceback. `on_exit` runs before the node is destroyed
     (a recorder closes its file there). `executor_factory`: e.g. rclpy's EventsExecutor for a
-    node with a high message rate.
+    node with a high message rate. `done(node)` True ends the process as Ctrl-C does (exit 0):
+    a node whose job is finished (the KPI collector once it wrote its report).
     """
     flag = StopFlag()
     signal.signal(signal.SIGINT, flag)
@@ -70,7 +72,7 @@ def run_node(factory: Callable[[], N], name: str, args: list[str] | None = None,
             return 1
         executor = executor_factory()
         executor.add_node(node)
-        while rclpy.ok() and not flag.stop:
+        while rclpy.ok() and not flag.stop and not (done is not None and done(node)):
             executor.spin_once(timeout_sec=WAKE_PERIOD_S)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
