@@ -3,7 +3,7 @@
 The same file serves `pip install .` (PyPI ROS 2 wheels, extra `ros`), `pip install -e .`
 and `colcon build` on a full ROS 2 install. Share files (launch, config, worlds) go to
 share/yard_autonomy as data_files; an editable install finds them in the source tree
-instead (see yard_bringup/paths.py).
+instead (see yard_model/resources.py).
 """
 
 from pathlib import Path
@@ -48,7 +48,7 @@ setup(
     version="0.1.0",
     packages=find_packages(
         include=["yard_model*", "yard_sim*", "yard_ros*", "yard_bringup*", "agv_nav*", "crane_control*",
-                 "fleet_manager*"],
+                 "fleet_manager*", "yard_harness*"],
     ),
     package_data={"": ["schemas/*.json"]},
     data_files=[

@@ -26,8 +26,8 @@ from rclpy.node import Node
 from sensor_msgs.msg import Imu, NavSatFix
 from std_srvs.srv import Trigger
 
-from yard_bringup.paths import world_path
 from yard_model import load_world
+from yard_model.resources import world_path
 from yard_ros import qos
 from yard_ros.orientation import yaw_quaternion
 from yard_ros.params import declare

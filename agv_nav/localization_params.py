@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from yard_ros.params import ParameterError, spec
+from yard_model.params import ParameterError, spec
 
 
 @dataclass

@@ -22,9 +22,9 @@ from nav_msgs.msg import Odometry
 from rclpy.node import Node
 from std_msgs.msg import Bool, String
 
-from yard_bringup.paths import world_path
 from yard_model import load_world
 from yard_model.documents import DocumentError, dump_document, parse_document
+from yard_model.resources import world_path
 from yard_ros import params as params_mod
 from yard_ros.orientation import yaw_of
 from yard_ros.qos import COMMAND, LATCHED, SENSOR_SUB, STATE

@@ -1,6 +1,6 @@
 """Crane control benchmark (issue #5): cycle times, moves per hour, limits, in the in-process simulator.
 
-Runs crane_control's controller against the simulator's engine (``crane_control.sim_loop``), as
+Runs crane_control's controller against the simulator's engine (``yard_harness.crane_loop``), as
 fast as the CPU allows, on the Youyiguan world's ``cn_crane_1`` (its rail neighbour ``cn_crane_2``
 stands at home without a controller, kept clear of by its joint states):
 
@@ -35,7 +35,7 @@ from rich.table import Table
 
 from crane_control.cycle_bounds import lower_bound_s, planned_optimum_s
 from crane_control.model import CraneModel
-from crane_control.sim_loop import SimLoop
+from yard_harness.crane_loop import SimLoop
 from yard_model import load_world
 
 WORLDS = Path(__file__).resolve().parents[1] / "sim_worlds"

@@ -11,7 +11,7 @@
    used naively (``nx.dijkstra_path`` / ``nx.astar_path`` per query) on the same graph.
 3. Reservation planning per route (route + geometry + time-planned schedule) measured inside
    the fleet run, with the other carriers' plans in the table.
-4. A simulated day on Youyiguan with 12 carriers (``fleet_manager.fleet_sim``: kinematic
+4. A simulated day on Youyiguan with 12 carriers (``yard_harness.fleet_sim``: kinematic
    carriers within their movement authority, cranes, trucks from ``yard_sim.scenario``,
    batteries, random hesitations), our policy beside an openTCS-style policy
    (``bench/opentcs_baseline.py``) with and without same-direction blocks on the single track.
@@ -44,12 +44,12 @@ from opentcs_baseline import DistanceRouter, ExclusiveTraffic, first_come_first_
 
 from fleet_manager.allocation import AllocationConfig, CarrierSlot, OrderSlot, allocate  # noqa: E402
 from fleet_manager.contraction import ContractionHierarchy, HubLabels  # noqa: E402
-from fleet_manager.day import build_fleet_run  # noqa: E402
-from fleet_manager.fleet_sim import SimConfig  # noqa: E402
 from fleet_manager.manager import ManagerConfig  # noqa: E402
 from fleet_manager.network import YardNetwork  # noqa: E402
 from fleet_manager.orders import loading_bays  # noqa: E402
 from fleet_manager.routing import Router  # noqa: E402
+from yard_harness.day import build_fleet_run  # noqa: E402
+from yard_harness.fleet_sim import SimConfig  # noqa: E402
 from yard_model import load_world  # noqa: E402
 from yard_model.geometry import fillet_polyline  # noqa: E402
 from yard_model.lane_graph import transition_graph  # noqa: E402

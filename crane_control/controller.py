@@ -76,14 +76,9 @@ class StepOutput:
 class CraneController:
     """Lift jobs for one crane (see the module docstring for the phases)."""
 
-    def __init__(self, model: CraneModel, params: CraneControllerParams, world_bays: set[str] | None = None,
-                 style: str = "blended"):
-        """``style`` "blended" is this controller; "sequential" is the naive baseline for the benchmark
-        (hoist, then each horizontal axis, then lower; no pre-positioning, no pre-lift)."""
-        if style not in ("blended", "sequential"):
-            raise ValueError(f"unknown style '{style}'")
-        self.style = style
-        self._transfer = motion.transfer if style == "blended" else motion.sequential_transfer
+    _transfer = staticmethod(motion.transfer)  # the move between bays (a benchmark baseline swaps it)
+
+    def __init__(self, model: CraneModel, params: CraneControllerParams, world_bays: set[str] | None = None):
         self.model = model
         self.p = params
         self.plan_limits = model.scaled_limits(params.limit_fraction)
@@ -550,17 +545,17 @@ class CraneController:
             self._emit(job.job_id, job.container_id, "done", now_s)
             self.clearing = None
 
+    def _ranked(self, now_s: float) -> list[tuple[Job, bool]]:
+        """Queued jobs in the order to work them, each with whether it can start now."""
+        return order(self.queue, now_s, self._readiness(now_s), self.p.prelift_horizon_s)
+
     def _next(self, now_s: float) -> None:
         """Pick the next job (or pre-position) after a job or when idle."""
-        readiness = self._readiness(now_s)
-        ranked = order(self.queue, now_s, readiness, self.p.prelift_horizon_s)
-        if self.style == "sequential":  # the baseline starts a job only when both bays are ready, in arrival order
-            ranked = sorted([(j, readiness.pick_ok(j) and readiness.place_ok(j)) for j, _ in ranked],
-                            key=lambda jc: jc[0].seq)[:1]
+        ranked = self._ranked(now_s)
         if ranked and ranked[0][1]:
             self._commit(ranked[0][0], now_s)
             self._tick_approach(now_s)
-        elif ranked and self.style == "blended":
+        elif ranked:
             if self.phase != Phase.PREPOSITION:
                 self._set_phase(Phase.PREPOSITION, now_s)
             self._preposition(ranked[0][0], now_s)

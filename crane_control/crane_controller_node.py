@@ -18,9 +18,9 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, String
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from yard_bringup.paths import world_path
 from yard_model import load_world
 from yard_model.documents import DocumentError, dump_document, parse_document
+from yard_model.resources import world_path
 from yard_ros import params, qos
 from yard_ros.spin import run_node
 

@@ -418,28 +418,3 @@ def transfer(states: dict[str, AxisState], target: dict[str, float], end_height_
         profiles.setdefault(a, AxisProfile(s))
     return Plan("transfer", profiles, twistlock, note=note)
 
-
-def sequential_transfer(states: dict[str, AxisState], target: dict[str, float], end_height_m: float,
-                        safe_height_m: float, limits: dict[str, AxisLimits], twistlock: float, note: str = "") -> Plan:
-    """The naive baseline: hoist to the safe height and stop, move each horizontal axis in turn, then lower.
-
-    What a first controller does (no blending, no synchronisation); used by the benchmark only.
-    """
-    if not _horizontal_at_rest(states, tuple(target)) or abs(states["hoist"].v) > REST_MPS:
-        raise MotionError("the sequential baseline plans from rest only")
-    profiles = {a: AxisProfile(s) for a, s in states.items()}
-    t = 0.0
-    h = states["hoist"]
-    if h.p < safe_height_m:
-        tr = ruckig_move([h], [AxisState(safe_height_m)], [limits["hoist"]])
-        profiles["hoist"].add(t, tr)
-        t += tr.duration
-        h = AxisState(safe_height_m)
-    for a in target:
-        if abs(states[a].p - target[a]) > EPS_M:
-            tr = ruckig_move([states[a]], [AxisState(target[a])], [limits[a]])
-            profiles[a].add(t, tr)
-            t += tr.duration
-    if abs(h.p - end_height_m) > EPS_M:
-        profiles["hoist"].add(t, ruckig_move([h], [AxisState(end_height_m)], [limits["hoist"]]))
-    return Plan("transfer", profiles, twistlock, note=note)

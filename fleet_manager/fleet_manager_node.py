@@ -19,11 +19,12 @@ from rclpy.node import Node
 from sensor_msgs.msg import BatteryState
 from std_msgs.msg import String
 
-from yard_bringup.paths import world_path
 from yard_model import load_world
 from yard_model.documents import DocumentError, dump_document, parse_document
+from yard_model.params import ParameterError
+from yard_model.resources import world_path
 from yard_ros import qos
-from yard_ros.params import ParameterError, declare
+from yard_ros.params import declare
 from yard_ros.spin import run_node
 
 from .manager import FleetManager, Output

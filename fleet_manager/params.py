@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from yard_ros.params import ParameterError, spec
+from yard_model.params import ParameterError, spec
 
 from .allocation import AllocationConfig
 from .manager import ManagerConfig

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from crane_control import motion
 from crane_control.model import CraneModel
 from crane_control.motion import AxisState
+from yard_harness.crane_baseline import sequential_transfer
 from yard_model.world import AxisLimits
 
 HOIST = AxisLimits(1.0, 18.0, 0.8, 0.5, 1.0)
@@ -58,7 +59,7 @@ def test_transfer_moves_horizontally_only_above_the_safe_height_and_beats_the_na
     assert (end["gantry"].p, end["trolley"].p, end["hoist"].p) == pytest.approx((40.0, 7.0, 3.89), abs=1e-6)
     assert all(abs(s.v) < 1e-9 for s in end.values())
     assert_within_limits(plan)
-    naive = motion.sequential_transfer(start, {"gantry": 40.0, "trolley": 7.0}, 3.89, 8.5, LIMITS, 1.0)
+    naive = sequential_transfer(start, {"gantry": 40.0, "trolley": 7.0}, 3.89, 8.5, LIMITS, 1.0)
     bound = (motion.optimal_duration(4.04, 8.5, HOIST) + motion.optimal_duration(24.0, 7.0, TROLLEY)
              + motion.optimal_duration(8.5, 3.89, HOIST))
     # blending hides the hoist's braking at the safe height: faster than the sum of optimal moves

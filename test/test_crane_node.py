@@ -11,7 +11,7 @@ import yaml
 
 from crane_control.params import CraneControllerParams
 from yard_model.documents import validate
-from yard_ros.params import default_of, markdown_table, param_fields
+from yard_model.params import default_of, markdown_table, param_fields
 
 REPO = Path(__file__).resolve().parents[1]
 

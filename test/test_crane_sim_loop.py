@@ -8,7 +8,7 @@ tests require every counter to stay zero while jobs complete.
 from __future__ import annotations
 
 from crane_control.cycle_bounds import lower_bound_s
-from crane_control.sim_loop import SimLoop
+from yard_harness.crane_loop import SimLoop
 
 CRANE = "cn_crane_1"
 COUNTERS = ("crane_limit_violations", "containers_dropped", "containers_misplaced", "collisions",

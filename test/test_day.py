@@ -1,4 +1,4 @@
-"""The simulated day (`fleet_manager.day`, `yard-autonomy day`) and `yard-autonomy sim --record`.
+"""The simulated day (`yard_harness.day`, `yard-autonomy day`) and `yard-autonomy sim --record`.
 
 Core: half a simulated hour of the small yard with the real fleet manager; the KPIs must add up
 (orders, containers, crossings), the safety counters stay 0, the report files are valid and the
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet_manager.day import DAY_EPOCH_S, SimulatedDay, build_fleet_run
+from yard_harness.day import DAY_EPOCH_S, SimulatedDay, build_fleet_run
 from yard_model import load_world
 from yard_model.documents import DocumentError, validate
 

@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_readme_parameter_table_matches_code():
     from fleet_manager.params import FleetManagerParams
-    from yard_ros.params import markdown_table
+    from yard_model.params import markdown_table
 
     readme = (REPO / "README.md").read_text()
     section = readme.split("<!-- section: fleet_manager (owner: fleet_manager) -->")[1].split("<!-- section:")[0]
@@ -25,7 +25,7 @@ def test_shipped_yaml_matches_code_defaults():
     import yaml
 
     from fleet_manager.params import FleetManagerParams
-    from yard_ros.params import default_of, param_fields
+    from yard_model.params import default_of, param_fields
 
     doc = yaml.safe_load((REPO / "config" / "fleet_manager.yaml").read_text())["/**"]["ros__parameters"]
     for f in param_fields(FleetManagerParams):

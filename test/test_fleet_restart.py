@@ -1,6 +1,6 @@
 """Restart without loss: the fleet manager runs as a real process, is killed -9 mid-way and started again.
 
-The fake world is ``fleet_manager.fleet_sim`` (kinematic carriers that follow routes within
+The fake world is ``yard_harness.fleet_sim`` (kinematic carriers that follow routes within
 their movement authority, cranes that execute jobs, trucks) talking to the node over DDS
 through :class:`RosWorld`: follower status, odometry, crane job events, yard state and /clock
 go out; routes, authorities, crane jobs, bay status and order events come back. The node runs
@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from fleet_manager.fleet_sim import FleetSim, SimConfig
 from fleet_manager.manager import Output
 from fleet_manager.network import YardNetwork
+from yard_harness.fleet_sim import FleetSim, SimConfig
 
 REPO = Path(__file__).resolve().parents[1]
 CARRIERS = ["carrier_01", "carrier_02"]

@@ -1,7 +1,7 @@
 """Traffic: time-planned reservations never put two carriers in conflicting zones and never wait in a cycle.
 
 Property tests drive the whole fleet manager core against the in-process kinematic yard
-(``fleet_manager.fleet_sim``) with random orders, random hesitations (a follower stops for
+(``yard_harness.fleet_sim``) with random orders, random hesitations (a follower stops for
 a while) and random silences (a carrier stops reporting: faulted, then recovers), and check
 after every planning cycle that no two reservations of conflicting zones overlap in planned
 time, that the waits-for graph has no cycle, and at every step that no two carriers stand in
@@ -16,13 +16,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fleet_manager.fleet_sim import FleetSim, SimConfig
 from fleet_manager.manager import FleetManager, ManagerConfig
 from fleet_manager.network import YardNetwork
 from fleet_manager.reservations import has_cycle, schedule
 from fleet_manager.routing import Router
 from fleet_manager.store import FleetStore
 from fleet_manager.traffic import TrafficController
+from yard_harness.fleet_sim import FleetSim, SimConfig
 from yard_sim.scenario import ScenarioConfig, TrafficScenario
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from yard_bringup import graph, ros_launch
 from yard_bringup.graph import Subsystem, build_graph
-from yard_bringup.paths import ShareNotFoundError, config_path, launch_path
+from yard_model.resources import ShareNotFoundError, config_path, launch_path
 
 
 class Action:
@@ -120,8 +120,8 @@ def extended_registry(monkeypatch):
     reg = dict(graph.SUBSYSTEMS)
     reg["loc_test"] = Subsystem(key="loc_test", scope="carrier", executable="loc_test", module="yard_bringup.graph",
                                 config=("loc_test.yaml",), remappings=(("a", "b"),))
-    reg["carrier_pair"] = Subsystem(key="carrier_pair", scope="carrier", executable="pair", module="yard_bringup.paths",
-                                    hosts=("one", "two"))
+    reg["carrier_pair"] = Subsystem(key="carrier_pair", scope="carrier", executable="pair",
+                                    module="yard_model.resources", hosts=("one", "two"))
     reg["crane_test"] = Subsystem(key="crane_test", scope="crane", executable="crane_test",
                                   module="yard_bringup.graph", respawn=True)
     monkeypatch.setattr(graph, "SUBSYSTEMS", reg)

@@ -32,7 +32,7 @@ from yard_model.gnss_status import (
     STATUS_GBAS_FIX,
     STATUS_NO_FIX,
 )
-from yard_ros.params import ParameterError, build, default_of, markdown_table, param_fields
+from yard_model.params import ParameterError, build, default_of, markdown_table, param_fields
 
 REPO = Path(__file__).resolve().parents[1]
 FRAME = LocalFrame(Datum(21.9764, 106.7122, 212.0))

@@ -234,7 +234,7 @@ def test_node_refuses_to_start_with_a_bad_parameter(rclpy_context):
     from rclpy.parameter import Parameter
 
     from agv_nav.localization_node import LocalizationNode
-    from yard_ros.params import ParameterError
+    from yard_model.params import ParameterError
 
     with pytest.raises(ParameterError, match="gnss_max_latency_s"):
         LocalizationNode(context=rclpy_context, namespace=VEHICLE,

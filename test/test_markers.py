@@ -10,7 +10,7 @@ from builtin_interfaces.msg import Time
 from shapely.geometry import Polygon
 from visualization_msgs.msg import Marker
 
-from yard_sim.markers import CRANE_ID_STRIDE, dynamic_markers, stable_id, static_markers
+from yard_ros.markers import CRANE_ID_STRIDE, dynamic_markers, stable_id, static_markers
 
 
 def snapshot(small_world, **overrides):

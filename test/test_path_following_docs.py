@@ -8,7 +8,7 @@ import yaml
 from conftest import REPO
 
 from agv_nav.follower_params import PathFollowerParams
-from yard_ros.params import build, default_of, markdown_table, param_fields
+from yard_model.params import build, default_of, markdown_table, param_fields
 
 MARKER = "<!-- section: path_following (owner: agv_nav path following) -->"
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from yard_bringup import paths
-from yard_bringup.paths import ShareNotFoundError, config_path, find_share_dir, launch_path, world_path
+from yard_model import resources as paths
+from yard_model.resources import ShareNotFoundError, config_path, find_share_dir, launch_path, world_path
 
 REPO = Path(__file__).resolve().parents[1]
 COPY_IGNORE = shutil.ignore_patterns(".venv", ".git", "build", "install", "log", "*.egg-info", "__pycache__",
@@ -21,10 +21,10 @@ COPY_IGNORE = shutil.ignore_patterns(".venv", ".git", "build", "install", "log",
 
 PROBE = """
 import json, os, sys
-import yard_bringup
-from yard_bringup import paths
+import yard_model
+from yard_model import resources as paths
 share, how = paths.find_share_dir()
-out = {"module": yard_bringup.__file__, "share": str(share), "how": how,
+out = {"module": yard_model.__file__, "share": str(share), "how": how,
        "world": str(paths.world_path("small_yard")), "launch": str(paths.launch_path("yard_sim"))}
 if os.environ.get("AMENT_PREFIX_PATH"):
     from ament_index_python.packages import get_package_share_directory
@@ -93,13 +93,13 @@ def test_normal_install_finds_its_own_share_dir(pip_prefix, tmp_path, ament):
 
 
 def test_ament_index_alone_is_enough(pip_prefix, tmp_path):
-    share, how = find_share_dir(module_dir=tmp_path / "elsewhere" / "yard_bringup",
+    share, how = find_share_dir(module_dir=tmp_path / "elsewhere" / "yard_model",
                                 env={"AMENT_PREFIX_PATH": os.pathsep.join(["/nonexistent", str(pip_prefix)])})
     assert (share, how) == (pip_prefix / "share" / "yard_autonomy", "ament index (AMENT_PREFIX_PATH)")
 
 
 def test_missing_share_dir_lists_every_place_tried(tmp_path, monkeypatch):
-    module_dir = tmp_path / "site-packages" / "yard_bringup"
+    module_dir = tmp_path / "site-packages" / "yard_model"
     monkeypatch.setattr(paths.sys, "prefix", str(tmp_path / "p1"))
     monkeypatch.setattr(paths.sys, "base_prefix", str(tmp_path / "p2"))
     monkeypatch.setattr(paths.site, "getuserbase", lambda: str(tmp_path / "p3"))
@@ -113,10 +113,10 @@ def test_missing_share_dir_lists_every_place_tried(tmp_path, monkeypatch):
 
 
 def test_a_folder_with_another_packages_manifest_is_not_ours(tmp_path):
-    (tmp_path / "yard_bringup").mkdir()
+    (tmp_path / "yard_model").mkdir()
     (tmp_path / "package.xml").write_text("<package><name>other_pkg</name></package>")
     with pytest.raises(ShareNotFoundError):
-        find_share_dir(module_dir=tmp_path / "yard_bringup", env={})
+        find_share_dir(module_dir=tmp_path / "yard_model", env={})
 
 
 def test_world_path_accepts_names_and_paths_and_explains_misses(tmp_path):

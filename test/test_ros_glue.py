@@ -1,4 +1,4 @@
-"""yard_ros: parameter dataclasses, domain leases, stamps."""
+"""Parameter dataclasses (yard_model.params, declared by yard_ros.params), domain leases, stamps."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from yard_model.params import ParameterError, build, markdown_table, spec
 from yard_ros import params
 from yard_ros.domain import lease_domain_id, local_ros_env
-from yard_ros.params import ParameterError, spec
 
 
 @dataclass
@@ -29,21 +29,21 @@ class DemoParams:
 
 
 def test_build_checks_ranges_choices_and_combinations():
-    assert params.build(DemoParams, {}).rate_hz == 50.0
+    assert build(DemoParams, {}).rate_hz == 50.0
     with pytest.raises(ParameterError, match="rate_hz.*below the minimum"):
-        params.build(DemoParams, {"rate_hz": 0.5})
+        build(DemoParams, {"rate_hz": 0.5})
     with pytest.raises(ParameterError, match="mode"):
-        params.build(DemoParams, {"mode": "medium"})
+        build(DemoParams, {"mode": "medium"})
     with pytest.raises(ParameterError, match="gains"):
-        params.build(DemoParams, {"gains": [1.0, -1.0]})
+        build(DemoParams, {"gains": [1.0, -1.0]})
     with pytest.raises(ParameterError, match="not a finite"):
-        params.build(DemoParams, {"rate_hz": math.nan})
+        build(DemoParams, {"rate_hz": math.nan})
     with pytest.raises(ParameterError, match="must not exceed"):
-        params.build(DemoParams, {"min_speed_mps": 6.0})
+        build(DemoParams, {"min_speed_mps": 6.0})
 
 
 def test_markdown_table_lists_every_parameter_with_default():
-    table = params.markdown_table(DemoParams)
+    table = markdown_table(DemoParams)
     for name, default in (("rate_hz", "50.0"), ("mode", "'fast'"), ("gains", "[1.0, 2.0]")):
         assert f"| `{name}` |" in table and f"`{default}`" in table
     assert "Dynamic." in table

@@ -16,7 +16,7 @@ from yard_model.gnss_status import (
     gnss_mode_of,
     status_for_mode,
 )
-from yard_ros.params import ParameterError, build, markdown_table
+from yard_model.params import ParameterError, build, markdown_table
 from yard_sim.carrier_model import CarrierState
 from yard_sim.sensors import (
     GRAVITY_MPS2,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from yard_ros.params import markdown_table
+from yard_model.params import markdown_table
 from yard_sim.sensors import SensorConfig
 from yard_sim.sim_params import SimParams
 
@@ -150,10 +150,13 @@ def check_every_topic(harness: Harness) -> None:
     assert diag["carriers"] == "3" and diag["collisions"] == "0"
     # A late joiner gets the static layout (published once, at start) and the latest dynamic markers:
     # the simulator has two latched writers on /yard/markers.
-    from rclpy.qos import DurabilityPolicy
+    from rclpy.qos import DurabilityPolicy, HistoryPolicy
 
     late: list = []
-    deep = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    # KEEP_ALL: under load this probe takes messages more slowly than the dynamic markers arrive, and a
+    # short KEEP_LAST history would drop the static layout it just received before the callback runs.
+    deep = QoSProfile(depth=5, history=HistoryPolicy.KEEP_ALL, reliability=ReliabilityPolicy.RELIABLE,
+                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
     harness.probe.create_subscription(MarkerArray, "/yard/markers", late.append, deep)
     assert harness.spin_until(lambda: {m.ns for a in late for m in a.markers} >= {"lanes", "carriers"})
 
@@ -258,7 +261,7 @@ def test_readme_parameter_table_matches_the_code():
 def test_shipped_config_sets_every_parameter_to_its_default():
     import yaml
 
-    from yard_ros.params import default_of, param_fields
+    from yard_model.params import default_of, param_fields
 
     cfg = yaml.safe_load((REPO / "config" / "yard_sim.yaml").read_text())["/**"]["ros__parameters"]
     expected = {f.name: default_of(f) for f in param_fields(SimParams)}

@@ -1,7 +1,7 @@
 """``yard-autonomy``: start a simulated yard, check worlds, regenerate SDF, show the node graph.
 
 A thin layer over testable modules: ``graph`` (what runs), ``supervisor``
-(running it), ``world_info`` (world summaries), ``paths`` (share files). Every
+(running it), ``world_info`` (world summaries), ``yard_model.resources`` (share files). Every
 option is explained by ``--help`` on its subcommand.
 """
 
@@ -193,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
         "day", help="run a simulated day in one process: KPIs, plot, MCAP recording",
         description="Run a simulated day in this process, as fast as the CPU allows: the real fleet manager core "
                     "(orders, allocation, routes, time-planned traffic reservations) drives carriers of a "
-                    "kinematic yard (fleet_manager.fleet_sim: cranes, batteries, safety checks) while trucks arrive "
+                    "kinematic yard (yard_harness.fleet_sim: cranes, batteries, safety checks) while trucks arrive "
                     "per yard_sim.scenario. Shows a progress bar in simulated time, prints a KPI table and writes "
                     "kpi.json, kpi.md, day.png and day.mcap (open it in Foxglove) to --out.",
         epilog=EPILOG_DAY, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -224,9 +224,9 @@ def _err(console: Console, text: str) -> int:
 
 def _load_graph(args, console: Console):
     from yard_model import WorldError
+    from yard_model.resources import ShareNotFoundError
 
     from .graph import build_graph
-    from .paths import ShareNotFoundError
 
     try:
         return build_graph(args.world, args.carriers, args.rtf, args.seed)
@@ -238,8 +238,8 @@ def _load_graph(args, console: Console):
 # --------------------------------------------------------------------------- check-world
 def cmd_check_world(args, console: Console) -> int:
     from yard_model import WorldError, load_world
+    from yard_model.resources import ShareNotFoundError, world_path
 
-    from .paths import ShareNotFoundError, world_path
     from .world_info import world_summary
 
     try:
@@ -274,8 +274,7 @@ def cmd_check_world(args, console: Console) -> int:
 # --------------------------------------------------------------------------- gen-sdf
 def cmd_gen_sdf(args, console: Console) -> int:
     from yard_model import WorldError, load_world
-
-    from .paths import ShareNotFoundError, available_worlds, world_path
+    from yard_model.resources import ShareNotFoundError, available_worlds, world_path
 
     try:
         from yard_model import sdf as sdf_gen
@@ -405,9 +404,9 @@ class RichReporter:
 
 
 def cmd_sim(args, console: Console) -> int:
+    from yard_model.resources import ShareNotFoundError, world_path
     from yard_ros.domain import local_ros_env
 
-    from .paths import ShareNotFoundError, world_path
     from .supervisor import ProcessPlan, Supervisor, default_log_dir, log_file_name, node_command
 
     specs = _load_graph(args, console)
@@ -478,11 +477,11 @@ def cmd_day(args, console: Console) -> int:
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from fleet_manager.day import SimulatedDay, build_fleet_run
+    from yard_harness.day import SimulatedDay, build_fleet_run
     from yard_model import WorldError, load_world
+    from yard_model.resources import ShareNotFoundError, world_path
 
     from .day_report import kpi_table, write_report
-    from .paths import ShareNotFoundError, world_path
 
     try:
         world = load_world(world_path(args.world))

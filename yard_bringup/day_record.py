@@ -1,9 +1,9 @@
-"""Record a simulated day (:mod:`fleet_manager.day`) to MCAP for Foxglove, without a ROS graph.
+"""Record a simulated day (:mod:`yard_harness.day`) to MCAP for Foxglove, without a ROS graph.
 
-An observer of :class:`~fleet_manager.day.SimulatedDay` that writes ROS 2
+An observer of :class:`~yard_harness.day.SimulatedDay` that writes ROS 2
 messages through :class:`yard_ros.mcap_sink.McapSink` (``ros2msg`` schemas,
 CDR), on the topics the live graph uses, stamped with simulated time from
-:data:`~fleet_manager.day.DAY_EPOCH_S`:
+:data:`~yard_harness.day.DAY_EPOCH_S`:
 
 =====================================  ===========================  =========================
 topic                                  type                         rate (simulated time)
@@ -27,7 +27,7 @@ topic                                  type                         rate (simula
 
 Defaults keep a 24 h day with 12 carriers to tens of megabytes (zstd chunks). Building
 every marker of the yard takes tens of milliseconds, so between full arrays only the carriers'
-markers (same namespaces and ids as :func:`yard_sim.markers.dynamic_markers`, so they replace
+markers (same namespaces and ids as :func:`yard_ros.markers.dynamic_markers`, so they replace
 each other) are moved: the message objects are kept and only their poses and stamps change.
 Needs the ROS message packages (PyPI ``ros-jazzy-*`` wheels); no rclpy context.
 """
@@ -47,9 +47,9 @@ from sensor_msgs.msg import BatteryState
 from std_msgs.msg import String
 from visualization_msgs.msg import MarkerArray
 
-from fleet_manager.day import DAY_EPOCH_S, SimulatedDay
+from yard_harness.day import DAY_EPOCH_S, SimulatedDay
+from yard_ros.markers import dynamic_markers, static_markers
 from yard_ros.mcap_sink import McapSink
-from yard_sim.markers import dynamic_markers, static_markers
 
 
 @dataclass(frozen=True)

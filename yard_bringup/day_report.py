@@ -1,6 +1,6 @@
 """Report of a simulated day: ``kpi.json``, ``kpi.md``, the ``day.png`` plot and the console table.
 
-Pure formatting of :meth:`fleet_manager.day.SimulatedDay.kpis` and its samples;
+Pure formatting of :meth:`yard_harness.day.SimulatedDay.kpis` and its samples;
 matplotlib runs on the Agg backend (no display needed).
 """
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from fleet_manager.day import SimulatedDay
+from yard_harness.day import SimulatedDay
 from yard_model.documents import validate
 
 

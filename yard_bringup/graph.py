@@ -52,8 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from yard_model import World, load_world
-
-from .paths import world_path
+from yard_model.resources import world_path
 
 SCOPES = ("yard", "carrier", "crane")
 MAX_CARRIERS = 99

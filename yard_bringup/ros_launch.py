@@ -15,8 +15,9 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from yard_model.resources import PACKAGE, config_path
+
 from .graph import NodeSpec, build_graph, recorder_spec
-from .paths import PACKAGE, config_path
 
 TRUE_WORDS = ("true", "1", "yes", "on")
 FALSE_WORDS = ("false", "0", "no", "off")

@@ -48,8 +48,9 @@ from typing import Any
 
 import yaml
 
+from yard_model.resources import config_path
+
 from .graph import NodeSpec
-from .paths import config_path
 
 POLL_S = 0.1
 RESPAWN_DELAY_S = 1.0

@@ -19,9 +19,9 @@ from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
+from yard_model.params import spec
 from yard_ros import params
 from yard_ros.mcap_sink import McapSink
-from yard_ros.params import spec
 from yard_ros.spin import run_node
 
 

@@ -22,7 +22,7 @@ Commands (``command_carrier``, ``command_crane``, ``apply_command``) take effect
 step. Events (documents of schema ``sim_event``) collect in the engine and are handed out by the
 next ``step()``; each carries the simulation time and a sequence number.
 
-``snapshot()`` is the plain-dict view that ``yard_sim.markers.dynamic_markers`` draws::
+``snapshot()`` is the plain-dict view that ``yard_ros.markers.dynamic_markers`` draws::
 
     {
       "t": float,                                   # [s] simulation time

@@ -58,8 +58,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from yard_model.gnss_status import COVARIANCE_TYPE_UNKNOWN, RTK_FIXED_MAX_SIGMA_M, status_for_mode
+from yard_model.params import ParameterError, spec
 from yard_model.world import CarrierType, GnssZone, World
-from yard_ros.params import ParameterError, spec
 
 from .carrier_model import CarrierState, advance_base_link
 

@@ -31,17 +31,17 @@ from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory as JointTrajectoryMsg
 from visualization_msgs.msg import MarkerArray
 
-from yard_bringup.paths import world_path
 from yard_model import load_world
 from yard_model.documents import DocumentError, dump_document
+from yard_model.resources import world_path
 from yard_ros import qos
+from yard_ros.markers import dynamic_markers, static_markers
 from yard_ros.params import declare
 from yard_ros.spin import run_node
 from yard_ros.stamps import from_sec, to_sec
 
 from . import carrier_msgs
 from .engine import SimEngine, StepOutput
-from .markers import dynamic_markers, static_markers
 from .sensors import BayPose, GnssFix, GnssHeading, ImuSample, SensorConfig, WheelOdom
 from .sim_params import SimParams
 from .trajectory import JointTrajectory, TrajectoryError, TrajectoryPoint

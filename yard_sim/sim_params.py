@@ -1,6 +1,6 @@
 """Parameters of the ``yard_sim`` node, and how they become the engine's configuration.
 
-One dataclass (``SimParams``) declared through :mod:`yard_ros.params`; the sensor models'
+One dataclass (``SimParams``, :mod:`yard_model.params` specs) declared by the node; the sensor models'
 parameters (``yard_sim.sensors.SensorConfig``) are declared next to them under the ``sensors.``
 prefix, one set for every carrier. ``config/yard_sim.yaml`` documents every key; the README
 table is generated from this file (a test keeps them equal). No rclpy import here.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from yard_ros.params import ParameterError, spec
+from yard_model.params import ParameterError, spec
 
 from .cargo import CargoConfig
 from .cranes import CraneSimConfig

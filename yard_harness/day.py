@@ -3,7 +3,7 @@
 ``yard-autonomy day`` and ``bench/fleet.py`` build the same run with
 :func:`build_fleet_run`: a :class:`~fleet_manager.manager.FleetManager` (its own
 routing, traffic reservations and allocation, or a peer policy passed in) drives
-the carriers of a :class:`~fleet_manager.fleet_sim.FleetSim` whose trucks come
+the carriers of a :class:`~yard_harness.fleet_sim.FleetSim` whose trucks come
 from :class:`yard_sim.scenario.TrafficScenario`. :class:`SimulatedDay` steps it,
 samples the yard every ``sample_period_s`` of simulated time (carrier tasks,
 state of charge, cumulative orders) and, at the end, :meth:`SimulatedDay.kpis`
@@ -27,11 +27,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fleet_manager.manager import FleetManager, ManagerConfig
+from fleet_manager.network import YardNetwork
+from fleet_manager.routing import Router
+from fleet_manager.store import FleetStore
+
 from .fleet_sim import FleetSim, SimConfig
-from .manager import FleetManager, ManagerConfig
-from .network import YardNetwork
-from .routing import Router
-from .store import FleetStore
 
 DAY_EPOCH_S = 1767196800.0  # 2026-01-01T00:00:00+08:00 (Youyiguan local midnight, China Standard Time)
 SITE_GOAL_VEHICLES_PER_DAY = 2000.0  # the site's stated goal: +2,000 cross-border vehicles a day

@@ -34,9 +34,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fleet_manager.manager import Output
 from yard_model.geometry import cumulative_length, rectangle
-
-from .manager import Output
 
 
 @dataclass

@@ -18,14 +18,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from crane_control.model import CraneModel, JointReading
+from crane_control.motion import Plan
+from crane_control.params import CraneControllerParams
 from yard_model.world import World
 from yard_sim.engine import SimConfig, SimEngine
 from yard_sim.trajectory import JointTrajectory, TrajectoryPoint
 
-from .controller import CraneController
-from .model import CraneModel, JointReading
-from .motion import Plan
-from .params import CraneControllerParams
+from .crane_baseline import CONTROLLERS
 
 DOCK_TOLERANCE_M = 0.3  # [m] a carrier this close to a bay pose, standing still, is docked
 STILL_MPS = 0.01  # [m/s]
@@ -59,8 +59,10 @@ class SimLoop:
         self.world = world
         self.params = params or CraneControllerParams()
         self.engine = SimEngine(world, list(carriers), SimConfig(step_s=step_s, sensors_enabled=False), seed)
-        self.ctls = {k: CraneController(CraneModel.from_world(world, k, self.params.container_tare_kg), self.params,
-                                        set(world.bays), style) for k in crane_ids}
+        if style not in CONTROLLERS:
+            raise ValueError(f"unknown style '{style}' (one of {', '.join(CONTROLLERS)})")
+        self.ctls = {k: CONTROLLERS[style](CraneModel.from_world(world, k, self.params.container_tare_kg), self.params,
+                                           set(world.bays)) for k in crane_ids}
         self.control_dt_s = control_dt_s
         self.steps_per_control = max(1, round(control_dt_s / step_s))
         self.events: dict[str, list[dict]] = {k: [] for k in crane_ids}
