@@ -33,6 +33,7 @@ from yard_model.world import CarrierType
 from .follower_params import PathFollowerParams
 from .lateral import LateralController, LateralDesign, SteeringEstimate
 from .longitudinal import (
+    AlongTrackEstimate,
     SpeedReference,
     braking_speed,
     static_speed_profile,
@@ -167,6 +168,8 @@ class PathFollower:
         self._corrections = 0
         self._reversing = False
         self._cut = False  # the stop law cut the command at the goal: hold zero until the docking is judged
+        self.along = AlongTrackEstimate()  # filtered arc length: the stop law and the docked check use it
+        self._along_pose_t: float | None = None
 
     # ------------------------------------------------------------------ inputs
     def set_route(self, doc: dict[str, Any]) -> str | None:
@@ -200,6 +203,8 @@ class PathFollower:
         self._corrections = 0
         self._reversing = False
         self._cut = False  # the stop law cut the command at the goal: hold zero until the docking is judged
+        self.along.reset()
+        self._along_pose_t = None
         if self.pose is not None and abs(self.speed_ref.v - self.pose.speed_mps) > 0.5:
             self.speed_ref.reset(max(self.pose.speed_mps, 0.0))
         self._set_state("following", "")
@@ -352,6 +357,14 @@ class PathFollower:
         self.hint = pr.index
         self.s = pr.s_m
         self.lateral_error = pr.lateral_m
+        # Where the deck stands along the route, averaged over the approach: one noisy sample must not decide the
+        # stop or the docking (a new sample is fused once; between samples the estimate drives on with the speed).
+        along = self.along
+        along.predict(t, v_meas)
+        if pose.t != self._along_pose_t:
+            self._along_pose_t = pose.t
+            along.update(pr.s_m, pose.std_xy_m * pose.std_xy_m)
+        s_hat = along.s if along.ready else pr.s_m
         if abs(pr.lateral_m) > p.max_tracking_error_m:
             self.route = None
             self._set_state("fault", f"off route: {pr.lateral_m:+.2f} m from the line "
@@ -391,7 +404,7 @@ class PathFollower:
 
         stop_s = min(route.goal_s, route.authority_s)
         at_authority = route.authority_s < route.goal_s - p.stop_tolerance_m
-        remaining = stop_s - pr.s_m
+        remaining = stop_s - s_hat
         lag = ct.speed_time_constant_s
         v_stop = stop_speed(remaining, v_meas, lag, p.max_decel_mps2, p.max_jerk_mps3, p.stop_gain_per_s,
                             p.creep_speed_mps, p.stop_tolerance_m)
@@ -406,21 +419,22 @@ class PathFollower:
         # Latch the cut at the goal: with a noisy pose the remaining distance wanders around zero, and
         # re-creeping whenever it looks short would ratchet the carrier forward. Only the docking judgement
         # (below) may start another approach.
-        if not at_authority and v_stop == 0.0 and abs(route.goal_s - pr.s_m) < 0.5:
+        if not at_authority and v_stop == 0.0 and abs(route.goal_s - s_hat) < 0.5:
             self._cut = True
-        elif abs(route.goal_s - pr.s_m) >= 0.5:
+        elif abs(route.goal_s - s_hat) >= 0.5:
             self._cut = False
         if self._cut:
             v_cmd = 0.0
 
         # ---- goal, docking, state
-        goal_remaining = route.goal_s - pr.s_m
+        goal_remaining = route.goal_s - s_hat
         stopped = abs(v_meas) < STOPPED_SPEED_MPS and v_cmd == 0.0
         self._stopped_since = (self._stopped_since if self._stopped_since is not None else t) if stopped else None
         settled = stopped and t - self._stopped_since >= p.docking_settle_s
         near_goal = goal_remaining <= max(p.docking_distance_m, 0.0)
         if route.dock and near_goal or route.finished or goal_remaining < p.docking_tolerance_m:
             self.docking_error = docking_error(route.goal, x, y, yaw)
+            self.docking_error["along_m"] = -goal_remaining  # the filtered estimate, not this one sample
         if self._reversing:
             v_cmd = self._reverse_command(remaining, v_meas)
             stopped = abs(v_meas) < STOPPED_SPEED_MPS and v_cmd == 0.0
