@@ -96,16 +96,16 @@ def braking_speed(distance_m: float, decel: float, jerk: float) -> float:
 
 
 def stop_speed(remaining_m: float, speed_mps: float, lag_s: float, decel: float, jerk: float, gain: float,
-               creep: float, tolerance: float) -> float:
+               creep: float, tolerance: float, braking: float | None = None) -> float:
     """Speed command [m/s] that stops the deck centre at ``remaining_m`` ahead (module docstring).
 
     ``remaining_m`` may be negative (past the point): then the command is zero; reversing is the
-    caller's decision.
+    caller's decision. ``braking``: ``braking_speed`` of the predicted distance, if the caller has it.
     """
     predicted = remaining_m - speed_mps * lag_s
     if predicted <= tolerance:
         return 0.0
-    v = min(braking_speed(predicted, decel, jerk), gain * predicted)
+    v = min(braking_speed(predicted, decel, jerk) if braking is None else braking, gain * predicted)
     return max(v, creep)
 
 
@@ -159,6 +159,7 @@ class AlongTrackEstimate:
         self.reset()
 
     def reset(self) -> None:
+        self.ready = False  # a first sample has been fused
         self.s = math.nan
         self.var = 0.0
         self.t: float | None = None
@@ -167,9 +168,6 @@ class AlongTrackEstimate:
         self.driven = 0.0  # [m] since the last sample
         self.last_z = math.nan
 
-    @property
-    def ready(self) -> bool:
-        return math.isfinite(self.s)
 
     def predict(self, t: float, speed_mps: float) -> None:
         """Drive the estimate on to time t with the measured speed."""
@@ -187,6 +185,7 @@ class AlongTrackEstimate:
         if not math.isfinite(z):
             return
         if not self.ready:
+            self.ready = True
             self.s, self.var = z, max(prior_var, 1e-8)
             self.noise, self.weight = max(prior_var, 1e-8), 3.0
             self.last_z, self.driven = z, 0.0

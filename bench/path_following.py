@@ -279,9 +279,9 @@ class Ours:
     def command(self, t, pose):
         if pose is not None:
             self.f.update_pose(pose)
-        t0 = time.perf_counter()
+        t0 = time.thread_time()
         c = self.f.step(t)
-        return c.v_mps, c.yaw_rate_radps, time.perf_counter() - t0
+        return c.v_mps, c.yaw_rate_radps, time.thread_time() - t0
 
     def done(self):
         return self.f.state in ("docked", "fault")
@@ -310,9 +310,9 @@ class Rpp:
         if pose is None:  # no localization yet: stand
             return 0.0, 0.0, 0.0
         rx, ry = pose.x - self.a * math.cos(pose.yaw), pose.y - self.a * math.sin(pose.yaw)
-        t0 = time.perf_counter()
+        t0 = time.thread_time()
         v, w = self.rpp.compute(rx, ry, pose.yaw, pose.speed_mps)
-        return v, w, time.perf_counter() - t0
+        return v, w, time.thread_time() - t0
 
     def done(self):
         return self.rpp.goal_reached
@@ -371,7 +371,7 @@ class PythonRoboticsPeer:
         a, L = self.a, self.carrier.wheelbase_m
         rx, ry = pose.x - a * math.cos(pose.yaw), pose.y - a * math.sin(pose.yaw)
         v = max(pose.speed_mps, 0.0)
-        t0 = time.perf_counter()
+        t0 = time.thread_time()
         if self.kind == "pure_pursuit":
             st = self.m.State(x=pose.x, y=pose.y, yaw=pose.yaw, v=v)
             if self.pind is None:
@@ -386,7 +386,7 @@ class PythonRoboticsPeer:
             self.hint = pr.index
             st = self.m.State(x=rx, y=ry, yaw=pose.yaw, v=max(v, 1e-3))
             delta = self.m.rear_wheel_feedback_control(st, pr.lateral_m, pr.curvature, pr.heading_rad)
-        dt = time.perf_counter() - t0
+        dt = time.thread_time() - t0
         delta = float(np.clip(delta, -self.carrier.max_steering_angle_rad, self.carrier.max_steering_angle_rad))
         v_eff = v_cmd if abs(v_cmd) >= 0.05 else 0.05
         return v_cmd, v_eff * math.tan(delta) / L, dt

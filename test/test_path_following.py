@@ -449,3 +449,20 @@ def test_along_track_estimate_follows_a_smooth_localization_and_takes_its_correc
         white.predict(0.02 * k, 0.0)
         white.update(5.0 + 0.015 * rng.standard_normal(), 0.015**2)
     assert abs(white.s - 5.0) < 0.004 and math.sqrt(white.noise) == pytest.approx(0.015, rel=0.3)
+
+
+@settings(max_examples=30, deadline=None)
+@given(offsets=st.lists(st.floats(-1.2, 1.2), min_size=50, max_size=50), radius=st.floats(12.5, 60.0))
+def test_projection_that_walks_from_the_hint_equals_the_window_search(offsets, radius):
+    """project() follows the foot point from the previous one with scalar arithmetic (issue #14, speed); it must
+    give what the numpy window search gives, corners and the inside of curves included."""
+    path = ReferencePath((Straight(20) + LeftTurn(radius, 80) + RightTurn(radius, 40) + Straight(10)).points())
+    hint = None
+    for k, off in enumerate(offsets):
+        s0 = -1.0 + (path.length_m + 2.0) * k / (len(offsets) - 1)
+        x, y, h = path.pose_at(s0)
+        x, y = x - math.sin(h) * off, y + math.cos(h) * off
+        walked, searched = path.project(x, y, hint), path._search(x, y, hint, 4.0)
+        for f in ("s_m", "lateral_m", "heading_rad", "curvature"):
+            assert getattr(walked, f) == pytest.approx(getattr(searched, f), abs=1e-9), f
+        hint = walked.index
