@@ -191,12 +191,18 @@ class PreviewTable:
     BEFORE_M, AFTER_M = 10.0, 60.0
 
     def __init__(self, s: np.ndarray, values: np.ndarray):
+        s = np.asarray(s, dtype=float)
+        values = np.asarray(values, dtype=float)
         self.start = float(s[0]) - self.BEFORE_M
         span = float(s[-1]) + self.AFTER_M - self.start
         self.step = max(self.STEP_M, span / self.MAX_CELLS)
-        grid = self.start + np.arange(int(span / self.step) + 1) * self.step
-        idx = np.searchsorted(s, grid, side="right") - 1
-        self.values = np.asarray(values, dtype=float)[np.clip(idx, 0, len(s) - 1)]
+        cells = int(span / self.step) + 1
+        # cell c holds the value of the last sample at or before start + c * step: sample i covers the cells
+        # from ceil((s_i - start) / step) to the next sample's first cell
+        first = np.ceil((s - self.start) / self.step - 1e-9).astype(np.intp)
+        first[0] = 0
+        counts = np.diff(np.append(first, cells))
+        self.values = np.repeat(values, np.maximum(counts, 0))[:cells]
         self.inv_step = 1.0 / self.step
 
     def at(self, s0: float, offsets: np.ndarray) -> np.ndarray:

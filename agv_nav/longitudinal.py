@@ -37,14 +37,16 @@ def curvature_speed_limit(curvature: np.ndarray, max_lateral_accel: float) -> np
 
 
 def backward_braking_pass(s: np.ndarray, v_limit: np.ndarray, decel: float) -> np.ndarray:
-    """Lower ``v_limit`` so that each sample can brake to every later limit at ``decel``."""
-    v = np.array(v_limit, dtype=float)
-    ds = np.diff(s)
-    for i in range(len(v) - 2, -1, -1):
-        reach = math.sqrt(v[i + 1] * v[i + 1] + 2.0 * decel * ds[i]) if math.isfinite(v[i + 1]) else math.inf
-        if reach < v[i]:
-            v[i] = reach
-    return v
+    """Lower ``v_limit`` so that each sample can brake to every later limit at ``decel``.
+
+    Vectorised (issue #14): in squared speeds the pass is u_i = min(L_i, u_(i+1) + 2 a ds_i), so
+    u_i + 2 a s_i is the running minimum of L_j + 2 a s_j over j >= i, a reversed cumulative minimum.
+    """
+    s = np.asarray(s, dtype=float)
+    limit = np.asarray(v_limit, dtype=float)
+    shifted = limit * limit + 2.0 * decel * s  # inf stays inf
+    reachable = np.minimum.accumulate(shifted[::-1])[::-1] - 2.0 * decel * s
+    return np.minimum(limit, np.sqrt(np.maximum(reachable, 0.0)))
 
 
 def steering_transition_limit(s: np.ndarray, rear_curvature: np.ndarray, wheelbase_m: float,

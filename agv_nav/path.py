@@ -174,49 +174,37 @@ class ReferencePath:
         self.segment_chord_heading = chord_heading
         self.segment_half_angle = half
 
-        xs, ys, hs, ks, ss, vs, seg_of = [], [], [], [], [], [], []
         # Per-segment speed limit: entry i of the route's list applies from point i to i+1 (cleaned indices
         # are mapped back to the first original point of each kept run).
         seg_limits = self._segment_limits(points, pts, raw_limits)
-        heading0 = chord_heading[0] - half[0]
-        prev_heading_end = None
-        for i in range(len(chord)):
-            k = float(self.segment_kappa[i])
-            h_start = chord_heading[i] - half[i]
-            if prev_heading_end is not None:  # keep headings continuous (unwrapped) along the path
-                h_start = prev_heading_end + float(_wrap(np.array(h_start - prev_heading_end)))
-            else:
-                h_start = heading0
-            n = max(1, int(math.ceil(arc_len[i] / step_m)))
-            u = np.linspace(0.0, arc_len[i], n, endpoint=False)
-            if abs(k) > 1e-9:
-                px = pts[i, 0] + (np.sin(h_start + k * u) - math.sin(h_start)) / k
-                py = pts[i, 1] - (np.cos(h_start + k * u) - math.cos(h_start)) / k
-            else:
-                px = pts[i, 0] + u * math.cos(h_start)
-                py = pts[i, 1] + u * math.sin(h_start)
-            xs.append(px)
-            ys.append(py)
-            hs.append(h_start + k * u)
-            ks.append(np.full(n, k))
-            ss.append(self.segment_start_s[i] + u)
-            vs.append(np.full(n, seg_limits[i]))
-            seg_of.append(np.full(n, i))
-            prev_heading_end = h_start + k * arc_len[i]
-        xs.append([pts[-1, 0]])
-        ys.append([pts[-1, 1]])
-        hs.append([prev_heading_end])
-        ks.append([self.segment_kappa[-1]])
-        ss.append([self.length_m])
-        vs.append([seg_limits[-1]])
-        seg_of.append([len(chord) - 1])
-        self.x = np.concatenate(xs)
-        self.y = np.concatenate(ys)
-        self.heading = np.concatenate(hs)
-        self.curvature = np.concatenate(ks)
-        self.s = np.concatenate(ss)
-        self.speed_limit = np.concatenate(vs)
-        self.segment_of_sample = np.concatenate(seg_of).astype(int)
+        # Sample every segment's arc every step_m, all segments at once (issue #14: the route rebuild is
+        # vectorised). Headings stay continuous (unwrapped) along the path: each segment starts where the
+        # previous one ended, give or take the wrapped difference of their drawn tangents.
+        m = len(chord)
+        k = self.segment_kappa
+        turn = k * arc_len  # heading change over each segment
+        h_raw = chord_heading - half
+        mismatch = _wrap(h_raw[1:] - (h_raw[:-1] + turn[:-1]))
+        h_start = h_raw[0] + np.concatenate([[0.0], np.cumsum(turn[:-1] + mismatch)])
+        counts = np.maximum(1, np.ceil(arc_len / step_m).astype(int))
+        seg = np.repeat(np.arange(m), counts)
+        first = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        u = (np.arange(len(seg)) - first[seg]) * (arc_len / counts)[seg]
+        ks_ = k[seg]
+        hs_ = h_start[seg]
+        curved = np.abs(ks_) > 1e-9
+        safe_k = np.where(curved, ks_, 1.0)
+        ku = ks_ * u
+        px = np.where(curved, (np.sin(hs_ + ku) - np.sin(hs_)) / safe_k, u * np.cos(hs_))
+        py = np.where(curved, -(np.cos(hs_ + ku) - np.cos(hs_)) / safe_k, u * np.sin(hs_))
+        end_heading = h_start[-1] + turn[-1]
+        self.x = np.append(pts[seg, 0] + px, pts[-1, 0])
+        self.y = np.append(pts[seg, 1] + py, pts[-1, 1])
+        self.heading = np.append(hs_ + ku, end_heading)
+        self.curvature = np.append(ks_, k[-1])
+        self.s = np.append(self.segment_start_s[seg] + u, self.length_m)
+        self.speed_limit = np.append(seg_limits[seg], seg_limits[-1])
+        self.segment_of_sample = np.append(seg, m - 1).astype(int)
         self.n = len(self.s)
         self._xy = np.column_stack([self.x, self.y])
         seg = np.diff(self._xy, axis=0)

@@ -466,3 +466,22 @@ def test_projection_that_walks_from_the_hint_equals_the_window_search(offsets, r
         for f in ("s_m", "lateral_m", "heading_rad", "curvature"):
             assert getattr(walked, f) == pytest.approx(getattr(searched, f), abs=1e-9), f
         hint = walked.index
+
+
+@settings(max_examples=40, deadline=None)
+@given(steps=st.lists(st.floats(0.01, 0.5), min_size=1, max_size=200),
+       limits=st.lists(st.one_of(st.floats(0.0, 10.0), st.just(math.inf)), min_size=201, max_size=201))
+def test_vectorised_braking_pass_equals_the_sample_by_sample_pass(steps, limits):
+    """backward_braking_pass is a reversed cumulative minimum (issue #14, route rebuild); it must lower every
+    limit exactly as walking back sample by sample does."""
+    from agv_nav.longitudinal import backward_braking_pass
+
+    s = np.concatenate([[0.0], np.cumsum(steps)])
+    lim = np.array(limits[:len(s)])
+    expected = lim.copy()
+    for i in range(len(s) - 2, -1, -1):
+        if math.isfinite(expected[i + 1]):
+            expected[i] = min(expected[i], math.sqrt(expected[i + 1] ** 2 + 2.0 * 0.8 * (s[i + 1] - s[i])))
+    got = backward_braking_pass(s, lim, 0.8)
+    assert np.array_equal(np.isfinite(got), np.isfinite(expected))
+    np.testing.assert_allclose(got[np.isfinite(got)], expected[np.isfinite(expected)], rtol=1e-9, atol=1e-9)
