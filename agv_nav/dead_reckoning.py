@@ -82,6 +82,9 @@ class Kinematics:
                 and now - c[C_ODOM_T] <= self.timeout)
 
 
+HOLD_NONE, HOLD_ODOM, HOLD_GYRO = -1, 0, 1
+
+
 def advance(c: list[float], k: Kinematics, t_end: float, next_odom: tuple[float, float] | None,
             next_gyro: tuple[float, float] | None) -> None:
     """Integrate the cursor from c[C_T] to t_end with the held inputs, interpolated towards the next samples.
@@ -89,93 +92,128 @@ def advance(c: list[float], k: Kinematics, t_end: float, next_odom: tuple[float,
     ``next_odom`` / ``next_gyro``: (stamp, value) of the stream's next sample when already known (first-order
     hold: no half-sample lag), else None (the held value is kept).
     """
-    dt_total = t_end - c[C_T]
-    if dt_total <= 0.0:
-        return
-    steps = max(1, math.ceil(dt_total / MAX_STEP_S)) if dt_total > MAX_STEP_S else 1
-    if steps > 200:
-        steps = 200  # after a long silence the inputs are stale anyway
-    dt = dt_total / steps
-    t = c[C_T]
-    for _ in range(steps):
-        _step(c, k, t, dt, next_odom, next_gyro)
-        t += dt
-    c[C_T] = t_end
+    if t_end > c[C_T]:
+        run(c, k, [(t_end, HOLD_NONE, 0.0, 0.0, next_odom, next_gyro)], 1)
 
 
-def _step(c: list[float], k: Kinematics, t0: float, dt: float, next_odom, next_gyro) -> None:
-    now = t0 + dt
-    c[C_TT] += dt
-    odom_t, gyro_t = c[C_ODOM_T], c[C_GYRO_T]
-    if now - odom_t > k.timeout:
-        # Without wheel odometry the speed is unknown: a random walk wide enough for any carrier speed keeps
-        # the covariance honest and lets GNSS carry the position alone.
-        c[C_SISO] += STALE_ODOM_SPEED_SIGMA**2 * dt
-        c[C_SPSI] += STALE_ODOM_YAW_RATE_SIGMA**2 * dt
-        return
-    speed = c[C_SPEED]
-    if abs(speed) < k.standstill_speed and abs(c[C_ODOM_RATE]) < STANDSTILL_YAW_RATE_RADPS:
-        return  # standing: it cannot move or turn
-    mid = now - 0.5 * dt
-    if next_odom is not None and next_odom[0] > odom_t:
-        speed += (mid - odom_t) / (next_odom[0] - odom_t) * (next_odom[1] - speed)
-    gyro_live = now - gyro_t <= k.timeout
-    if gyro_live:
-        g = c[C_GYRO]
-        if next_gyro is not None and next_gyro[0] > gyro_t:
-            g += (mid - gyro_t) / (next_gyro[0] - gyro_t) * (next_gyro[1] - g)
-        w = g - c[IBG]
-        q = k.q_gyro
-    else:
-        w = c[C_ODOM_RATE]
-        q = k.q_odom_rate
-    scale = 1.0 + c[IKV]
-    v = speed * scale
-    d_eff = k.d_rear - c[IKS] * v * v  # the point without lateral velocity moves forward with lateral accel.
-    vy = w * d_eff
-    yaw_mid = c[IYAW] + 0.5 * w * dt
-    co, si = math.cos(yaw_mid), math.sin(yaw_mid)
-    dx = (v * co - vy * si) * dt
-    dy = (v * si + vy * co) * dt
-    rx, ry = c[C_RX], c[C_RY]
-    # sensitivities of this step (see module docstring)
-    if gyro_live:
-        tau = c[C_TG] + 0.5 * dt
-        c[C_ABGX] += tau * dy - d_eff * (-si) * dt  # -tau J dp - d_eff R [0, dt]: J dp = (-dy, dx)
-        c[C_ABGY] += -tau * dx - d_eff * co * dt
-        c[C_TG] += dt
-    c[C_AKVX] += co * speed * dt
-    c[C_AKVY] += si * speed * dt
-    lat = -v * v * w * dt  # d(vy dt)/d k_s
-    c[C_AKSX] += -si * lat
-    c[C_AKSY] += co * lat
-    # rate noise: h = -dt J m + e, m = midpoint relative to the anchor, e = lateral slide per unit rate
-    mx, my = rx + 0.5 * dx, ry + 0.5 * dy
-    ex, ey = -si * d_eff * dt, co * d_eff * dt
-    hx, hy = dt * my + ex, -dt * mx + ey  # -dt J m = -dt (-my, mx)
-    c[C_W] += q * dt
-    c[C_HX] += q * hx
-    c[C_HY] += q * hy
-    qd = q / dt
-    c[C_HHXX] += qd * hx * hx
-    c[C_HHXY] += qd * hx * hy
-    c[C_HHYY] += qd * hy * hy
-    # wheel speed noise along the heading, and unmodelled slip
-    c[C_VXX] += co * co * dt
-    c[C_VXY] += co * si * dt
-    c[C_VYY] += si * si * dt
-    c[C_SISO] += k.slip2 * abs(v) * dt
-    c[C_TMV] += dt
-    # the state
-    c[C_RX] = rx + dx
-    c[C_RY] = ry + dy
-    c[IX] += dx
-    c[IY] += dy
-    dpsi = w * dt
-    c[IYAW] = (c[IYAW] + dpsi + math.pi) % (2.0 * math.pi) - math.pi
-    c[C_DFX] += dx
-    c[C_DFY] += dy
-    c[C_DFPSI] += dpsi
+def run(c: list[float], k: Kinematics, stops: list, snap_every: int, stop_at_standstill_gyro: bool = False):
+    """Integrate the cursor through a run of input samples; the hot loop of the filter (issue #14, speed).
+
+    ``stops``: per sample ``(t, hold, value, rate, next_odom, next_gyro)``: integrate to t (with the next samples
+    of each stream for the first-order hold), then hold the sample (``HOLD_ODOM``: speed ``value`` and yaw rate
+    ``rate``; ``HOLD_GYRO``: rate ``value``; ``HOLD_NONE``: nothing). The cursor lives in local variables and is
+    written back (and copied) only every ``snap_every`` stops and at the last one. Returns
+    ``(stops done, {stop index: snapshot list})``; with ``stop_at_standstill_gyro`` it returns early after a
+    gyro sample held while standing (the caller's zero-rate update comes next).
+    """
+    (x, y, psi, bg, kv) = c[IX], c[IY], c[IYAW], c[IBG], c[IKV]
+    ks = c[IKS]
+    (t, rx, ry, tg, abx, aby, akx, aky, asx, asy, w_acc, hx_acc, hy_acc, hhxx, hhxy, hhyy, vxx, vxy, vyy, siso,
+     spsi, tt, tmv, dfx, dfy, dfpsi, speed_h, odom_rate, odom_t, gyro_h, gyro_t) = c[C_T:C_GYRO_T + 1]
+    timeout, still_v = k.timeout, k.standstill_speed
+    d_rear, q_gyro, q_odom, slip2 = k.d_rear, k.q_gyro, k.q_odom_rate, k.slip2
+    stale_p, stale_psi = STALE_ODOM_SPEED_SIGMA**2, STALE_ODOM_YAW_RATE_SIGMA**2
+    cos, sin, pi, two_pi = math.cos, math.sin, math.pi, 2.0 * math.pi
+    snaps = {}
+    n = len(stops)
+    done = n
+    moving_gyro = False
+    for idx in range(n):
+        t_end, hold, value, rate, next_odom, next_gyro = stops[idx]
+        dt_total = t_end - t
+        if dt_total > 0.0:
+            steps = 1 if dt_total <= MAX_STEP_S else min(200, math.ceil(dt_total / MAX_STEP_S))
+            dt = dt_total / steps
+            for _ in range(steps):
+                now = t + dt
+                tt += dt
+                if now - odom_t > timeout:
+                    # Without wheel odometry the speed is unknown: a random walk wide enough for any carrier speed
+                    # keeps the covariance honest and lets GNSS carry the position alone.
+                    siso += stale_p * dt
+                    spsi += stale_psi * dt
+                elif not (-still_v < speed_h < still_v and -STANDSTILL_YAW_RATE_RADPS < odom_rate
+                          < STANDSTILL_YAW_RATE_RADPS):  # standing, it cannot move or turn
+                    mid = now - 0.5 * dt
+                    speed = speed_h
+                    if next_odom is not None and next_odom[0] > odom_t:
+                        speed += (mid - odom_t) / (next_odom[0] - odom_t) * (next_odom[1] - speed)
+                    gyro_live = now - gyro_t <= timeout
+                    if gyro_live:
+                        g = gyro_h
+                        if next_gyro is not None and next_gyro[0] > gyro_t:
+                            g += (mid - gyro_t) / (next_gyro[0] - gyro_t) * (next_gyro[1] - g)
+                        w = g - bg
+                        q = q_gyro
+                    else:
+                        w = odom_rate
+                        q = q_odom
+                    v = speed * (1.0 + kv)
+                    d_eff = d_rear - ks * v * v  # the point without lateral velocity moves forward in fast curves
+                    vy = w * d_eff
+                    yaw_mid = psi + 0.5 * w * dt
+                    co, si = cos(yaw_mid), sin(yaw_mid)
+                    dx = (v * co - vy * si) * dt
+                    dy = (v * si + vy * co) * dt
+                    # sensitivities of this step (module docstring); J dp = (-dy, dx)
+                    if gyro_live:
+                        tau = tg + 0.5 * dt
+                        abx += tau * dy + d_eff * si * dt
+                        aby += -tau * dx - d_eff * co * dt
+                        tg += dt
+                    akx += co * speed * dt
+                    aky += si * speed * dt
+                    lat = -v * v * w * dt  # d(vy dt)/d k_s
+                    asx -= si * lat
+                    asy += co * lat
+                    # rate noise: h = -dt J m + e, m = midpoint relative to the anchor, e = lateral slide per rate
+                    ex, ey = -si * d_eff * dt, co * d_eff * dt
+                    hx = dt * (ry + 0.5 * dy) + ex
+                    hy = -dt * (rx + 0.5 * dx) + ey
+                    w_acc += q * dt
+                    hx_acc += q * hx
+                    hy_acc += q * hy
+                    qd = q / dt
+                    hhxx += qd * hx * hx
+                    hhxy += qd * hx * hy
+                    hhyy += qd * hy * hy
+                    # wheel speed noise along the heading, and unmodelled slip
+                    vxx += co * co * dt
+                    vxy += co * si * dt
+                    vyy += si * si * dt
+                    siso += slip2 * (v if v >= 0.0 else -v) * dt
+                    tmv += dt
+                    rx += dx
+                    ry += dy
+                    x += dx
+                    y += dy
+                    dpsi = w * dt
+                    psi = (psi + dpsi + pi) % two_pi - pi
+                    dfx += dx
+                    dfy += dy
+                    dfpsi += dpsi
+                t = now
+            t = t_end
+        if hold == HOLD_ODOM:
+            speed_h, odom_rate, odom_t = value, rate, t_end
+        elif hold == HOLD_GYRO:
+            gyro_h, gyro_t = value, t_end
+        early = (stop_at_standstill_gyro and hold == HOLD_GYRO and -still_v < speed_h < still_v
+                 and -STANDSTILL_YAW_RATE_RADPS < odom_rate < STANDSTILL_YAW_RATE_RADPS and t_end - odom_t <= timeout)
+        if hold == HOLD_GYRO and not early:
+            moving_gyro = True  # a gyro sample while moving ends any standstill batch
+        if early or idx == n - 1 or idx % snap_every == snap_every - 1:
+            c[IX], c[IY], c[IYAW] = x, y, psi
+            c[C_T:C_GYRO_T + 1] = (t, rx, ry, tg, abx, aby, akx, aky, asx, asy, w_acc, hx_acc, hy_acc, hhxx, hhxy,
+                                    hhyy, vxx, vxy, vyy, siso, spsi, tt, tmv, dfx, dfy, dfpsi, speed_h, odom_rate,
+                                    odom_t, gyro_h, gyro_t)
+            if moving_gyro:
+                c[C_STILL_SUM] = c[C_STILL_N] = 0.0
+            snaps[idx] = c[:]
+            if early:
+                done = idx + 1
+                break
+    return done, snaps
 
 
 def decay_gnss_error(c: list[float], dt: float, tau: float) -> None:

@@ -73,6 +73,9 @@ from .pose_init import InitialPose, PoseInitializer, SpotPose
 
 MIN_VAR = 1e-12  # floor on diagonal variances, keeps P positive definite
 ZERO_RATE_BATCH = 10  # standstill gyro readings averaged per zero-rate update
+_EYE = np.eye(N_STATE)
+_DIAG = np.diag_indices(N_STATE)
+SNAP_EVERY = 4  # a snapshot every this many input samples (a late event re-runs at most this many more)
 RECOVERY_YAW_SIGMA = 0.5  # [rad] heading uncertainty after the gate gave up on the filter's own state
 MAX_FIX_VARIANCE_M2 = 1e6  # [m^2] a fix claiming more is absurd
 MAX_TIME_JUMP_S = 3600.0  # [s] an input this far past the newest one restarts the filter
@@ -291,13 +294,13 @@ class LocalizationFilter:
     def add(self, m: OdomSample | GyroSample | GnssPosition | GnssNoFix | GnssHeading | BayPosition) -> Outcome:
         """Fuse one input or measurement at its stamp. Never raises on bad numbers; never goes NaN."""
         kind = _KIND.get(type(m))
-        stream = STREAM_OF.get(type(m), type(m).__name__)
         if kind is None:
-            return self._count(stream, Outcome(False, "absurd"))
-        if not _finite(m):
-            return self._count(stream, Outcome(False, "not_finite"))
-        if not self._plausible(m):
-            return self._count(stream, Outcome(False, "absurd"))
+            return self._count(type(m).__name__, Outcome(False, "absurd"))
+        bad = _input_fault(m, kind, self.p) if kind <= K_GYRO else \
+            ("not_finite" if not _finite(m) else "absurd" if not self._plausible(m) else None)
+        if bad is not None:
+            return self._count(STREAM_NAMES[kind], Outcome(False, bad))
+        stream = STREAM_NAMES[kind]
         if m.t - self._latest_t > MAX_TIME_JUMP_S and math.isfinite(self._latest_t):
             self.counts["time_jump_reset"] += 1  # everything known is hours old: start afresh
             self.reset()
@@ -382,10 +385,15 @@ class LocalizationFilter:
     def _trim(self) -> None:
         """Forget processed events older than the history; the last one forgotten becomes the base."""
         horizon = self._latest_t - self.p.history_s
+        if not self._events or self._events[0].t >= horizon:
+            return
         drop = 0
         limit = min(len(self._events) - 1, self._done) if self.initialised else len(self._events) - 1
         while drop < limit and self._events[drop].t < horizon:
             drop += 1
+        if self.initialised:
+            while drop > 0 and self._events[drop - 1].snap is None:
+                drop -= 1  # the new base must be a snapshot
         if drop:
             if self.initialised:
                 self._base = self._events[drop - 1].snap
@@ -486,11 +494,13 @@ class LocalizationFilter:
         return min(t for t in (odom, gyro) if t >= live_floor)
 
     def _process(self) -> None:
-        """Process events from ``_done`` up to the frontier, each from the snapshot before it.
+        """Process events from ``_done`` up to the frontier, from the last snapshot before them.
 
         A measurement stamped beyond the frontier (it came earlier than the inputs around it) is processed
         at once with the inputs held, so that it is decided now; an input that arrives later with an earlier
-        stamp is then inserted before it and the measurement re-processed, as any late event.
+        stamp is then inserted before it and the measurement re-processed, as any late event. Runs of input
+        samples go through ``dead_reckoning.run`` (the hot loop), which keeps a snapshot every ``SNAP_EVERY``
+        samples; measurements always get one.
         """
         events = self._events
         i, n = self._done, len(events)
@@ -502,33 +512,49 @@ class LocalizationFilter:
             end -= 1  # inputs beyond the frontier wait for the next sample of the other stream
         if end <= i:
             return
-        st = (events[i - 1].snap if i > 0 else self._base).copy()
-        c, kin = st.c, self.kin
-        nxt_odom, nxt_gyro = self._next_inputs(i)
-        held_from = math.inf
-        for j in range(i, end):  # the hot loop: inputs inline, measurements through _apply
+        j = i
+        while j > 0 and events[j - 1].snap is None:
+            j -= 1  # back to the last snapshot
+        start = j
+        st = (events[j - 1].snap if j > 0 else self._base).copy()
+        kin = self.kin
+        nxt_odom, nxt_gyro = self._next_inputs(start)
+        while j < end:
             e = events[j]
-            t, kind = e.t, e.kind
-            if t > frontier and held_from == math.inf:
-                held_from = j
-            if t > c[C_T]:
-                dr.advance(c, kin, t, nxt_odom[j - i], nxt_gyro[j - i])
-            if kind == K_GYRO:
-                c[C_GYRO], c[C_GYRO_T] = e.data.yaw_rate_radps, t
-                if kin.standing_still(c, t):
-                    self._zero_rate_update(st, e.data)
-                elif c[C_STILL_N]:
-                    c[C_STILL_SUM] = c[C_STILL_N] = 0.0
-            elif kind == K_ODOM:
-                c[C_SPEED], c[C_ODOM_RATE], c[C_ODOM_T] = e.data.speed_mps, e.data.yaw_rate_radps, t
+            if e.kind <= K_GYRO:
+                r = j
+                while r < end and events[r].kind <= K_GYRO:
+                    r += 1
+                stops = []
+                for k in range(j, r):
+                    ev = events[k]
+                    d = ev.data
+                    if ev.kind == K_ODOM:
+                        stops.append((ev.t, dr.HOLD_ODOM, d.speed_mps, d.yaw_rate_radps, nxt_odom[k - start],
+                                      nxt_gyro[k - start]))
+                    else:
+                        stops.append((ev.t, dr.HOLD_GYRO, d.yaw_rate_radps, 0.0, nxt_odom[k - start],
+                                      nxt_gyro[k - start]))
+                done, snaps = dr.run(st.c, kin, stops, SNAP_EVERY, stop_at_standstill_gyro=True)
+                for k in range(done):
+                    snap = snaps.get(k)
+                    events[j + k].snap = None if snap is None else _State(snap, st.g, st.P, st.mode)
+                j += done
+                last = events[j - 1]
+                if last.kind == K_GYRO and kin.standing_still(st.c, last.t):
+                    self._zero_rate_update(st, last.data)  # at a standstill the gyro reads its bias
+                    last.snap = st.copy()
             else:
+                self._advance(st, e.t, nxt_odom[j - start], nxt_gyro[j - start])
                 self._apply(st, e)
                 if not e.counted:
                     e.counted = True
-                    self._count(STREAM_NAMES[kind], e.outcome)
-            e.snap = _State(c[:], st.g, st.P, st.mode)
+                    self._count(STREAM_NAMES[e.kind], e.outcome)
+                e.snap = st.copy()
+                j += 1
         self._done = end
-        self._held_from = held_from
+        held = bisect_right(self._keys, (frontier, math.inf), i, end)
+        self._held_from = held if held < end else math.inf
 
     def _next_inputs(self, i: int) -> tuple[list, list]:
         """For each event from i on: (stamp, value) of the first odometry and gyro sample at or after it."""
@@ -589,21 +615,26 @@ class LocalizationFilter:
         c[:N_STATE] = s.tolist()
         c[IYAW] = wrap(c[IYAW])
 
-    def _update(self, st: _State, H: np.ndarray, innov: np.ndarray, R: np.ndarray) -> bool:
-        """Joseph-form update; undone (returns False) if it would break P."""
+    def _update(self, st: _State, H: np.ndarray, innov: np.ndarray, R: np.ndarray,
+                stats: tuple[np.ndarray, np.ndarray] | None = None) -> bool:
+        """Joseph-form update; undone (returns False) if it would break P. ``stats``: (P H', S^-1) if known."""
         P = self._cov(st)
-        S = H @ P @ H.T + R
-        try:
-            K = np.linalg.solve(S, H @ P).T  # K = P H^T S^-1
-        except np.linalg.LinAlgError:
+        PHt, S_inv = stats if stats is not None else _innovation_stats(P, H, R)
+        if S_inv is None:
             self.counts["numerical_fault"] += 1
             return False
+        K = PHt @ S_inv
         s_new = np.array(st.c[:N_STATE]) + K @ innov
-        IKH = np.eye(N_STATE) - K @ H
-        P_new = _symmetric(IKH @ P @ IKH.T + K @ R @ K.T)
-        if not (np.all(np.isfinite(s_new)) and np.all(np.isfinite(P_new)) and np.all(np.diag(P_new) > 0.0)):
+        IKH = _EYE - K @ H
+        P_new = IKH @ P @ IKH.T + K @ R @ K.T
+        P_new = 0.5 * (P_new + P_new.T)
+        diag = P_new.diagonal()
+        if not (math.isfinite(float(s_new.sum())) and math.isfinite(float(diag.sum()))
+                and math.isfinite(float(P_new.sum())) and diag.min() > 0.0):
             self.counts["numerical_fault"] += 1
             return False
+        if diag.min() < MIN_VAR:
+            P_new[_DIAG] = np.maximum(diag, MIN_VAR)
         self._set_state(st, s_new)
         st.P = P_new
         return True
@@ -641,11 +672,10 @@ class LocalizationFilter:
         """
         P = self._cov(st)
         innov, H, R = measure(st)
-        S = H @ P @ H.T + R
-        try:
-            nis = float(innov @ np.linalg.solve(S, innov))
-        except np.linalg.LinAlgError:
+        stats = _innovation_stats(P, H, R)
+        if stats[1] is None:
             return Outcome(False, "numerical")
+        nis = float(innov @ stats[1] @ innov)
         if not math.isfinite(nis):
             return Outcome(False, "numerical")
         if decided is None:
@@ -653,11 +683,12 @@ class LocalizationFilter:
         if decided.reason == "recovered":
             recover(st, innov)
             innov, H, R = measure(st)  # the recovery widened the covariance (or restarted the GNSS error)
+            stats = None
         if not decided.accepted:
             if decided.reason == "gate":  # on every re-processing too
                 self._note_rejection(st, run, t, innov)
             return decided
-        if not self._update(st, H, innov, R):
+        if not self._update(st, H, innov, R, stats):
             return Outcome(False, "numerical", nis)
         self._end_run(st, run)
         return decided
@@ -1038,12 +1069,50 @@ class LocalizationFilter:
         return int(self._newest().g[G_TURN_REC]) if self.initialised else 0
 
 
+def _innovation_stats(P: np.ndarray, H: np.ndarray, R: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """(P H', S^-1) of a measurement, S = H P H' + R; the inverse in closed form for 1 and 2 rows (None if singular
+    or not finite)."""
+    PHt = P @ H.T
+    S = H @ PHt + R
+    m = S.shape[0]
+    if m == 1:
+        s = float(S[0, 0])
+        return PHt, (np.array([[1.0 / s]]) if s > 0.0 and math.isfinite(s) else None)
+    if m == 2:
+        a, b, c, d = S.ravel().tolist()
+        det = a * d - b * c
+        if not (det > 0.0 and math.isfinite(det)):
+            return PHt, None
+        return PHt, np.array([[d, -b], [-c, a]]) / det
+    try:
+        return PHt, np.linalg.inv(S)
+    except np.linalg.LinAlgError:
+        return PHt, None
+
+
 def _symmetric(P: np.ndarray) -> np.ndarray:
     P = 0.5 * (P + P.T)
     d = np.diag(P)
     if np.any(d < MIN_VAR):
         P[np.diag_indices_from(P)] = np.maximum(d, MIN_VAR)
     return P
+
+
+def _input_fault(m, kind: int, p: LocalizationParams) -> str | None:
+    """Why an odometry or gyro sample cannot be used ('not_finite', 'absurd'), or None (the per-sample fast path of
+    _finite and _plausible)."""
+    t = m.t
+    if kind == K_GYRO:
+        r = m.yaw_rate_radps
+        if not (math.isfinite(t) and math.isfinite(r)):
+            return "not_finite"
+        return None if -p.max_yaw_rate_radps <= r <= p.max_yaw_rate_radps else "absurd"
+    v, r = m.speed_mps, m.yaw_rate_radps
+    if not (math.isfinite(t) and math.isfinite(v) and math.isfinite(r)):
+        return "not_finite"
+    if -p.max_speed_mps <= v <= p.max_speed_mps and -p.max_yaw_rate_radps <= r <= p.max_yaw_rate_radps:
+        return None
+    return "absurd"
 
 
 def _finite(m) -> bool:
