@@ -528,9 +528,10 @@ def matrix(args, console) -> None:
     """The error-model matrix (module docstring): one table per generator."""
     world = load_world(WORLD)
     names = args.models or [m.name for m in recorded_drive.ERROR_MODELS]
-    estimators = [("ours", lambda d: loc_matrix.run_ours(d)),
-                  ("rl", lambda d: loc_matrix.run_peer(d, gated=False)),
-                  ("rl_gated", lambda d: loc_matrix.run_peer(d, gated=True))]
+    estimators = [(k, fn) for k, fn in (("ours", lambda d: loc_matrix.run_ours(d)),
+                                         ("rl", lambda d: loc_matrix.run_peer(d, gated=False)),
+                                         ("rl_gated", lambda d: loc_matrix.run_peer(d, gated=True)))
+                  if k in args.estimators]
     truth = recorded_drive.drive()  # the same drive for every model and seed (the errors are what differs)
     for source in args.generators:
         table = Table(title=f"GNSS error-model matrix, generator: {source}, {args.seeds} seed(s) per model; errors "
@@ -594,6 +595,8 @@ def main(argv=None) -> int:
     ap.add_argument("--models", nargs="*", help="matrix: error models to run (default: all)")
     ap.add_argument("--generators", nargs="+", choices=("recorded", "yard_sim"), default=["recorded", "yard_sim"],
                     help="matrix: the independent generator, the simulator's sensor models, or both")
+    ap.add_argument("--estimators", nargs="+", choices=("ours", "rl", "rl_gated"), default=["ours", "rl", "rl_gated"],
+                    help="matrix: ours (shipped configuration) and the robot_localization-style peer, ungated / gated")
     ap.add_argument("--scenarios", nargs="*", default=[s.name for s in SCENARIOS])
     ap.add_argument("--seeds", type=int, default=3, help="seeds per scenario (figures pool all runs)")
     ap.add_argument("--export-scenarios", type=Path, help="write every run's inputs/truth as CSV for a peer here")
