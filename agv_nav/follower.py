@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from yard_model.drivable import check_drivable, segment_speed_caps
 from yard_model.geometry import wrap_angle
 from yard_model.world import CarrierType
 
@@ -40,7 +41,7 @@ from .longitudinal import (
     steering_transition_limit,
     stop_speed,
 )
-from .path import ReferencePath, RouteError, check_route_geometry, min_trackable_radius, rear_axle_curvature
+from .path import ReferencePath, RouteError, rear_axle_curvature
 from .safety import OtherCarrier, carrier_ahead, localization_cap, position_std
 
 STATES = ("idle", "following", "docking", "docked", "blocked", "fault")
@@ -139,7 +140,6 @@ class PathFollower:
         self.carrier_id = carrier_id
         self.dt = 1.0 / params.control_rate_hz
         self.half_wheelbase = carrier.wheelbase_m / 2.0
-        self.min_radius = min_trackable_radius(carrier.min_turning_radius_m, carrier.wheelbase_m)
         max_kappa = 1.0 / carrier.min_turning_radius_m
         max_step = carrier.max_steering_rate_radps * self.dt / carrier.wheelbase_m
         top = max(carrier.max_speed_mps, 0.5)
@@ -248,8 +248,9 @@ class PathFollower:
         p = self.params
         pts = doc.get("points") or []
         limits = doc.get("speed_limits_mps")
+        # what a carrier can drive is one contract with the fleet manager and the simulated yards
+        check_drivable(pts, self.carrier, p.min_route_length_m, math.radians(p.max_vertex_turn_deg))
         path = ReferencePath(pts, limits)
-        check_route_geometry(path, p.min_route_length_m, math.radians(p.max_vertex_turn_deg), self.min_radius)
         goal = doc["goal"]
         gvals = (goal.get("x"), goal.get("y"), goal.get("yaw"))
         if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in gvals):
@@ -266,9 +267,10 @@ class PathFollower:
         transition = steering_transition_limit(
             path.s, rear, self.carrier.wheelbase_m,
             self.carrier.max_steering_rate_radps, p.max_transition_shift_m)
-        profile = static_speed_profile(path.s, path.speed_limit, path.curvature,
-                                       min(p.max_speed_mps, self.carrier.max_speed_mps),
-                                       p.max_lateral_accel_mps2, p.max_decel_mps2, transition)
+        caps = segment_speed_caps(path.points, np.append(path.segment_speed_limit, path.segment_speed_limit[-1]),
+                                  self.carrier, p.max_speed_mps)  # lane, curve and top speed: the contract's
+        profile = static_speed_profile(path.s, caps[path.segment_of_sample], p.max_decel_mps2, p.max_jerk_mps3,
+                                       transition)
         chord = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(path.points, axis=0), axis=1))])
         route = Route(route_id=str(doc["route_id"]), path=path, goal=dict(goal), dock=bool(goal.get("dock")),
                       goal_s=min(gp.s_m, path.length_m), authority_s=math.inf, speed_profile=profile, chord_s=chord,
@@ -390,8 +392,8 @@ class PathFollower:
         self.curvature_cmd = curvature
 
         # ---- longitudinal: regulation chain
-        i = pr.index if 0 <= pr.index < path.n else (0 if pr.index < 0 else path.n - 1)
-        v_soft = min(route.speed_caps[i], p.max_speed_mps, ct.max_speed_mps)
+        i = min(max(pr.index, 0), path.n - 1)
+        v_soft = min(route.speed_caps[i], p.max_speed_mps)  # the cap is dynamic: applied again
         loc_cap, loc_reason = localization_cap(pose.std_xy_m, pose.std_yaw_rad, p.position_std_full_speed_m,
                                                p.position_std_stop_m, p.yaw_std_stop_rad, ct.max_speed_mps)
         v_soft = min(v_soft, loc_cap)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from yard_model.drivable import MAX_VERTEX_TURN_DEG, MIN_ROUTE_LENGTH_M
 from yard_model.params import ParameterError, spec
+from yard_model.resources import DEFAULT_WORLD
 
 
 @dataclass
@@ -14,9 +16,9 @@ class PathFollowerParams:
     # ---- node plumbing
     vehicle_id: str = field(default="", metadata=spec(
         "Carrier id; empty = the node's namespace without the leading slash (e.g. carrier_01)."))
-    world_file: str = field(default="youyiguan.yaml", metadata=spec(
-        "World file that holds the carrier type (wheelbase, turning radius, limits); a path, or a name in "
-        "the package's sim_worlds."))
+    world: str = field(default=DEFAULT_WORLD, metadata=spec(
+        "World that holds the carrier type (wheelbase, turning radius, limits): a name in the package's "
+        "sim_worlds/ or a path to a world file (as the simulator's 'world')."))
     control_rate_hz: float = field(default=50.0, metadata=spec(
         "Rate of the control loop and of cmd_vel.", "Hz", 10.0, 200.0))
     status_rate_hz: float = field(default=5.0, metadata=spec(
@@ -36,8 +38,6 @@ class PathFollowerParams:
         "carrier's service brake).", "m/s^2", 0.05, 5.0, dynamic=True))
     max_jerk_mps3: float = field(default=1.0, metadata=spec(
         "Jerk limit of the planned speed.", "m/s^3", 0.05, 20.0, dynamic=True))
-    max_lateral_accel_mps2: float = field(default=1.5, metadata=spec(
-        "Curvature speed limit: v <= sqrt(a_lat / |curvature|).", "m/s^2", 0.1, 5.0, dynamic=True))
     max_transition_shift_m: float = field(default=0.12, metadata=spec(
         "Steering-rate speed limit: where the curvature changes, the speed is capped so that the clothoid the "
         "steering rate allows shifts the path by at most this (the preview tracker's error is about a quarter "
@@ -73,9 +73,9 @@ class PathFollowerParams:
     max_docking_corrections: int = field(default=2, metadata=spec(
         "Re-approaches allowed before the follower reports a docking fault.", "", 0, 10, dynamic=True))
     # ---- route checks
-    min_route_length_m: float = field(default=0.05, metadata=spec(
+    min_route_length_m: float = field(default=MIN_ROUTE_LENGTH_M, metadata=spec(
         "Shorter routes are rejected.", "m", 0.0, 100.0, dynamic=True))
-    max_vertex_turn_deg: float = field(default=12.0, metadata=spec(
+    max_vertex_turn_deg: float = field(default=MAX_VERTEX_TURN_DEG, metadata=spec(
         "Largest heading change at one route vertex; more is a kink (send curves sampled along the arc).",
         "deg", 0.5, 90.0, dynamic=True))
     max_start_offset_m: float = field(default=1.0, metadata=spec(

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from yard_model.params import ParameterError, spec
+from yard_model.resources import DEFAULT_WORLD
 
 
 @dataclass
@@ -21,7 +22,7 @@ class LocalizationParams:
     """What the localization filter and its node need to know."""
 
     # ------------------------------------------------------------- identity and world
-    world: str = field(default="small_yard", metadata=spec(
+    world: str = field(default=DEFAULT_WORLD, metadata=spec(
         "World: a name in the package's sim_worlds/ or a path to a world file (as the simulator's 'world'). "
         "Gives the map datum, the GNSS antenna "
         "lever arm and the rear axle position of the carrier type, and the parking/bay poses used to "

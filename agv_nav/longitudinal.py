@@ -2,11 +2,13 @@
 
 The chain (each a small pure function, as Nav2 RPP's regulation heuristics, applied as a minimum):
 
-1. ``static_speed_profile``: per path sample, the lane limit from the route, the curvature limit
-   ``sqrt(a_lat / |k|)``, the steering-transition limit (``steering_transition_limit``: the steering rate
-   must wind the wheel through a curvature change without shifting the path more than a few
-   centimetres) and the speed cap, then a backward pass so that every lower limit ahead is
-   reached braking at ``decel`` (v^2 = v_next^2 + 2 a ds). Computed once per route.
+1. ``static_speed_profile``: per path sample, the speed cap of ``yard_model.drivable.segment_speed_caps``
+   (the route's lane limit, the curve limit ``sqrt(a_lat / |k|)`` with the carrier type's lateral
+   acceleration, the carrier's top speed and ``max_speed_mps``: the rule the fleet manager and the
+   simulated yards apply too) and the steering-transition limit (``steering_transition_limit``: the
+   steering rate must wind the wheel through a curvature change without shifting the path more than a
+   few centimetres), then a backward pass so that every lower limit ahead is reached braking at
+   ``decel`` (v^2 = v_next^2 + 2 a ds). Computed once per route.
 2. dynamic caps at run time: the stop law for the goal and for the movement authority, the gap to a
    carrier ahead, the localization-quality cap.
 3. ``SpeedReference``: a jerk-limited tracker of that target (acceleration and jerk bounded), whose
@@ -29,24 +31,16 @@ import math
 import numpy as np
 
 
-def curvature_speed_limit(curvature: np.ndarray, max_lateral_accel: float) -> np.ndarray:
-    """v <= sqrt(a_lat / |k|) [m/s] per sample (inf on straights)."""
-    k = np.abs(np.asarray(curvature, dtype=float))
-    with np.errstate(divide="ignore"):
-        return np.where(k > 1e-9, np.sqrt(max_lateral_accel / np.maximum(k, 1e-12)), np.inf)
-
-
 def backward_braking_pass(s: np.ndarray, v_limit: np.ndarray, decel: float) -> np.ndarray:
     """Lower ``v_limit`` so that each sample can brake to every later limit at ``decel``.
 
-    Vectorised (issue #14): in squared speeds the pass is u_i = min(L_i, u_(i+1) + 2 a ds_i), so
-    u_i + 2 a s_i is the running minimum of L_j + 2 a s_j over j >= i, a reversed cumulative minimum.
+    v_i^2 = min over j >= i of (v_limit_j^2 + 2 decel (s_j - s_i)): a reverse running minimum.
     """
+    v = np.asarray(v_limit, dtype=float)
     s = np.asarray(s, dtype=float)
-    limit = np.asarray(v_limit, dtype=float)
-    shifted = limit * limit + 2.0 * decel * s  # inf stays inf
-    reachable = np.minimum.accumulate(shifted[::-1])[::-1] - 2.0 * decel * s
-    return np.minimum(limit, np.sqrt(np.maximum(reachable, 0.0)))
+    w = v * v + 2.0 * decel * s  # inf stays inf
+    reach = np.minimum.accumulate(w[::-1])[::-1] - 2.0 * decel * s
+    return np.minimum(v, np.sqrt(np.maximum(reach, 0.0)))
 
 
 def steering_transition_limit(s: np.ndarray, rear_curvature: np.ndarray, wheelbase_m: float,
@@ -75,15 +69,24 @@ def steering_transition_limit(s: np.ndarray, rear_curvature: np.ndarray, wheelba
     return np.where((d_kappa > 1e-6) & (t_wind > 1e-6), v, np.inf)
 
 
-def static_speed_profile(s: np.ndarray, lane_limit: np.ndarray, curvature: np.ndarray, max_speed: float,
-                         max_lateral_accel: float, decel: float,
+def static_speed_profile(s: np.ndarray, cap: np.ndarray, decel: float, jerk: float | None = None,
                          transition_cap: np.ndarray | None = None) -> np.ndarray:
-    """Speed cap [m/s] per path sample from lane limits, curvature, steering transitions and the cap,
-    braking-feasible."""
-    cap = np.minimum(np.minimum(lane_limit, curvature_speed_limit(curvature, max_lateral_accel)), max_speed)
+    """Speed [m/s] per path sample: the cap (lane, curve, top speed) and the steering transitions,
+    braking-feasible.
+
+    With ``jerk``, every braking curve starts ``v decel / jerk`` earlier: the jerk-limited reference
+    (``SpeedReference``) needs that long to build up the deceleration and would otherwise reach a lower
+    cap (a curve) about ``decel^2 / (2 jerk)`` too fast.
+    """
+    cap = np.asarray(cap, dtype=float)
     if transition_cap is not None:
         cap = np.minimum(cap, transition_cap)
-    return backward_braking_pass(s, cap, decel)
+    v = backward_braking_pass(s, cap, decel)
+    if jerk is None or len(s) < 2:
+        return v
+    finite = np.where(np.isfinite(v), v, 1e9)  # interpolate without inf - inf
+    shifted = np.interp(np.minimum(s + np.where(np.isfinite(v), v, 0.0) * decel / jerk, s[-1]), s, finite)
+    return np.minimum(v, np.where(shifted >= 1e9, np.inf, shifted))
 
 
 def braking_speed(distance_m: float, decel: float, jerk: float) -> float:

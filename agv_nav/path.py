@@ -8,23 +8,26 @@ metre-spaced arc chord at R = 15 m, so the follower rebuilds the curve the point
 * every segment i is taken as a circular arc of curvature ``kappa_i`` through its two end points;
 * at every interior vertex the two arcs share a tangent, which gives one linear equation per vertex,
   ``kappa_(i-1) * l_(i-1) + kappa_i * l_i = 2 * turn_i`` (half the central angle of each arc on either side);
-* the system has one more unknown than equations; its null space alternates in sign from segment to
-  segment, so a small penalty on the total variation of the curvature picks the member with a few
-  genuine steps (iteratively reweighted; each pass solves tridiagonal normal equations with
-  ``scipy.linalg.solveh_banded`` in O(n)).
+* the points travel rounded to the millimetre (``yard_model.drivable.POINT_RESOLUTION_M``), which puts noise
+  of about a milliradian on every vertex's turn. Solved exactly, the equations turn that noise into a
+  curvature that alternates from segment to segment and grows along an arc (a 15 m arc read as 11.5 m and
+  21 m in turn), because they leave one mode free that alternates in sign. So each equation is weighted by
+  the noise the rounding puts on its turn and the total variation of the curvature is penalised, with a
+  weight at which fitting a vertex's noise of up to three standard deviations with a curvature step costs
+  more than it saves (iteratively reweighted; each pass solves tridiagonal normal equations with
+  ``scipy.linalg.solveh_banded`` in O(n)). Genuine steps (line to arc) stay sharp: they are needed by many
+  equations at many standard deviations.
 
-Lines and filleted arcs are recovered exactly (tested), so the reference has the curvature steps a road
-designer drew, which the lateral controller previews. The curve is then sampled every ``step_m`` with
-exact heading and curvature at each sample, and points are projected onto it with a windowed search
-around the previous foot point (O(1) per control step). The first and last segments are extended
-beyond the route's ends for projection, so a carrier just behind the start or past the goal gets a
-signed arc length (negative, or beyond the length) and the right lateral offset.
+Lines and filleted arcs are recovered to a fraction of a percent, rounded or not (tested), so the reference
+has the curvature steps a road designer drew, which the lateral controller previews. The curve is then
+sampled every ``step_m`` with exact heading and curvature at each sample, and points are projected onto it
+with a windowed search around the previous foot point (O(1) per control step). The first and last segments
+are extended beyond the route's ends for projection, so a carrier just behind the start or past the goal
+gets a signed arc length (negative, or beyond the length) and the right lateral offset.
 
-Route checks (``RouteError`` with a reason naming the point): fewer than two distinct points, a
-non-finite value, too short, a vertex whose turn is a kink rather than a sampled curve, and a curvature
-the carrier cannot drive. Because ``base_link`` is the deck centre, half a wheelbase ``a`` ahead of the
-rear axle whose minimum turning radius is ``R_min``, the tightest curve the deck centre can follow
-exactly has radius ``sqrt(R_min^2 + a^2)`` (12.65 m for R_min = 12 m, a = 4 m), not ``R_min``.
+Whether a route can be driven at all (too short, kinked, tighter than the deck centre's turning radius) and
+how fast, is not decided here but by the one contract the fleet manager and the simulated yards use too,
+``yard_model.drivable`` (``check_drivable``, ``segment_speed_caps``): this curve is the steering reference.
 """
 
 from __future__ import annotations
@@ -35,18 +38,12 @@ from typing import NamedTuple
 import numpy as np
 from scipy.linalg import solveh_banded
 
-DUPLICATE_POINT_M = 1e-3  # [m] consecutive points closer than this are merged
-MAX_COORDINATE_M = 1e6  # [m] map coordinates beyond this are not a yard
+from yard_model.drivable import DUPLICATE_POINT_M, POINT_RESOLUTION_M, RouteError, clean_points
+
+__all__ = ["MAX_ROUTE_LENGTH_M", "Projection", "ReferencePath", "RouteError", "clean_points", "rear_axle_curvature",
+           "segment_curvatures"]
+
 MAX_ROUTE_LENGTH_M = 50_000.0  # [m] longer routes are rejected (the follower samples the whole route)
-
-
-class RouteError(ValueError):
-    """A route cannot be followed; the message says why (for the follower status and the log)."""
-
-
-def min_trackable_radius(min_turning_radius_m: float, wheelbase_m: float) -> float:
-    """Smallest radius [m] the deck centre (half a wheelbase ahead of the rear axle) can follow."""
-    return math.hypot(min_turning_radius_m, wheelbase_m / 2.0)
 
 
 def rear_axle_curvature(deck_curvature: np.ndarray | float, half_wheelbase_m: float):
@@ -64,33 +61,13 @@ def _wrap(a: np.ndarray) -> np.ndarray:
     return (a + np.pi) % (2.0 * np.pi) - np.pi
 
 
-def clean_points(points) -> np.ndarray:
-    """(N, 2) float array of the route points with consecutive duplicates merged; RouteError if unusable."""
-    try:
-        pts = np.asarray(points, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise RouteError(f"points are not a list of [x, y] numbers: {exc}") from exc
-    if pts.size == 0:
-        raise RouteError("route is empty")
-    if pts.ndim != 2 or pts.shape[1] != 2:
-        raise RouteError(f"points must be [x, y] pairs, got shape {pts.shape}")
-    bad = np.flatnonzero(~np.isfinite(pts).all(axis=1))
-    if len(bad):
-        raise RouteError(f"point {int(bad[0])} is not finite: {pts[bad[0]].tolist()}")
-    far = np.flatnonzero(np.abs(pts).max(axis=1) > MAX_COORDINATE_M)
-    if len(far):
-        raise RouteError(f"point {int(far[0])} is {np.abs(pts[far[0]]).max():.3g} m from the map origin "
-                         f"(max {MAX_COORDINATE_M:.0g} m)")
-    keep = np.concatenate([[True], np.linalg.norm(np.diff(pts, axis=0), axis=1) > DUPLICATE_POINT_M])
-    return pts[keep]
-
-
-def segment_curvatures(pts: np.ndarray, smoothing: float = 1e-6, iterations: int = 6) -> np.ndarray:
+def segment_curvatures(pts: np.ndarray, resolution_m: float = POINT_RESOLUTION_M, noise_sigmas: float = 3.0,
+                       iterations: int = 20) -> np.ndarray:
     """Curvature [1/m] of the circular arc through each segment (module docstring), shape (N-1,).
 
-    The tangent equations fix all but one alternating mode; it is chosen by minimising the total
-    variation of the curvature (iteratively reweighted least squares), which prefers a few genuine
-    steps (line to arc) over a ripple spread along every arc.
+    Minimises sum_r (tangent residual_r / sigma_r)^2 + lam * sum_i |kappa_(i+1) - kappa_i|, where sigma_r is
+    the standard deviation that rounding the points to ``resolution_m`` puts on vertex r's turn and lam is
+    such that a curvature step is not worth fitting a vertex's noise below ``noise_sigmas`` deviations.
     """
     d = np.diff(pts, axis=0)
     lengths = np.linalg.norm(d, axis=1)
@@ -99,11 +76,18 @@ def segment_curvatures(pts: np.ndarray, smoothing: float = 1e-6, iterations: int
         return np.zeros(m)
     headings = np.arctan2(d[:, 1], d[:, 0])
     turns = _wrap(np.diff(headings))  # (m-1,)
-    # Row r (vertex r+1): (k_r l_r + k_(r+1) l_(r+1)) / w_r = 2 turn_r / w_r, w_r = l_r + l_(r+1).
-    w = lengths[:-1] + lengths[1:]
-    a0 = lengths[:-1] / w  # coefficient of k_r
-    a1 = lengths[1:] / w  # coefficient of k_(r+1)
-    b = 2.0 * turns / w
+    # A rounded coordinate is off by a uniform error of +-resolution/2 (std resolution / sqrt(12)); the turn at
+    # vertex r moves with its three points: std sigma_r = s_p sqrt(1/l_r^2 + (1/l_r + 1/l_(r+1))^2 + 1/l_(r+1)^2).
+    s_p = resolution_m / math.sqrt(12.0)
+    inv0, inv1 = 1.0 / lengths[:-1], 1.0 / lengths[1:]
+    sigma = s_p * np.sqrt(inv0 * inv0 + (inv0 + inv1) ** 2 + inv1 * inv1)
+    # Row r (vertex r+1): (k_r l_r / 2 + k_(r+1) l_(r+1) / 2 - turn_r) / sigma_r.
+    a0 = 0.5 * lengths[:-1] / sigma  # coefficient of k_r
+    a1 = 0.5 * lengths[1:] / sigma  # coefficient of k_(r+1)
+    b = turns / sigma
+    # Raising one segment's curvature by c moves its two rows by c l / (2 sigma) each: fitting noise of z
+    # deviations pays once z exceeds lam sigma / l, so lam = noise_sigmas * l / sigma (typical values).
+    lam = noise_sigmas * float(np.median(2.0 * a0))
     # A first (last) segment shorter than its neighbour is usually a piece of a chord (a route that starts
     # or ends between two lane points): it is no arc of its own, so its tangent equation is dropped and it
     # takes its neighbour's curvature.
@@ -111,27 +95,27 @@ def segment_curvatures(pts: np.ndarray, smoothing: float = 1e-6, iterations: int
         a0[0] = a1[0] = b[0] = 0.0
     if m > 2 and lengths[-1] < lengths[-2]:
         a0[-1] = a1[-1] = b[-1] = 0.0
-    base_diag = np.full(m, 1e-12)
+    base_diag = np.zeros(m)
     base_diag[:-1] += a0 * a0
     base_diag[1:] += a1 * a1
     base_off = a0 * a1  # entry (r, r+1)
     rhs = np.zeros(m)
     rhs[:-1] += a0 * b
     rhs[1:] += a1 * b
-    diff_weight = np.ones(m - 1)
+    # |x| <= x^2 / (2 |x0|) + |x0| / 2: each pass solves the quadratic majorant at the previous solution,
+    # starting from a smooth (quadratic) penalty.
+    diff_weight = np.full(m - 1, lam / 2e-3)
     kappa = np.zeros(m)
     for _ in range(iterations):
-        # Normal equations (A^T A + smoothing * D^T W D) k = A^T b: tridiagonal.
-        s = smoothing * diff_weight
         diag = base_diag.copy()
-        diag[:-1] += s
-        diag[1:] += s
+        diag[:-1] += diff_weight
+        diag[1:] += diff_weight
+        diag += 1e-9 * diag.max() + 1e-12  # a sliver of ridge: rows without an equation stay solvable
         ab = np.zeros((2, m))
-        ab[0, 1:] = base_off - s
+        ab[0, 1:] = base_off - diff_weight
         ab[1, :] = diag
         kappa = solveh_banded(ab, rhs)
-        diff_weight = 1.0 / np.maximum(np.abs(np.diff(kappa)), 1e-5)
-        diff_weight /= diff_weight.max()
+        diff_weight = lam / (2.0 * np.maximum(np.abs(np.diff(kappa)), 1e-6))
     return kappa
 
 
@@ -152,7 +136,7 @@ class ReferencePath:
     ``curvature`` [1/m] of the sample's segment, ``speed_limit`` [m/s] of the segment.
     """
 
-    def __init__(self, points, speed_limits_mps=None, step_m: float = 0.25, smoothing: float = 1e-6):
+    def __init__(self, points, speed_limits_mps=None, step_m: float = 0.25):
         pts = clean_points(points)
         if len(pts) < 2:
             raise RouteError("route needs at least two distinct points")
@@ -160,7 +144,7 @@ class ReferencePath:
         raw_limits = None
         if speed_limits_mps is not None:
             raw_limits = np.asarray(speed_limits_mps, dtype=float)
-        self.segment_kappa = segment_curvatures(pts, smoothing)
+        self.segment_kappa = segment_curvatures(pts)
         d = np.diff(pts, axis=0)
         chord = np.linalg.norm(d, axis=1)
         chord_heading = np.arctan2(d[:, 1], d[:, 0])
@@ -177,34 +161,30 @@ class ReferencePath:
         # Per-segment speed limit: entry i of the route's list applies from point i to i+1 (cleaned indices
         # are mapped back to the first original point of each kept run).
         seg_limits = self._segment_limits(points, pts, raw_limits)
-        # Sample every segment's arc every step_m, all segments at once (issue #14: the route rebuild is
-        # vectorised). Headings stay continuous (unwrapped) along the path: each segment starts where the
-        # previous one ended, give or take the wrapped difference of their drawn tangents.
-        m = len(chord)
+        self.segment_speed_limit = seg_limits  # lane limit from cleaned point i to i + 1
         k = self.segment_kappa
-        turn = k * arc_len  # heading change over each segment
-        h_raw = chord_heading - half
-        mismatch = _wrap(h_raw[1:] - (h_raw[:-1] + turn[:-1]))
-        h_start = h_raw[0] + np.concatenate([[0.0], np.cumsum(turn[:-1] + mismatch)])
-        counts = np.maximum(1, np.ceil(arc_len / step_m).astype(int))
-        seg = np.repeat(np.arange(m), counts)
-        first = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        u = (np.arange(len(seg)) - first[seg]) * (arc_len / counts)[seg]
-        ks_ = k[seg]
-        hs_ = h_start[seg]
-        curved = np.abs(ks_) > 1e-9
-        safe_k = np.where(curved, ks_, 1.0)
-        ku = ks_ * u
-        px = np.where(curved, (np.sin(hs_ + ku) - np.sin(hs_)) / safe_k, u * np.cos(hs_))
-        py = np.where(curved, -(np.cos(hs_ + ku) - np.cos(hs_)) / safe_k, u * np.sin(hs_))
-        end_heading = h_start[-1] + turn[-1]
-        self.x = np.append(pts[seg, 0] + px, pts[-1, 0])
-        self.y = np.append(pts[seg, 1] + py, pts[-1, 1])
-        self.heading = np.append(hs_ + ku, end_heading)
-        self.curvature = np.append(ks_, k[-1])
-        self.s = np.append(self.segment_start_s[seg] + u, self.length_m)
-        self.speed_limit = np.append(seg_limits[seg], seg_limits[-1])
-        self.segment_of_sample = np.append(seg, m - 1).astype(int)
+        # Start heading of every arc, continuous (unwrapped) along the path: the end heading of the arc
+        # before plus the (wrapped) difference to this chord's start tangent.
+        raw = chord_heading - half
+        h_start = raw[0] + np.concatenate([[0.0], np.cumsum(k[:-1] * arc_len[:-1] + _wrap(
+            raw[1:] - (raw[:-1] + k[:-1] * arc_len[:-1])))])
+        n = np.maximum(1, np.ceil(arc_len / step_m).astype(int))  # samples per segment, the first at its start
+        seg_of = np.repeat(np.arange(len(chord)), n)
+        u = arc_len[seg_of] * (np.arange(len(seg_of)) - np.repeat(np.cumsum(n) - n, n)) / n[seg_of]
+        ku, h0 = k[seg_of], h_start[seg_of]
+        h = h0 + ku * u
+        curved = np.abs(ku) > 1e-9
+        kd = np.where(curved, ku, 1.0)
+        dx = np.where(curved, (np.sin(h) - np.sin(h0)) / kd, u * np.cos(h0))
+        dy = np.where(curved, -(np.cos(h) - np.cos(h0)) / kd, u * np.sin(h0))
+        end_heading = h_start[-1] + k[-1] * arc_len[-1]
+        self.x = np.append(pts[seg_of, 0] + dx, pts[-1, 0])
+        self.y = np.append(pts[seg_of, 1] + dy, pts[-1, 1])
+        self.heading = np.append(h, end_heading)
+        self.curvature = np.append(ku, k[-1])
+        self.s = np.append(self.segment_start_s[seg_of] + u, self.length_m)
+        self.speed_limit = np.append(seg_limits[seg_of], seg_limits[-1])
+        self.segment_of_sample = np.append(seg_of, len(chord) - 1).astype(int)
         self.n = len(self.s)
         self._xy = np.column_stack([self.x, self.y])
         seg = np.diff(self._xy, axis=0)
@@ -379,29 +359,3 @@ class ReferencePath:
     def max_abs_curvature(self) -> float:
         return float(np.max(np.abs(self.segment_kappa))) if len(self.segment_kappa) else 0.0
 
-
-def check_route_geometry(path: ReferencePath, min_length_m: float, max_vertex_turn_rad: float,
-                         min_radius_m: float) -> None:
-    """Raise RouteError if the rebuilt path is too short, kinked or too tight for the carrier."""
-    if path.length_m < min_length_m:
-        raise RouteError(f"route is too short: {path.length_m:.3f} m < {min_length_m:g} m")
-    pts = path.points
-    if len(pts) >= 3:
-        d = np.diff(pts, axis=0)
-        h = np.arctan2(d[:, 1], d[:, 0])
-        turns = np.abs(_wrap(np.diff(h)))
-        i = int(np.argmax(turns))
-        if turns[i] > max_vertex_turn_rad:
-            p = pts[i + 1]
-            raise RouteError(
-                f"route is kinked at point {i + 1} ({p[0]:.2f}, {p[1]:.2f}): the heading turns "
-                f"{math.degrees(turns[i]):.1f} deg at one vertex (max {math.degrees(max_vertex_turn_rad):.1f}); "
-                "send the curve sampled along its arc")
-    k = np.abs(path.segment_kappa)
-    if len(k):
-        i = int(np.argmax(k))
-        if k[i] > 1.0 / min_radius_m * (1.0 + 1e-3):
-            p = pts[i]
-            raise RouteError(
-                f"route is unreachable with the carrier's turning radius: radius {1.0 / k[i]:.2f} m after point "
-                f"{i} ({p[0]:.2f}, {p[1]:.2f}) is tighter than the {min_radius_m:.2f} m the deck centre can follow")

@@ -53,7 +53,7 @@ class PathFollowerNode(Node):
         self.params = params_mod.declare(self, PathFollowerParams)
         ns = self.get_namespace().strip("/")
         self.vehicle_id = self.params.vehicle_id or ns.split("/")[-1] or "carrier_01"
-        world_file = world_path(self.params.world_file)
+        world_file = world_path(self.params.world)
         self.world = load_world(world_file)
         self.follower = PathFollower(self.params, self.world.carrier_type, self.vehicle_id)
         self.rejected = {"route": 0, "authority": 0, "localization": 0}

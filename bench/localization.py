@@ -65,7 +65,7 @@ from sim_localization import FilterLoop, reading_of  # noqa: E402
 
 from agv_nav.localization_params import LocalizationParams  # noqa: E402
 from yard_model import load_world  # noqa: E402
-from yard_model.geometry import cumulative_length, project_onto_polyline  # noqa: E402
+from yard_model.geometry import cumulative_length, point_at, project_onto_polyline  # noqa: E402
 from yard_model.world import Pose2D  # noqa: E402
 from yard_sim.carrier_model import CarrierModel  # noqa: E402
 from yard_sim.sensors import CarrierSensors, GnssFix, GnssHeading, ImuSample, SensorConfig, WheelOdom  # noqa: E402
@@ -136,12 +136,7 @@ class PurePursuit:
         self.s = 0.0
 
     def point_at(self, s_m: float) -> tuple[float, float, float]:
-        s = min(max(s_m, 0.0), self.length)
-        i = min(max(int(np.searchsorted(self.cum, s, side="right")) - 1, 0), len(self.path) - 2)
-        seg = self.cum[i + 1] - self.cum[i]
-        f = 0.0 if seg <= 0 else (s - self.cum[i]) / seg
-        a, b = self.path[i], self.path[i + 1]
-        return a[0] + f * (b[0] - a[0]), a[1] + f * (b[1] - a[1]), math.atan2(b[1] - a[1], b[0] - a[0])
+        return point_at(self.path, s_m, self.cum)
 
     def command(self, rear_x: float, rear_y: float, yaw: float, v: float) -> tuple[float, float, bool]:
         lo = max(0, int(np.searchsorted(self.cum, self.s - 5.0)) - 1)

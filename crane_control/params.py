@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from yard_model.params import ParameterError, spec
+from yard_model.resources import DEFAULT_WORLD
 
 
 @dataclass
@@ -13,7 +14,7 @@ class CraneControllerParams:
 
     crane_id: str = field(default="", metadata=spec(
         "Crane to control; empty = the node's namespace (e.g. /cn_crane_1 -> cn_crane_1)."))
-    world: str = field(default="small_yard", metadata=spec(
+    world: str = field(default=DEFAULT_WORLD, metadata=spec(
         "World file: a path, or the name of a world shipped in sim_worlds/ (without .yaml)."))
     control_rate_hz: float = field(default=20.0, metadata=spec(
         "Rate of the control loop (state machine, interlock monitoring, replanning).", "Hz", 2.0, 200.0))

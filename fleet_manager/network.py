@@ -21,10 +21,14 @@ Three views of the lane network are built once from a :class:`yard_model.World`:
   controller (authority short of a cell, release after it), not of the areas,
   so carriers can stand on places 1.5 m apart in series.
 * **Route geometry** — a path of traversals becomes a ``carrier_route``
-  polyline resampled at ``point_spacing_m`` with per-point speed limits (lane
-  limit and lateral acceleration on curves, v = sqrt(a_lat * r)), the list of
-  resources it needs in route arc length, and a nominal time profile with the
-  carrier's acceleration limits (used by the traffic planner).
+  polyline (``yard_model.lane_graph.route_polyline``: arcs evenly sampled on
+  their drawn radius, a point at least every ``point_spacing_m``, rounded as
+  sent) with the lanes' speed limits per point, the list of resources it needs
+  in route arc length, and a nominal time profile with the carrier's
+  acceleration limits and the speed caps of ``yard_model.drivable`` (lane,
+  curve and top speed: the rule the follower and the kinematic yard apply),
+  used by the traffic planner. Every route is one the follower accepts: the
+  lanes and their connections passed the same check when the world was loaded.
 
 Arc length along a route is that of the carrier's base_link, measured from the
 route's first point, which lies ``tail_m`` behind the carrier (the schema's
@@ -42,8 +46,17 @@ from shapely import STRtree
 from shapely.geometry import Polygon
 from shapely.ops import unary_union
 
-from yard_model.geometry import cumulative_length, rectangle, wrap_angle
-from yard_model.lane_graph import DEFAULT_MAX_KINK_RAD, Traversal, headings_agree, traversal_infos
+from yard_model.drivable import segment_speed_caps
+from yard_model.geometry import cumulative_length, point_at, rectangle, wrap_angle
+from yard_model.lane_graph import (
+    DEFAULT_MAX_KINK_RAD,
+    ROUTE_POINT_SPACING_M,
+    Traversal,
+    headings_agree,
+    route_polyline,
+    traversal_infos,
+)
+from yard_model.lane_graph import traversal_points as _traversal_points
 
 
 @dataclass(frozen=True)
@@ -54,8 +67,7 @@ class NetworkConfig:
     lateral_margin_m: float = 0.5  # added on each side of the carrier's footprint (tracking error)
     length_margin_m: float = 0.25  # added at each end of the carrier's footprint
     dock_tolerance_m: float = 0.3  # how far from a place's pose a standing carrier may be
-    point_spacing_m: float = 1.0  # route point spacing
-    max_lateral_accel_mps2: float = 1.0  # curve speed limit: v = sqrt(a * r)
+    point_spacing_m: float = ROUTE_POINT_SPACING_M  # route point spacing
     tail_m: float = 2.0  # route starts this far behind the carrier
     max_kink_rad: float = DEFAULT_MAX_KINK_RAD
 
@@ -121,7 +133,7 @@ class RouteGeometry:
     goal_place: str | None
     points: np.ndarray = field(repr=False)  # (N, 2) map [m]
     arc: np.ndarray = field(repr=False)  # (N,) arc length of every point [m]
-    speed_limits: np.ndarray = field(repr=False)  # (N,) [m/s], limit from point i to i+1
+    speed_limits: np.ndarray = field(repr=False)  # (N,) [m/s], lane limit from point i to i+1 (sent)
     lanes: list[dict]  # carrier_route "lanes" entries
     start_m: float  # carrier's base_link arc at the start (= tail actually available)
     goal_m: float  # base_link arc at the goal
@@ -159,14 +171,7 @@ class RouteGeometry:
 
     def pose_at(self, s_m: float) -> tuple[float, float, float]:
         """(x, y, yaw) of base_link at arc s."""
-        s = min(max(s_m, 0.0), self.length_m)
-        i = int(np.searchsorted(self.arc, s, side="right") - 1)
-        i = min(max(i, 0), len(self.points) - 2)
-        seg = self.arc[i + 1] - self.arc[i]
-        t = 0.0 if seg <= 0 else (s - self.arc[i]) / seg
-        p = self.points[i] + t * (self.points[i + 1] - self.points[i])
-        d = self.points[i + 1] - self.points[i]
-        return float(p[0]), float(p[1]), math.atan2(d[1], d[0])
+        return point_at(self.points, s_m, self.arc)
 
 
 class NetworkError(ValueError):
@@ -182,14 +187,14 @@ class YardNetwork:
         ct = world.carrier_type
         self.carrier_length_m = ct.length_m
         self.carrier_width_m = ct.width_m
+        self.carrier_type = ct
         self.max_accel = ct.max_acceleration_mps2
         self.max_decel = ct.max_deceleration_mps2
-        self.max_speed = ct.max_speed_mps
         self.infos = traversal_infos(world)
         self.resources: list[Resource] = []
         self.cells: dict[str, list[Cell]] = {}
         self.places: dict[str, Place] = {}
-        self._curve_speed: dict[str, np.ndarray] = {}
+        self._lane_caps: dict[str, np.ndarray] = {}
         self._build_cells()
         self._build_places()
         self.conflicts: list[frozenset[int]] = self._build_conflicts()
@@ -203,23 +208,7 @@ class YardNetwork:
 
     def _lane_pose(self, lane_id: str, s: float) -> tuple[float, float, float]:
         """Pose on a lane's centre line at forward arc s; beyond the ends, extrapolated straight."""
-        lane = self.world.lanes[lane_id]
-        pts = lane.points
-        cum = self._lane_cum(lane_id)
-        if s <= 0.0:
-            h = lane.start_heading
-            return pts[0][0] + s * math.cos(h), pts[0][1] + s * math.sin(h), h
-        if s >= cum[-1]:
-            h = lane.end_heading
-            d = s - cum[-1]
-            return pts[-1][0] + d * math.cos(h), pts[-1][1] + d * math.sin(h), h
-        i = int(np.searchsorted(cum, s, side="right") - 1)
-        i = min(max(i, 0), len(pts) - 2)
-        seg = cum[i + 1] - cum[i]
-        t = 0.0 if seg <= 0 else (s - cum[i]) / seg
-        p = pts[i] + t * (pts[i + 1] - pts[i])
-        d = pts[i + 1] - pts[i]
-        return float(p[0]), float(p[1]), math.atan2(d[1], d[0])
+        return point_at(self.world.lanes[lane_id].points, s, self._lane_cum(lane_id), extrapolate=True)
 
     def _lane_cum(self, lane_id: str) -> np.ndarray:
         cache = self.__dict__.setdefault("_cum_cache", {})
@@ -276,38 +265,21 @@ class YardNetwork:
         return [frozenset(s) for s in sets]
 
     # ------------------------------------------------------------------ speeds and times
-    def lane_speed_profile(self, lane_id: str) -> np.ndarray:
-        """Speed limit [m/s] at every vertex of a lane: lane limit and curve limit sqrt(a_lat r)."""
-        if lane_id not in self._curve_speed:
+    def lane_speed_caps(self, lane_id: str) -> np.ndarray:
+        """Speed cap [m/s] from every vertex of a lane to the next (``yard_model.drivable.segment_speed_caps``)."""
+        if lane_id not in self._lane_caps:
             lane = self.world.lanes[lane_id]
-            pts = lane.points
-            v = np.full(len(pts), min(lane.speed_limit_mps, self.max_speed))
-            if len(pts) >= 3:
-                d = np.diff(pts, axis=0)
-                h = np.arctan2(d[:, 1], d[:, 0])
-                dh = np.abs((np.diff(h) + np.pi) % (2 * np.pi) - np.pi)
-                seg = np.linalg.norm(d, axis=1)
-                curv = dh / np.maximum(0.5 * (seg[:-1] + seg[1:]), 1e-6)
-                vc = np.sqrt(self.cfg.max_lateral_accel_mps2 / np.maximum(curv, 1e-9))
-                v[1:-1] = np.minimum(v[1:-1], vc)
-                # curvature is felt on the legs next to a vertex too
-                v[:-2] = np.minimum(v[:-2], np.minimum(v[1:-1], v[:-2]) if len(v) > 2 else v[:-2])
-            self._curve_speed[lane_id] = v
-        return self._curve_speed[lane_id]
+            self._lane_caps[lane_id] = segment_speed_caps(lane.points, lane.speed_limit_mps, self.carrier_type)
+        return self._lane_caps[lane_id]
 
     def _traversal_time(self, t: Traversal) -> float:
-        """Free-flow time [s] to drive a whole traversal at its speed limits (routing cost)."""
-        lane = self.world.lanes[t.lane]
-        cum = self._lane_cum(t.lane)
-        v = self.lane_speed_profile(t.lane)
-        seg = np.diff(cum)
-        vs = np.maximum(np.minimum(v[:-1], v[1:]), 0.1)
-        return float(np.sum(seg / vs)) if len(seg) else lane.length_m / lane.speed_limit_mps
+        """Free-flow time [s] to drive a whole traversal at its speed caps (routing cost)."""
+        seg = np.diff(self._lane_cum(t.lane))
+        return float(np.sum(seg / np.maximum(self.lane_speed_caps(t.lane)[:-1], 0.1)))
 
     # ------------------------------------------------------------------ locating
     def traversal_points(self, t: Traversal) -> np.ndarray:
-        pts = self.world.lanes[t.lane].points
-        return pts if t.forward else pts[::-1]
+        return _traversal_points(self.world, t)
 
     def locate(self, x: float, y: float, yaw: float, max_offset_m: float = 3.0) -> tuple[Traversal, float] | None:
         """Traversal and arc along it of a carrier pose: the lane under it driven in its heading.
@@ -379,29 +351,10 @@ class YardNetwork:
             if b < a - 1e-9:
                 raise NetworkError(f"route ends before it starts on {t}")
             segs.append((t, a, b, False))
-        offsets = []
-        off = 0.0
-        pieces, vlims = [], []
-        for t, a, b, _ in segs:
-            offsets.append(off)
-            tpts = self.traversal_points(t)
-            tcum = cumulative_length(tpts)
-            piece = _slice_polyline(tpts, tcum, a, b)
-            prof = self.lane_speed_profile(t.lane)
-            if not t.forward:
-                prof = prof[::-1]
-            pieces.append(piece)
-            vlims.append(np.interp(_arc_of(piece, a), tcum, prof))
-            off += b - a
+        offsets = [float(o) for o in np.cumsum([0.0] + [b - a for _, a, b, _ in segs[:-1]])]
         first_main = 1 if segs[0][3] else 0
         start_m = offsets[first_main] + (start_offset_m - segs[first_main][1])
-        pts = np.concatenate([p if i == 0 else p[1:] for i, p in enumerate(pieces)])
-        vl = np.concatenate([v if i == 0 else v[1:] for i, v in enumerate(vlims)])
-        keep = np.concatenate([[True], np.linalg.norm(np.diff(pts, axis=0), axis=1) > 1e-6])
-        pts, vl = _resample(pts[keep], vl[keep], self.cfg.point_spacing_m)
-        if len(pts) < 2:
-            pts = np.vstack([pts, pts])
-            vl = np.concatenate([vl, vl])
+        pts, vl = route_polyline(self.world, [(t, a, b) for t, a, b, _ in segs], self.cfg.point_spacing_m)
         arc = cumulative_length(pts)
         goal_m = float(arc[-1])
         start_m = min(start_m, goal_m)
@@ -430,15 +383,15 @@ class YardNetwork:
         if goal_place is not None:
             p = self.places[goal_place]
             x, y, yaw = p.x, p.y, p.yaw
-        t_nom, v_nom = self.nominal_profile(arc, vl, start_m)
+        t_nom, v_nom = self.nominal_profile(arc, segment_speed_caps(pts, vl, self.carrier_type), start_m)
         return RouteGeometry(tuple(traversals), start_offset_m, end_offset_m, start_place, goal_place, pts, arc, vl,
                              lanes, start_m, goal_m, (x, y, yaw), resources, t_nom, v_nom,
                              [(t, o, a, b) for (t, a, b, _), o in zip(segs, offsets)])
 
-    def nominal_profile(self, arc: np.ndarray, vlim: np.ndarray, start_m: float) -> tuple[np.ndarray, np.ndarray]:
-        """Free-flow time and speed at each point: at rest at ``start_m`` and at the goal, within limits."""
+    def nominal_profile(self, arc: np.ndarray, caps: np.ndarray, start_m: float) -> tuple[np.ndarray, np.ndarray]:
+        """Free-flow time and speed at each point: at rest at ``start_m`` and at the goal, within the caps."""
         n = len(arc)
-        v = np.minimum(vlim, self.max_speed).astype(float).tolist()
+        v = np.asarray(caps, dtype=float).tolist()
         v[-1] = 0.0
         i0 = int(np.searchsorted(arc, start_m))
         for i in range(min(i0 + 1, n)):
@@ -468,38 +421,6 @@ class YardNetwork:
     def stop_penalty_s(self, v_mps: float) -> float:
         """Time lost by braking to a stop from v and accelerating back to v [s]."""
         return v_mps / (2 * self.max_accel) + v_mps / (2 * self.max_decel)
-
-
-def _arc_of(piece: np.ndarray, a: float) -> np.ndarray:
-    return a + cumulative_length(piece)
-
-
-def _slice_polyline(pts: np.ndarray, cum: np.ndarray, a: float, b: float) -> np.ndarray:
-    """Sub-polyline between arcs a <= b (both clamped)."""
-    L = float(cum[-1])
-    a, b = min(max(a, 0.0), L), min(max(b, 0.0), L)
-    inner = pts[(cum > a + 1e-9) & (cum < b - 1e-9)]
-    pa = np.array([np.interp(a, cum, pts[:, 0]), np.interp(a, cum, pts[:, 1])])
-    pb = np.array([np.interp(b, cum, pts[:, 0]), np.interp(b, cum, pts[:, 1])])
-    if b - a < 1e-9:
-        return np.array([pa, pa])
-    return np.vstack([pa, inner, pb]) if len(inner) else np.vstack([pa, pb])
-
-
-def _resample(pts: np.ndarray, vlim: np.ndarray, step: float) -> tuple[np.ndarray, np.ndarray]:
-    """Resample a polyline at most ``step`` apart, keeping every original vertex (corners stay exact).
-
-    The limit of each new leg is the lower of its original leg's two end limits.
-    """
-    seg = np.linalg.norm(np.diff(pts, axis=0), axis=1)
-    n = np.maximum(1, np.ceil(seg / step - 1e-9).astype(int))
-    leg = np.repeat(np.arange(len(seg)), n)  # original leg of every new point after the first
-    k = np.arange(len(leg)) - np.repeat(np.cumsum(n) - n, n) + 1  # 1..n within each leg
-    frac = (k / np.repeat(n, n))[:, None]
-    out = np.vstack([pts[:1], pts[leg] + (pts[leg + 1] - pts[leg]) * frac])
-    leg_v = np.minimum(vlim[:-1], vlim[1:])
-    v = np.concatenate([leg_v[leg], [vlim[-1]]])  # the limit from new point i to i+1 is that of its leg
-    return out, v
 
 
 def _merge_resources(resources: list[RouteResource]) -> list[RouteResource]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from yard_model.params import ParameterError, spec
+from yard_model.resources import DEFAULT_WORLD
 
 from .allocation import AllocationConfig
 from .manager import ManagerConfig
@@ -22,7 +23,7 @@ from .traffic import TrafficConfig
 class FleetManagerParams:
     """Fleet manager parameters (see config/fleet_manager.yaml)."""
 
-    world: str = field(default="youyiguan", metadata=spec(
+    world: str = field(default=DEFAULT_WORLD, metadata=spec(
         "World file: a path, or the name of a world in the package's sim_worlds (youyiguan, small_yard)."))
     carrier_ids: list[str] = field(default_factory=lambda: [f"carrier_{i:02d}" for i in range(1, 13)],
                                    metadata=spec("Carriers the fleet manager controls (their namespaces)."))

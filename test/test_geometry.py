@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 import pytest
+import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -126,6 +127,49 @@ def test_collinear_via_point_is_kept_straight():
 def test_fillet_errors_name_the_corner(corners, radius, message):
     with pytest.raises(FilletError, match=re.escape(message)):
         fillet_polyline(corners, radius)
+
+
+@settings(max_examples=50, deadline=None)
+@given(polylines)
+def test_fillet_reports_the_drawn_curvature_of_every_segment(case):
+    corners, turns, radius = case
+    pts, k = geometry.fillet(corners, radius, step_m=1.0)
+    assert len(k) == len(pts) - 1 and np.array_equal(pts, fillet_polyline(corners, radius))
+    assert set(np.round(np.abs(k) * radius, 9)) <= {0.0, 1.0}
+    # each arc chord turns the heading by its central angle 2 asin(l k / 2); together they make the corners' turns
+    seg = np.linalg.norm(np.diff(pts, axis=0), axis=1)
+    assert np.sum(2.0 * np.arcsin(seg * k / 2.0)) == pytest.approx(sum(turns), abs=1e-9)
+    arcs = np.flatnonzero(k)
+    assert np.all(seg[arcs] <= 1.0 + 1e-9)  # sampled at most every metre
+
+
+@settings(max_examples=40, deadline=None)
+@given(polylines, st.floats(0.0, 1.0), st.floats(0.0, 1.0))
+def test_cuts_and_resampling_stay_on_the_drawn_arcs(case, fa, fb):
+    corners, turns, radius = case
+    pts, k = geometry.fillet(corners, radius, step_m=2.5)  # coarse chords: a cut on a chord would be far off
+    cum = geometry.cumulative_length(pts)
+    a, b = sorted((fa * cum[-1], fb * cum[-1]))
+    piece, pk = geometry.slice_polyline(pts, a, b, cum, curvature=k)
+    fine, _ = geometry.resample_polyline(piece, 0.4, curvature=pk)
+    x, y, _ = geometry.point_at(pts, 0.5 * (a + b), cum, curvature=k)
+    drawn = shapely.LineString(fillet_polyline(corners, radius, 0.005))  # the lane as drawn, to ~1 micrometre
+    for q in (piece, fine, np.array([[x, y]])):
+        assert np.all(shapely.distance(drawn, shapely.points(q)) < 1e-5)
+
+
+def test_point_at_extrapolates_straight_beyond_the_ends_on_request():
+    pts = np.array([(0.0, 0.0), (10.0, 0.0), (10.0, 5.0)])
+    assert geometry.point_at(pts, -2.0, extrapolate=True) == pytest.approx((-2.0, 0.0, 0.0))
+    assert geometry.point_at(pts, 17.0, extrapolate=True) == pytest.approx((10.0, 7.0, math.pi / 2))
+    assert geometry.point_at(pts, 17.0) == pytest.approx((10.0, 5.0, math.pi / 2))
+
+
+def test_resampling_keeps_vertices_and_takes_the_lower_limit():
+    pts = np.array([(0.0, 0.0), (2.5, 0.0), (3.0, 0.0)])
+    out, v = geometry.resample_polyline(pts, 1.0, np.array([4.0, 2.0, 3.0]))
+    assert out[:, 0] == pytest.approx([0.0, 2.5 / 3, 5.0 / 3, 2.5, 3.0])
+    assert v.tolist() == [2.0, 2.0, 2.0, 2.0, 3.0]
 
 
 # ------------------------------------------------------------------ projection

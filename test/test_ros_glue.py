@@ -12,7 +12,7 @@ import pytest
 
 from yard_model.params import ParameterError, build, markdown_table, spec
 from yard_ros import params
-from yard_ros.domain import lease_domain_id, local_ros_env
+from yard_ros.domain import DOMAIN_MAX, DOMAIN_MIN, LOCK_DIR, lease_domain_id, local_ros_env
 
 
 @dataclass
@@ -107,8 +107,15 @@ def test_local_env_respects_user_choice():
 
 
 def test_test_session_runs_in_a_private_domain():
+    """The session's ROS_DOMAIN_ID is one this process leased (test/conftest.py), not whatever was set."""
     assert os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "LOCALHOST"
-    assert os.environ["ROS_DOMAIN_ID"] != "0"
+    domain = int(os.environ["ROS_DOMAIN_ID"])
+    assert DOMAIN_MIN <= domain <= DOMAIN_MAX
+    # leased = its lock is held: another process can neither take this id nor be handed it
+    take = "import fcntl, os, sys; fcntl.flock(os.open(sys.argv[1], os.O_RDWR), fcntl.LOCK_EX | fcntl.LOCK_NB)"
+    other = subprocess.run([sys.executable, "-c", take, str(LOCK_DIR / f"{domain}.lock")], capture_output=True,
+                           text=True, timeout=30)
+    assert other.returncode != 0 and "BlockingIOError" in other.stderr, other.stderr
 
 
 def test_stamps_round_trip():

@@ -150,9 +150,11 @@ def test_lanes_at(small_world, x, y, lanes):
     assert {lane.id for lane in small_world.lanes_at(x, y)} == lanes
 
 
-def test_bay_container_height(small_world):
-    assert small_world.bay_container_height(small_world.bays["cn_bay_a1"]) == 1.3  # carrier deck
-    assert small_world.bay_container_height(small_world.bays["cn_truck_11"]) == 1.45  # truck bed
+def test_bay_container_height(small_world, small_doc):
+    deck, bed = small_doc["carrier_type"]["deck_height_m"], small_doc["truck_type"]["bed_height_m"]
+    assert deck != bed  # else the check below could not tell a carrier bay from a truck bay
+    assert small_world.bay_container_height(small_world.bays["cn_bay_a1"]) == deck  # carrier deck
+    assert small_world.bay_container_height(small_world.bays["cn_truck_11"]) == bed  # truck bed
 
 
 def test_station_at(small_world):

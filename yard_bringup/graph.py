@@ -323,7 +323,7 @@ register(Subsystem(
 
 # --- subsystem: path_follower (owner: agv_nav path following) ---
 def _path_follower_parameters(ctx: GraphContext, instance: str | None) -> dict[str, Any]:
-    return {"world_file": str(ctx.world_file), "vehicle_id": instance or ""}
+    return {"world": str(ctx.world_file), "vehicle_id": instance or ""}
 
 
 # Until the localization node (issue #3) is part of the graph, the follower drives on the simulator's

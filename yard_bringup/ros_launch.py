@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from yard_model.resources import PACKAGE, config_path
+from yard_model.resources import DEFAULT_WORLD, PACKAGE, config_path
 
 from .graph import NodeSpec, build_graph, recorder_spec
 
@@ -24,7 +24,7 @@ FALSE_WORDS = ("false", "0", "no", "off")
 
 # name -> (default, description); shared by both launch files where they overlap.
 SIM_ARGUMENTS: dict[str, tuple[str, str]] = {
-    "world": ("youyiguan", "world to simulate: a shipped world's name (youyiguan, small_yard) or a world file path"),
+    "world": (DEFAULT_WORLD, "world to simulate: a shipped world's name (youyiguan, small_yard) or a world file path"),
     "carriers": ("3", "number of carriers, ids carrier_01..carrier_NN"),
     "rtf": ("1.0", "real-time factor: 1 = real time, 0 = as fast as possible"),
     "seed": ("0", "random seed of the simulator"),
@@ -35,7 +35,7 @@ SIM_ARGUMENTS: dict[str, tuple[str, str]] = {
 
 CARRIER_ARGUMENTS: dict[str, tuple[str, str]] = {
     "carrier_id": ("carrier_01", "this vehicle's id; also its namespace (/carrier_01)"),
-    "world": ("youyiguan", "world the vehicle operates in: a shipped world's name or a world file path"),
+    "world": (DEFAULT_WORLD, "world the vehicle operates in: a shipped world's name or a world file path"),
     "use_sim_time": ("false", "true when the vehicle's nodes run against the simulator's /clock"),
     "params_file": ("", "extra ROS parameter file applied after the shipped ones (empty = none)"),
 }

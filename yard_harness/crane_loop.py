@@ -3,9 +3,9 @@
 For closed-loop tests and the benchmark: no ROS, no clock. Each control period (``control_dt_s``)
 the loop hands every controller its crane's joint state (``CraneSim.joint_state``, the encoding of
 ``/<crane>/joint_states``), its rail neighbours' gantries, the claims the other controllers sent one
-period earlier, and a ``bay_status`` document computed from the engine's truth the way the fleet
-manager derives it (a truck parked at a truck bay; a carrier standing still within the docking
-tolerance of a carrier bay); it then sends every new plan as a JointTrajectory to the engine and
+period earlier, and a ``bay_status`` document derived by the fleet manager's own rule
+(:func:`fleet_manager.bay_status.bay_entries`) from the engine's truth (a carrier within the docking
+tolerance of a carrier bay stands on it); it then sends every new plan as a JointTrajectory to the engine and
 steps the engine until the next period. ``record`` keeps every axis's state each engine step, so
 limits can be verified on what the simulated drives did.
 
@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from crane_control.model import CraneModel, JointReading
 from crane_control.motion import Plan
 from crane_control.params import CraneControllerParams
+from fleet_manager.bay_status import CarrierAtBay, bay_entries
 from yard_model.world import World
 from yard_sim.engine import SimConfig, SimEngine
 from yard_sim.trajectory import JointTrajectory, TrajectoryPoint
@@ -106,22 +107,19 @@ class SimLoop:
 
     # ---------------------------------------------------------------- truth
     def bay_status(self) -> dict:
-        """``bay_status`` from the engine's truth: what the fleet manager would publish."""
+        """``bay_status`` from the engine's truth, by the fleet manager's rule (:mod:`fleet_manager.bay_status`)."""
         cargo = self.engine.cargo
-        bays: dict[str, dict] = {}
-        for bay in self.world.bays.values():
-            bays[bay.id] = {"kind": bay.kind, "occupant": None, "ready": False, "container_id": None}
-        for truck in cargo.trucks.values():
-            if truck.bay in bays:
-                bays[truck.bay] = {"kind": "truck", "occupant": truck.id, "ready": truck.state == "parked",
-                                   "container_id": truck.container_id}
+        trucks = {tid: {"bay": t.bay, "state": t.state, "container_id": t.container_id}
+                  for tid, t in cargo.trucks.items()}
         on_carrier = {c.parent_id: c.id for c in cargo.containers.values() if c.parent_kind == "carrier"}
+        docked = []
         for cid, carrier in self.engine.carriers.items():
             s = carrier.state
             for bay in self.world.carrier_bays():
                 if math.hypot(s.x - bay.pose.x, s.y - bay.pose.y) <= DOCK_TOLERANCE_M:
-                    bays[bay.id] = {"kind": "carrier", "occupant": cid, "ready": abs(s.speed_mps) < STILL_MPS,
-                                    "container_id": on_carrier.get(cid)}
+                    docked.append(CarrierAtBay(cid, bay.id, abs(s.speed_mps) < STILL_MPS, on_carrier.get(cid),
+                                               bool(carrier.fault)))
+        bays = bay_entries(self.world, trucks, docked)
         for bay_id, ready in self.bay_overrides.items():
             bays[bay_id]["ready"] = bays[bay_id]["ready"] and ready
         return {"stamp": self.t, "bays": bays}

@@ -4,10 +4,14 @@ Not the simulator (``yard_sim`` runs real physics over DDS); this is a fast,
 deterministic stand-in with the same JSON contracts, so a whole simulated
 day runs in minutes:
 
-* **carriers** drive along their ``carrier_route`` one-dimensionally with the
-  carrier type's acceleration and braking limits, never past the movement
-  authority, report ``follower_status`` and may *hesitate* (stop for a random
-  time, reporting ``blocked``) or go *silent* (a fault) to disturb the plan;
+* **carriers** accept or refuse a ``carrier_route`` exactly as the path
+  follower does (``yard_model.drivable.check_drivable``: a refused route is a
+  ``fault`` with the follower's reason), drive it one-dimensionally with the
+  carrier type's acceleration and braking limits under the follower's speed
+  caps (``yard_model.drivable.segment_speed_caps``: lane, curve, top speed),
+  never past the movement authority, report ``follower_status`` and may
+  *hesitate* (stop for a random time, reporting ``blocked``) or go *silent* (a
+  fault) to disturb the plan;
 * **cranes** execute ``crane_job`` documents one at a time, starting one only
   when both its bays are ready (carrier bays per the manager's ``bay_status``,
   truck bays per the trucks here), with fixed handling times, and report job
@@ -35,7 +39,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fleet_manager.manager import Output
-from yard_model.geometry import cumulative_length, rectangle
+from yard_model.drivable import RouteError, check_drivable, segment_speed_caps
+from yard_model.geometry import cumulative_length, point_at, rectangle
 
 
 @dataclass
@@ -81,17 +86,10 @@ class SimCarrier:
     moved_at: float = 0.0
     out_until: float = -1.0  # lifted out by an operator
     pieces: list | None = None  # (route arc, traversal, traversal arc) of each lane piece of the route
+    refused: tuple[str, str] | None = None  # (route id, reason) of the last route refused
 
     def pose_at(self, s: float) -> tuple[float, float, float]:
-        arc, pts = self.arc, self.pts
-        s = min(max(s, 0.0), float(arc[-1]))
-        i = int(np.searchsorted(arc, s, side="right") - 1)
-        i = min(max(i, 0), len(pts) - 2)
-        seg = arc[i + 1] - arc[i]
-        t = 0.0 if seg <= 0 else (s - arc[i]) / seg
-        p = pts[i] + t * (pts[i + 1] - pts[i])
-        d = pts[i + 1] - pts[i]
-        return float(p[0]), float(p[1]), math.atan2(d[1], d[0])
+        return point_at(self.pts, s, self.arc)
 
 
 @dataclass
@@ -120,6 +118,7 @@ class Metrics:
     route_count: int = 0
     rejected: int = 0
     failed: int = 0
+    routes_refused: int = 0  # routes a carrier refused as the follower would (infeasible geometry)
 
 
 class FleetSim:
@@ -202,10 +201,19 @@ class FleetSim:
         if c.out_until > self.t:
             return  # lifted out by an operator: not there to receive it (the manager re-sends it later)
         if doc.get("cancel"):
-            c.route, c.state, c.v = None, "idle", 0.0
+            c.route, c.state, c.v, c.refused = None, "idle", 0.0, None
             return
         if c.route is not None and c.route["route_id"] == doc["route_id"]:
             return
+        try:
+            check_drivable(doc["points"], self.ct)  # the follower's own check
+        except RouteError as exc:
+            c.route, c.state, c.v = None, "fault", 0.0
+            c.refused = (doc["route_id"], f"route {doc['route_id']} rejected: {exc}")
+            self.metrics.routes_refused += 1
+            self._report(c, force=True)
+            return
+        c.refused = None
         pts = np.asarray(doc["points"], dtype=float)
         arc = cumulative_length(pts)
         # project the carrier onto the start of the new route
@@ -213,7 +221,7 @@ class FleetSim:
         d = np.hypot(pts[near, 0] - c.x, pts[near, 1] - c.y)
         k = int(np.argmin(d))
         c.route, c.pts, c.arc, c.pieces = doc, pts, arc, None
-        c.vlim = np.asarray(doc["speed_limits_mps"], dtype=float)
+        c.vlim = segment_speed_caps(pts, np.asarray(doc["speed_limits_mps"], dtype=float), self.ct)
         c.s = float(arc[k])
         c.authority = float(doc.get("authority_m", arc[-1]))
         c.state = "following"
@@ -403,6 +411,8 @@ class FleetSim:
                "authority_m": c.authority if r else None, "speed_mps": round(c.v, 3),
                "goal_id": r["goal"].get("id") if r else None, "docking_error": None,
                "reason": "obstacle ahead" if c.state == "blocked" else ""}
+        if r is None and c.refused is not None:  # as the follower reports a refused route
+            doc.update(state="fault", route_id=c.refused[0], reason=c.refused[1])
         self.policy.on_follower_status(doc, self.t)
         self.policy.on_odometry(c.id, c.x, c.y, c.yaw, c.v, self.t)
 
@@ -504,7 +514,7 @@ class FleetSim:
         if spot is None:
             return
         sp = self.world.spots[spot]
-        c.route, c.state, c.v, c.s = None, "idle", 0.0, 0.0
+        c.route, c.state, c.v, c.s, c.refused = None, "idle", 0.0, 0.0, None
         c.x, c.y, c.yaw = sp.pose.x, sp.pose.y, sp.pose.yaw
         c.out_until = self.t + self.cfg.intervention_s
 

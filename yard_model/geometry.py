@@ -34,12 +34,18 @@ class FilletError(ValueError):
 
 
 def fillet_polyline(corners: Sequence[Point], radius_m: float, step_m: float = 1.0) -> np.ndarray:
-    """Round every interior corner of a polyline with a tangent arc.
+    """Round every interior corner of a polyline with a tangent arc (the points of :func:`fillet`)."""
+    return fillet(corners, radius_m, step_m)[0]
 
-    Returns an (N, 2) array of points spaced at most ``step_m`` apart along the
-    arcs (straight legs keep only their end points). Raises FilletError naming
-    the corner when two neighbouring arcs would overlap on a leg, i.e. when the
-    radius is too large for the drawing.
+
+def fillet(corners: Sequence[Point], radius_m: float, step_m: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Round every interior corner of a polyline with a tangent arc; points and design curvature.
+
+    Returns an (N, 2) array of points and the (N-1,) signed curvature [1/m] of each segment as drawn
+    (0 on the straight legs, +-1/radius on the chords of an arc, positive turning left). Every arc is
+    sampled evenly: equal chords at most ``step_m`` long, all vertices on the circle; straight legs
+    keep only their end points. Raises FilletError naming the corner when two neighbouring arcs
+    would overlap on a leg, i.e. when the radius is too large for the drawing.
     """
     pts = [np.asarray(p, dtype=float) for p in corners]
     if len(pts) < 2:
@@ -48,7 +54,7 @@ def fillet_polyline(corners: Sequence[Point], radius_m: float, step_m: float = 1
         if np.linalg.norm(pts[i + 1] - pts[i]) < 1e-6:
             raise FilletError(f"points {i} and {i + 1} coincide")
     if len(pts) == 2 or radius_m <= 0.0:
-        return np.array(pts)
+        return np.array(pts), np.zeros(len(pts) - 1)
 
     # Tangent length of each interior corner: r * tan(turn / 2).
     tangent = [0.0] * len(pts)
@@ -69,26 +75,30 @@ def fillet_polyline(corners: Sequence[Point], radius_m: float, step_m: float = 1
             )
 
     out: list[np.ndarray] = [pts[0]]
+    kappa: list[float] = []  # curvature of the segment that ends at out[k + 1]
     for i in range(1, len(pts) - 1):
         if abs(turn[i]) < 1e-9:
             out.append(pts[i])
+            kappa.append(0.0)
             continue
         d_in = (pts[i] - pts[i - 1]) / np.linalg.norm(pts[i] - pts[i - 1])
-        d_out = (pts[i + 1] - pts[i]) / np.linalg.norm(pts[i + 1] - pts[i])
         start = pts[i] - d_in * tangent[i]
         # Centre lies to the left of the incoming direction for a left turn.
         left = np.array([-d_in[1], d_in[0]])
         centre = start + left * radius_m * math.copysign(1.0, turn[i])
         a0 = math.atan2(start[1] - centre[1], start[0] - centre[0])
         n = max(2, int(math.ceil(abs(turn[i]) * radius_m / step_m)) + 1)
+        k_arc = math.copysign(1.0 / radius_m, turn[i])
         for k in range(n):
             a = a0 + turn[i] * k / (n - 1)
             out.append(centre + radius_m * np.array([math.cos(a), math.sin(a)]))
-        _ = d_out  # the arc ends tangent to d_out by construction
+            kappa.append(0.0 if k == 0 else k_arc)  # the arc ends tangent to the outgoing leg by construction
     out.append(pts[-1])
+    kappa.append(0.0)
     arr = np.array(out)
-    keep = np.concatenate([[True], np.linalg.norm(np.diff(arr, axis=0), axis=1) > 1e-9])
-    return arr[keep]
+    seg_kappa = np.array(kappa)
+    keep = np.linalg.norm(np.diff(arr, axis=0), axis=1) > 1e-9  # per segment: drop zero-length ones
+    return arr[np.concatenate([[True], keep])], seg_kappa[keep]
 
 
 def polyline_length(points: np.ndarray) -> float:
@@ -149,16 +159,101 @@ def project_onto_polyline(points: np.ndarray, p: Point) -> tuple[float, float, i
     return float(s0 + t[i] * seg_len), float(cross / seg_len), i
 
 
-def point_at(points: np.ndarray, s_m: float) -> tuple[float, float, float]:
-    """Interpolated (x, y, heading) at arc length s along a polyline (clamped)."""
-    cum = cumulative_length(points)
-    s = min(max(s_m, 0.0), float(cum[-1]))
-    i = int(np.searchsorted(cum, s, side="right") - 1)
+def point_at(points: np.ndarray, s_m: float, cum: np.ndarray | None = None, extrapolate: bool = False,
+             curvature: np.ndarray | None = None) -> tuple[float, float, float]:
+    """(x, y, heading) at arc length s along a polyline: the one point-at-arc-length helper.
+
+    ``cum`` is :func:`cumulative_length` of the points when the caller has it. Beyond the ends s is
+    clamped, or with ``extrapolate`` continued straight along the end segments. Between two vertices the
+    point lies on the chord, or with the segments' design ``curvature`` (see :func:`fillet`) on the arc
+    through them (heading then tangent to the arc), so that a cut arc keeps its radius.
+    """
+    if cum is None:
+        cum = cumulative_length(points)
+    length = float(cum[-1])
+    i = int(np.searchsorted(cum, s_m, side="right") - 1)
     i = min(max(i, 0), len(points) - 2)
-    seg = cum[i + 1] - cum[i]
-    t = 0.0 if seg <= 0 else (s - cum[i]) / seg
-    x, y = points[i] + t * (points[i + 1] - points[i])
-    return float(x), float(y), heading(tuple(points[i]), tuple(points[i + 1]))
+    seg = float(cum[i + 1] - cum[i])
+    if not extrapolate or 0.0 <= s_m <= length:
+        s_m = min(max(s_m, 0.0), length)
+    t = (s_m - cum[i]) / seg if seg > 0 else 0.0
+    if curvature is None or not 0.0 < t < 1.0:
+        d = points[i + 1] - points[i]
+        x, y = points[i] + t * d
+        return float(x), float(y), math.atan2(d[1], d[0])
+    x, y, h = _along_segments(points, np.array([i]), np.array([t]), np.asarray(curvature, dtype=float))
+    return float(x[0]), float(y[0]), float(h[0])
+
+
+def _along_segments(points: np.ndarray, i: np.ndarray, t: np.ndarray, curvature: np.ndarray):
+    """(x, y, heading) arrays at fraction t of the arc of segment i (its chord where the curvature is 0).
+
+    The arc of curvature k through the segment's end points leaves the first one at the chord's heading
+    minus half its central angle; a fraction t of its length further on is exact circle geometry.
+    """
+    p0 = points[i]
+    d = points[i + 1] - p0
+    chord = np.hypot(d[:, 0], d[:, 1])
+    k = curvature[i]
+    curved = k != 0.0
+    ks = np.where(curved, k, 1.0)
+    half = np.arcsin(np.clip(k * chord / 2.0, -1.0, 1.0))
+    u = t * np.where(curved, 2.0 * half / ks, chord)  # arc length from p0
+    h0 = np.arctan2(d[:, 1], d[:, 0]) - half
+    x = np.where(curved, p0[:, 0] + (np.sin(h0 + k * u) - np.sin(h0)) / ks, p0[:, 0] + t * d[:, 0])
+    y = np.where(curved, p0[:, 1] - (np.cos(h0 + k * u) - np.cos(h0)) / ks, p0[:, 1] + t * d[:, 1])
+    return x, y, h0 + k * u
+
+
+def slice_polyline(points: np.ndarray, a_m: float, b_m: float, cum: np.ndarray | None = None,
+                   curvature: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Sub-polyline between arc lengths a <= b (both clamped) and its segments' curvature (if given).
+
+    The cut points come from :func:`point_at` (on the arc when ``curvature`` is given); the vertices
+    between them are kept as they are.
+    """
+    if cum is None:
+        cum = cumulative_length(points)
+    length = float(cum[-1])
+    a, b = min(max(a_m, 0.0), length), min(max(b_m, 0.0), length)
+    pa = np.array(point_at(points, a, cum, curvature=curvature)[:2])
+    if b - a < 1e-9:
+        return np.array([pa, pa]), (None if curvature is None else np.zeros(1))
+    pb = np.array(point_at(points, b, cum, curvature=curvature)[:2])
+    inner_idx = np.flatnonzero((cum > a + 1e-9) & (cum < b - 1e-9))
+    out = np.vstack([pa, points[inner_idx], pb])
+    if curvature is None:
+        return out, None
+    first = int(np.searchsorted(cum, a, side="right") - 1)
+    first = min(max(first, 0), len(points) - 2)
+    segs = np.concatenate([[first], inner_idx])  # segment of the lane each new segment lies on
+    return out, np.asarray(curvature, dtype=float)[segs]
+
+
+def resample_polyline(points: np.ndarray, step_m: float, values: np.ndarray | None = None,
+                      curvature: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Points at most ``step_m`` apart, every original vertex kept (so corners and arcs stay exact).
+
+    Segments are split evenly; with the segments' ``curvature`` the new points lie on their arcs (an arc
+    already sampled finer than the step is left as it is). ``values`` (one per point, meaning "from
+    point i to i + 1", e.g. speed limits) are carried to the new points: each new segment gets the lower
+    of its original segment's two end values.
+    """
+    seg = np.linalg.norm(np.diff(points, axis=0), axis=1)
+    n = np.maximum(1, np.ceil(seg / step_m - 1e-9).astype(int))
+    leg = np.repeat(np.arange(len(seg)), n)  # original segment of every new point after the first
+    k = np.arange(len(leg)) - np.repeat(np.cumsum(n) - n, n) + 1  # 1..n within each segment
+    frac = k / np.repeat(n, n)
+    out = np.vstack([points[:1], points[leg] + (points[leg + 1] - points[leg]) * frac[:, None]])
+    if curvature is not None:
+        inner = (np.asarray(curvature, dtype=float)[leg] != 0.0) & (frac < 1.0)
+        if inner.any():
+            x, y, _ = _along_segments(points, leg[inner], frac[inner], np.asarray(curvature, dtype=float))
+            out[1:][inner] = np.column_stack([x, y])
+    if values is None:
+        return out, None
+    leg_v = np.minimum(values[:-1], values[1:])
+    return out, np.concatenate([leg_v[leg], [values[-1]]])
 
 
 def rectangle(cx: float, cy: float, yaw: float, length: float, width: float) -> list[Point]:

@@ -27,7 +27,7 @@ from shapely.geometry import Polygon
 
 from . import geometry
 from .geodesy import Datum
-from .lane_graph import headings_agree, unreachable_places
+from .lane_graph import headings_agree, tight_connections, unreachable_places
 from .world import (
     AxisLimits,
     Bay,
@@ -269,6 +269,13 @@ class _Builder:
             more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
             self.fail("lanes", f"a carrier cannot drive between these places: {pairs}{more} "
                       "(check lane directions and that lanes meet at nodes with matching headings)")
+        tight = tight_connections(world)
+        if tight:
+            what, why = tight[0]
+            more = f" (and {len(tight) - 1} more)" if len(tight) > 1 else ""
+            self.fail("lanes", f"a carrier cannot drive {what}{more}: {why} "
+                      "(lanes must meet at a node with the same heading, or turn there through a corner of at least "
+                      f"the deck centre's turning radius {world.carrier_type.min_deck_turning_radius_m:.2f} m)")
         return world
 
     # ------------------------------------------------------------- sections
@@ -299,7 +306,7 @@ class _Builder:
             corners = [(a.x, a.y), *[tuple(map(float, p)) for p in raw.get("via", [])], (b.x, b.y)]
             radius = float(raw.get("corner_radius_m", 0.0))
             try:
-                pts = geometry.fillet_polyline(corners, radius)
+                pts, curvature = geometry.fillet(corners, radius)
             except geometry.FilletError as exc:
                 self.fail(f"{where}.via", str(exc))
             if len(corners) > 2:
@@ -325,6 +332,7 @@ class _Builder:
                 speed_limit_mps=float(raw["speed_limit_mps"]),
                 closed=bool(raw.get("closed", False)),
                 corner_radius_m=radius,
+                curvature=curvature,
             )
         used = {lane.start for lane in lanes.values()} | {lane.end for lane in lanes.values()}
         for n in nodes:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PACKAGE = "yard_autonomy"
+DEFAULT_WORLD = "youyiguan"  # the shipped world every node, config file and command defaults to
 WORLD_SUFFIXES = (".yaml", ".yml")
 
 

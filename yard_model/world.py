@@ -63,6 +63,7 @@ class CarrierType:
     max_acceleration_mps2: float
     max_deceleration_mps2: float  # service brake
     emergency_deceleration_mps2: float
+    max_lateral_accel_mps2: float  # curve speed limit v <= sqrt(a / |curvature|) (yard_model.drivable.speed_cap)
     max_steering_rate_radps: float
     speed_time_constant_s: float  # first-order lag of the drive
     steering_time_constant_s: float  # first-order lag of the steering actuator
@@ -77,7 +78,8 @@ class CarrierType:
     def min_deck_turning_radius_m(self) -> float:
         """Smallest turning radius of base_link (the deck centre), half a wheelbase ahead of the rear axle.
 
-        Lanes are drawn for base_link, so lane corners are compared with this, not the rear-axle radius.
+        Lanes and routes are drawn for base_link, so lane corners, routes (``yard_model.drivable``) and
+        the follower's route check are all compared with this one value, not the rear-axle radius.
         """
         return math.hypot(self.min_turning_radius_m, self.wheelbase_m / 2.0)
 
@@ -133,6 +135,8 @@ class Lane:
     speed_limit_mps: float
     closed: bool  # dedicated lane closed to other traffic
     corner_radius_m: float
+    curvature: np.ndarray | None = field(default=None, repr=False, compare=False)
+    """Signed design curvature [1/m] of each segment of ``points`` (``geometry.fillet``); None = chords only."""
 
     @cached_property
     def length_m(self) -> float:

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 
 from yard_model.params import ParameterError, spec
+from yard_model.resources import DEFAULT_WORLD
 
 from .cargo import CargoConfig
 from .cranes import CraneSimConfig
@@ -25,7 +26,7 @@ MAX_CARRIERS = 99
 class SimParams:
     """Everything the simulator node reads at start-up (none can change while it runs)."""
 
-    world: str = field(default="small_yard", metadata=spec(
+    world: str = field(default=DEFAULT_WORLD, metadata=spec(
         "World to simulate: a name in the package's sim_worlds/ (small_yard, youyiguan) or a path to a world file."))
     carriers: int = field(default=3, metadata=spec(
         "Number of carriers, ids carrier_01 .. carrier_NN (ignored when carrier_ids is set). They start at the "

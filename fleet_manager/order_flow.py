@@ -1,0 +1,326 @@
+"""Orders and crane jobs: accept or reject an order, issue and follow its crane jobs, move it on to
+its destination, finish, fail or cancel it.
+
+Per order (see :mod:`fleet_manager.orders` for the states)::
+
+    queued -> (allocation, :mod:`fleet_manager.dispatch`) carrier routed to a loading bay + load crane job
+           -> carrier docked (bay ready) -> crane done: loaded
+           -> route to an unloading bay: in_transit -> docked -> unload crane job
+           -> crane done: unloaded, completed -> carrier free (next order, parking, charger)
+"""
+
+from __future__ import annotations
+
+import logging
+
+from .fleet_core import CarrierInfo, FleetCore, Output
+from .orders import Order, OrderRejected, check_order, digest_of, loading_bays, order_from_doc, parse_order
+
+log = logging.getLogger("fleet_manager")
+
+
+class OrderFlow(FleetCore):
+    """The order life cycle of :class:`~fleet_manager.manager.FleetManager`."""
+
+    def on_order(self, text: str, now: float) -> None:
+        """A ``transport_order`` document arrived (raw text)."""
+        try:
+            doc = parse_order(text)
+        except OrderRejected as exc:
+            log.warning("rejected order '%s': %s", exc.order_id, exc.reason)
+            self._emit(Output("order_event", "", {"order_id": exc.order_id, "event": "rejected", "reason": exc.reason,
+                                                  "stamp": now}))
+            self.counts["rejected"] += 1
+            return
+        oid = doc["order_id"]
+        if doc.get("cancel"):
+            self._cancel(oid, now)
+            return
+        dig = digest_of(doc)
+        known = self.orders.get(oid) or self.store.get_order(oid)
+        if known is not None:
+            note = "duplicate order id: already known" if known.digest == dig else \
+                "duplicate order id with different content: ignored, the first order stands"
+            log.info("order '%s': %s", oid, note)
+            ev = known.state if known.state != "accepted" or known.phase == "queued" else "accepted"
+            self._emit(Output("order_event", "", {"order_id": oid, "event": ev, "reason": note, "stamp": now,
+                                                  "carrier_id": known.carrier_id,
+                                                  "container_id": known.container_id}))
+            return
+        rej = self.store.get_rejection(oid)
+        if rej is not None and rej[0] == dig:
+            self._emit(Output("order_event", "", {"order_id": oid, "event": "rejected",
+                                                  "reason": f"duplicate of a rejected order: {rej[1]}", "stamp": now}))
+            return
+        active = {o.container_id: o.order_id for o in self.orders.values() if not o.final}
+        try:
+            check_order(doc, self.world, self.yard_state, active, lambda a, b: (a, b) in self._reach)
+        except OrderRejected as exc:
+            log.warning("rejected order '%s': %s", oid, exc.reason)
+            with self._tx():
+                self.store.save_rejection(oid, dig, exc.reason, now)
+                seq = self.store.append_outbox("order_event", "", {"order_id": oid, "event": "rejected",
+                                                                   "reason": exc.reason, "stamp": now,
+                                                                   "container_id": doc["container_id"]})
+                self._emit(Output("order_event", "", {"order_id": oid, "event": "rejected", "reason": exc.reason,
+                                                      "stamp": now, "container_id": doc["container_id"],
+                                                      "seq": seq}, seq))
+            self.counts["rejected"] += 1
+            return
+        order = order_from_doc(doc, now)
+        with self._tx():
+            self._save(order, now)
+            self._event(order, "accepted", now)
+        self.orders[oid] = order
+        self._alloc_dirty = True
+        log.info("accepted order '%s': %s from %s to %s", oid, order.container_id, order.origin_truck_bay,
+                 order.dest_station)
+
+    def _cancel(self, oid: str, now: float) -> None:
+        o = self.orders.get(oid)
+        if o is None or o.final:
+            reason = "cancel: unknown order" if o is None else f"cancel: order already {o.state}"
+            self._emit(Output("order_event", "", {"order_id": oid, "event": "rejected" if o is None else o.state,
+                                                  "reason": reason, "stamp": now}))
+            return
+        if o.loaded or o.container_at.startswith("crane:"):
+            self._emit(Output("order_event", "", {"order_id": oid, "event": o.state, "stamp": now,
+                                                  "reason": "cancel refused: the container is already lifted"}))
+            return
+        with self._tx():
+            self._withdraw_load_job(o, now)
+            self._release_carrier_of(o, now)
+            o.state, o.phase, o.reason = "cancelled", "done", "cancelled by request"
+            self._save(o, now)
+            self._event(o, "cancelled", now, "cancelled by request")
+        self._finish(o)
+
+    def on_crane_event(self, doc: dict, now: float) -> None:
+        """``crane_job_event`` from any crane."""
+        job = doc["job_id"]
+        ref = self._jobs.get(job)
+        if ref is None:
+            return
+        o = self.orders.get(ref[0])
+        if o is None or o.final:
+            return
+        kind = ref[1]
+        ev = doc["event"]
+        o.extra[f"{kind}_event"] = ev
+        crane = doc["crane_id"]
+        current = o.load_job if kind == "load" else o.unload_job
+        if job != current:
+            return  # an older attempt
+        if ev in ("locked", "lifted", "holding"):
+            o.container_at = f"crane:{crane}"
+            with self._tx():
+                self._save(o, now)
+        elif ev == "landed":
+            o.container_at = f"carrier:{o.carrier_id}" if kind == "load" else f"truck:{o.dest_truck_bay}"
+            with self._tx():
+                self._save(o, now)
+        elif ev == "done":
+            if kind == "load":
+                self._loaded(o, now)
+            else:
+                self._unloaded(o, now)
+        elif ev in ("rejected", "failed", "cancelled"):
+            self._crane_failed(o, kind, f"crane {crane} {ev} job {job}: {doc.get('reason', '')}", now)
+
+    def _loaded(self, o: Order, now: float) -> None:
+        with self._tx():
+            o.state, o.phase, o.loaded_s = "loaded", "loaded", now
+            o.container_at = f"carrier:{o.carrier_id}"
+            self._save(o, now)
+            self._event(o, "loaded", now)
+        self._to_destination(o, now)
+
+    def _to_destination(self, o: Order, now: float) -> bool:
+        c = self.carriers[o.carrier_id]
+        if c.faulted or c.stopped:
+            return False
+        occupied = self._occupied_places(exclude=c.id)
+        goals = [b for b in self._unload_bays(o) if b not in occupied]
+        plan = self._best_plan(c, goals, now) if c.route_id is None else None
+        if plan is None:
+            ct = self.traffic.carriers.get(c.id)
+            if ct is not None and ct.place is not None and self.net.places[ct.place].kind == "bay":
+                # never wait on a bay for another bay (two stations' bays could wait on each other):
+                # wait with the container on a parking spot, the destination side first
+                # the buffer from which the destination bays are quickest to reach (in these yards a
+                # carrier cannot turn back at a hub: that is the origin side, not the destination side)
+                dest = [self._pidx[b] for b in self._unload_bays(o)]
+
+                def onward(p: str) -> float:
+                    return float(min(self._T[self._pidx[p], d] for d in dest))
+
+                spots = [s.id for s in self.world.parking_spots() if s.id not in occupied]
+                chargers = [s.id for s in self.world.charging_spots() if s.id not in occupied]
+                buf = self._best_plan(c, spots, now, extra=onward) or self._best_plan(c, chargers, now, extra=onward)
+                if buf is not None:
+                    with self._tx():
+                        c.task = "to_park"
+                        self._route(c, buf, "to_park", now)
+                    log.info("%s waits with %s on %s: no unloading bay free", c.id, o.container_id, buf.goal)
+            elif ct is not None and ct.place is not None and c.route_id is None:
+                self._unblock(c, goals or self._unload_bays(o), now)
+            return False
+        with self._tx():
+            o.dest_bay, o.phase, o.state = plan.goal, "to_destination", "in_transit"
+            c.task = "to_destination"
+            self._route(c, plan, "to_destination", now)
+            self._save(o, now)
+            self._event(o, "in_transit", now, f"to {plan.goal}")
+        return True
+
+    def _unload_bays(self, o: Order) -> list[str]:
+        st = self.world.stations[o.dest_station]
+        if o.dest_truck_bay_requested:
+            return sorted({b for _, b in loading_bays(self.world, o.dest_truck_bay_requested)})
+        return list(st.carrier_bays)
+
+    def _issue_unload(self, o: Order, now: float) -> bool:
+        if o.phase != "at_destination" or o.dest_bay is None:
+            return False
+        taken = {x.dest_truck_bay for x in self.orders.values() if not x.final and x is not o and x.dest_truck_bay}
+        cand = []
+        for crane in self.world.cranes_serving(o.dest_bay):
+            for tb in crane.serves:
+                if self.world.bays.get(tb) is None or self.world.bays[tb].kind != "truck" or tb in taken:
+                    continue
+                if o.dest_truck_bay_requested and tb != o.dest_truck_bay_requested:
+                    continue
+                if self._truck_free(tb):
+                    cand.append((crane.id, tb))
+        if not cand:
+            return False
+        crane, tb = sorted(cand)[0]
+        with self._tx():
+            o.attempts += 1
+            o.dest_truck_bay, o.unload_crane, o.phase = tb, crane, "unloading"
+            o.unload_job = f"{o.order_id}:unload:{o.attempts}"
+            job = {"job_id": o.unload_job, "crane_id": crane, "order_id": o.order_id, "container_id": o.container_id,
+                   "pick": {"bay": o.dest_bay}, "place": {"bay": tb}, "priority": o.priority,
+                   "expected_ready_s": now}
+            o.extra["unload_doc"] = job
+            self._jobs[o.unload_job] = (o.order_id, "unload")
+            self._save(o, now)
+            self.store.append_outbox("crane_job", crane, job)
+            self._emit(Output("crane_job", crane, job))
+        return True
+
+    def _truck_free(self, bay: str | None) -> bool:
+        """A parked, empty truck stands at the truck bay (per yard_state)."""
+        trucks = (self.yard_state or {}).get("trucks", {})
+        return any(t["bay"] == bay and t["state"] == "parked" and t["container_id"] is None for t in trucks.values())
+
+    def _unloaded(self, o: Order, now: float) -> None:
+        c = self.carriers.get(o.carrier_id)
+        with self._tx():
+            o.state, o.phase, o.completed_s = "unloaded", "done", now
+            o.container_at = f"truck:{o.dest_truck_bay}"
+            self._event(o, "unloaded", now)
+            o.state = "completed"
+            self._save(o, now)
+            self._event(o, "completed", now)
+            if c is not None:
+                c.order_id, c.task = None, "idle"
+                self._save_carrier(c)
+        self._finish(o)
+        self._alloc_dirty = True
+
+    def _finish(self, o: Order) -> None:
+        self.counts[o.state] = self.counts.get(o.state, 0) + 1
+        self.finished.append(o.order_id)
+        for j in (o.load_job, o.unload_job):
+            self._jobs.pop(j, None)
+        while len(self.finished) > self.cfg.finished_orders_kept:
+            old = self.finished.pop(0)
+            self.orders.pop(old, None)
+
+    def _crane_failed(self, o: Order, kind: str, reason: str, now: float) -> None:
+        log.warning("order %s: %s", o.order_id, reason)
+        if o.attempts >= self.cfg.crane_retries * 2 + 2:
+            with self._tx():
+                self._withdraw_load_job(o, now)
+                if not o.loaded:
+                    self._release_carrier_of(o, now)
+                o.state, o.phase, o.reason = "failed", "done", reason
+                self._save(o, now)
+                self._event(o, "failed", now, reason)
+            self._finish(o)
+            return
+        with self._tx():
+            if kind == "load":
+                o.load_job = None  # re-issued by _advance_orders
+            else:
+                o.unload_job, o.phase, o.dest_truck_bay = None, "at_destination", None
+            o.reason = reason
+            self._save(o, now)
+
+    def _withdraw_load_job(self, o: Order, now: float) -> None:
+        if o.load_job and not o.loaded and o.load_crane:
+            job = dict(o.extra.get("load_doc", {}), cancel=True)
+            if job.get("job_id"):
+                self.store.append_outbox("crane_job", o.load_crane, job)
+                self._emit(Output("crane_job", o.load_crane, job))
+            self._jobs.pop(o.load_job, None)
+            o.load_job = None
+
+    def _requeue(self, o: Order, c: CarrierInfo, why: str, now: float) -> None:
+        """Give an order not yet loaded back to allocation (inside a transaction): its carrier ``why``."""
+        self._withdraw_load_job(o, now)
+        o.state, o.phase, o.carrier_id, o.origin_bay = "accepted", "queued", None, None
+        o.reason = f"re-queued: {c.id} {why}"
+        self._save(o, now)
+        self._event(o, "accepted", now, o.reason)
+        c.order_id = None
+
+    def _release_carrier_of(self, o: Order, now: float) -> None:
+        c = self.carriers.get(o.carrier_id) if o.carrier_id else None
+        if c is not None and c.order_id == o.order_id:
+            c.order_id = None
+            if c.task in ("to_origin", "at_origin"):
+                c.task = "idle" if c.route_id is None else c.task
+                if c.route_id is not None:
+                    c.purpose = "reposition"
+            self._save_carrier(c)
+        o.carrier_id = None
+
+    def _advance_orders(self, now: float) -> None:
+        """Retry what could not be done when it was first due."""
+        for o in list(self.orders.values()):
+            if o.final:
+                continue
+            if o.phase in ("to_origin", "at_origin") and o.load_job is None and o.carrier_id:
+                pairs = loading_bays(self.world, o.origin_truck_bay)
+                crane = next((k for k, b in pairs if b == o.origin_bay), None)
+                if crane is None:
+                    continue
+                with self._tx():
+                    o.attempts += 1
+                    o.load_crane, o.load_job = crane, f"{o.order_id}:load:{o.attempts}"
+                    job = {"job_id": o.load_job, "crane_id": crane, "order_id": o.order_id,
+                           "container_id": o.container_id, "pick": {"bay": o.origin_truck_bay},
+                           "place": {"bay": o.origin_bay}, "priority": o.priority, "expected_ready_s": now}
+                    o.extra["load_doc"] = job
+                    self._jobs[o.load_job] = (o.order_id, "load")
+                    self._save(o, now)
+                    self.store.append_outbox("crane_job", crane, job)
+                    self._emit(Output("crane_job", crane, job))
+            elif o.phase == "loaded":
+                self._to_destination(o, now)
+            elif o.phase == "at_destination":
+                self._issue_unload(o, now)
+            elif o.phase == "unloading" and o.extra.get("unload_event") in (None, "accepted") and \
+                    not self._truck_free(o.dest_truck_bay):
+                # the empty truck left (or was never one) before the crane started: choose again
+                with self._tx():
+                    job = dict(o.extra.get("unload_doc", {}), cancel=True)
+                    self.store.append_outbox("crane_job", o.unload_crane, job)
+                    self._emit(Output("crane_job", o.unload_crane, job))
+                    self._jobs.pop(o.unload_job, None)
+                    o.unload_job, o.phase, o.dest_truck_bay = None, "at_destination", None
+                    o.extra.pop("unload_event", None)
+                    self._save(o, now)
+                self._issue_unload(o, now)
