@@ -95,7 +95,9 @@ RUN_FIELDS = 7
 RUN_GNSS, RUN_BAY, RUN_HEADING = (G_RUN + i * RUN_FIELDS for i in range(3))
 G_TURN_REC = G_RUN + 3 * RUN_FIELDS  # drift recoveries while turning (lever arm diagnostics)
 G_TRACK_SINCE = G_TURN_REC + 1  # first fix of the track the filter follows (start, or the last recovery)
-N_G = G_TRACK_SINCE + 1
+# the track left by the last recovery that moved the pose: when, the innovation that moved it, that track's start
+G_LEFT_T, G_LEFT_E, G_LEFT_N, G_LEFT_SINCE = range(G_TRACK_SINCE + 1, G_TRACK_SINCE + 5)
+N_G = G_LEFT_SINCE + 1
 RUN_NONE, RUN_DRIFT, RUN_JUMP = 0.0, 1.0, 2.0
 
 
@@ -169,6 +171,7 @@ class Outcome:
 
 
 _ACCEPTED = Outcome(True)
+_RECOVERED = ("recovered", "returned")  # taken after widening the covariance (returned: back to a track left)
 PENDING = Outcome(True, "pending")
 """What ``add`` returns for a measurement stamped beyond the newest inputs: it is decided (and counted) once
 the inputs around it have arrived."""
@@ -242,7 +245,7 @@ class _Event:
 def _new_gnss_memory(p: LocalizationParams) -> list[float]:
     g = [0.0] * N_G
     g[G_BIAS_TAU] = p.gnss_bias_time_constant_fixed_s
-    g[G_LAST_FIX_T] = g[G_LAST_SEEN_T] = g[G_LAST_BAY_T] = g[G_PREV_T] = g[G_TRACK_SINCE] = -math.inf
+    g[G_LAST_FIX_T] = g[G_LAST_SEEN_T] = g[G_LAST_BAY_T] = g[G_PREV_T] = g[G_TRACK_SINCE] = g[G_LEFT_T] = -math.inf
     for run in (RUN_GNSS, RUN_BAY, RUN_HEADING):
         g[run] = math.inf
     return g
@@ -680,7 +683,7 @@ class LocalizationFilter:
             return Outcome(False, "numerical")
         if decided is None:
             decided = Outcome(True, "", nis) if nis <= gate and not always_decide else decide(st, innov, nis)
-        if decided.reason == "recovered":
+        if decided.reason in _RECOVERED:
             recover(st, innov)
             innov, H, R = measure(st)  # the recovery widened the covariance (or restarted the GNSS error)
             stats = None
@@ -802,11 +805,14 @@ class LocalizationFilter:
             zp, H = self._antenna(s.c)
             return np.array(z) - zp, H, R
 
+        verdict = [decided]
+
         def decide(s: _State, innov: np.ndarray, nis: float) -> Outcome:
-            return self._gnss_decision(s, m, innov, R, slow, nis, jump, increment is None)
+            verdict[0] = self._gnss_decision(s, m, innov, R, slow, nis, jump, increment is None)
+            return verdict[0]
 
         def recover(s: _State, innov: np.ndarray) -> None:
-            self._gnss_recover(s, innov, R, slow)
+            self._gnss_recover(s, innov, R, slow, m.t, verdict[0] is not None and verdict[0].reason == "returned")
 
         # While a multipath event goes on (a run started by a jump), every fix is judged by the decision: one that
         # did not jump back continues the event, whatever the gate says (the gate widens while fixes are rejected).
@@ -837,15 +843,22 @@ class LocalizationFilter:
         p, g = self.p, st.g
         kind, since = g[RUN_GNSS + 1], g[RUN_GNSS]
         last = np.array([g[RUN_GNSS + 4], g[RUN_GNSS + 5]])
+        if kind == RUN_JUMP and nis <= p.gnss_gate_chi2 and (jump or no_increment):
+            return Outcome(True, "", nis)  # jumped back: the event is over
+        spread = 3.0 * math.sqrt(R[0, 0] + slow) + 0.2
+        if kind != RUN_DRIFT and m.t - g[G_LEFT_T] <= p.gnss_gate_recovery_s:
+            # Back on the track the last recovery left, soon after: the track it followed was the outlier (a
+            # multipath event that outlasted a young track); return at once rather than after another run.
+            left = math.hypot(g[G_LEFT_E], g[G_LEFT_N])
+            if math.hypot(innov[0] + g[G_LEFT_E], innov[1] + g[G_LEFT_N]) <= max(spread, 0.1 * left):
+                self.counts["gnss_recovered"] += 1
+                return Outcome(True, "returned", nis)
         if kind == RUN_JUMP:
-            if nis <= p.gnss_gate_chi2 and (jump or no_increment):
-                return Outcome(True, "", nis)  # jumped back: the event is over
             # A multipath event is short and the track before it long. Right after the start (or a recovery) the
             # track the filter follows may itself have been the outlier: the longer story wins, within the
-            # recovery time.
+            # recovery time, and not before gnss_young_track_s.
             story = since - g[G_TRACK_SINCE]
-            lasting = m.t - since >= min(p.gnss_gate_recovery_s, max(story, p.gnss_drift_confirm_s))
-            spread = 3.0 * math.sqrt(R[0, 0] + slow) + 0.2
+            lasting = m.t - since >= min(p.gnss_gate_recovery_s, max(story, p.gnss_young_track_s))
             if not (lasting and math.isfinite(last[0]) and float(np.linalg.norm(innov - last)) <= spread):
                 return Outcome(False, "gate", nis)
         elif jump or kind == RUN_NONE or m.t - since < p.gnss_drift_confirm_s:
@@ -854,10 +867,17 @@ class LocalizationFilter:
         self.counts["gnss_recovered"] += 1
         return Outcome(True, "recovered", nis)
 
-    def _gnss_recover(self, st: _State, innov: np.ndarray, R: np.ndarray, slow: float) -> None:
-        """Trust the receiver again after a run of rejections: restart its slow error, or widen the pose."""
+    def _gnss_recover(self, st: _State, innov: np.ndarray, R: np.ndarray, slow: float, t: float,
+                      returned: bool = False) -> None:
+        """Trust the receiver again after a run of rejections: restart its slow error, or widen the pose
+        (``returned``: back to the track the last recovery left, whose story goes on)."""
         g = st.g
         kind = g[RUN_GNSS + 1]
+        if returned:
+            g[G_TRACK_SINCE], g[G_LEFT_T] = g[G_LEFT_SINCE], -math.inf
+            self._widen_pose_to(st, innov, RECOVERY_YAW_SIGMA**2)
+            return
+        left_since = g[G_TRACK_SINCE]
         g[G_TRACK_SINCE] = g[RUN_GNSS]  # the track followed from now on began with the run
         if self._within_gnss_error(st, innov, R, slow):
             # The receiver's own slow error moved (a single solution wanders by metres; a multipath jump outlasted
@@ -875,6 +895,8 @@ class LocalizationFilter:
                 lever_var = min((size / turned) ** 2, MAX_LEVER_VAR)
             yaw_var = min((size / max(math.hypot(*self.lever), 1.0)) ** 2, RECOVERY_YAW_SIGMA**2) \
                 if kind == RUN_DRIFT else RECOVERY_YAW_SIGMA**2
+            if kind != RUN_DRIFT:  # the pose leaves a track for another: remember it, it may come back
+                g[G_LEFT_T], g[G_LEFT_E], g[G_LEFT_N], g[G_LEFT_SINCE] = t, float(innov[0]), float(innov[1]), left_since
             self._widen_pose_to(st, innov, yaw_var, lever_var, g[RUN_GNSS + 6])
 
     def _within_gnss_error(self, st: _State, innov: np.ndarray, R: np.ndarray, slow: float) -> bool:

@@ -176,6 +176,10 @@ class LocalizationParams:
     gnss_drift_confirm_s: float = field(default=0.5, metadata=spec(
         "Fixes rejected this long that agree with each other and with dead reckoning (no jump started the run) "
         "mean the filter is wrong: it widens the pose and follows them.", "s", 0.05, 60.0))
+    gnss_young_track_s: float = field(default=1.5, metadata=spec(
+        "Right after the start or a recovery, a run of fixes that began with a jump replaces the young track the "
+        "filter follows once it has lasted as long as that track, and at least this long (a multipath event on the "
+        "first fixes is then left within it; one soon after the start is not followed for less).", "s", 0.05, 60.0))
     gnss_gate_chi2: float = field(default=18.42, metadata=spec(
         "Mahalanobis gate on a fix's innovation (chi-square, 2 degrees of freedom; 18.42 rejects 0.01 % of "
         "consistent fixes). Lower rejects more good data.", "", 1.0, 1000.0))
