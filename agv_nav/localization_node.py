@@ -34,6 +34,7 @@ from yard_ros.params import declare
 from yard_ros.spin import run_node
 from yard_ros.stamps import from_sec, to_sec
 
+from .lever_arm_check import lever_arm_findings
 from .localization_filter import Estimate, LocalizationFilter
 from .localization_inputs import (
     BayPoseReading,
@@ -228,7 +229,9 @@ class LocalizationNode(Node):
             fix_age = now - f.last_fix_t
             if fix_age > p.gnss_timeout_s and now - f.last_bay_t > p.gnss_timeout_s:
                 problems_warn.append(f"dead reckoning: no accepted GNSS fix (nor bay positioning) for {fix_age:.1f} s")
-        problems_warn += self._lever_arm_problems(values)
+        lever_values, lever_problems = lever_arm_findings(self.filter, self.lever_configured, self.p)
+        values.update(lever_values)
+        problems_warn += lever_problems
         stamps = self.screen.last_stamp
         for stream in ("odom/wheel", "imu/data"):
             age = now - stamps.get(stream, -math.inf)
@@ -261,28 +264,6 @@ class LocalizationNode(Node):
         return DiagnosticStatus(level=level, name=f"localization: {self.vehicle}", message=message,
                                 hardware_id=self.vehicle,
                                 values=[KeyValue(key=k, value=v) for k, v in values.items()])
-
-    def _lever_arm_problems(self, values: dict[str, str]) -> list[str]:
-        """Does the data agree with the configured GNSS antenna lever arm (and slip point)? Adds figures to values."""
-        f, p = self.filter, self.p
-        x0, y0 = self.lever_configured
-        values["configured lever arm [m]"] = f"({x0:.3f}, {y0:.3f})"
-        for mode, sigma in f.gnss_white_sigma().items():
-            values[f"gnss white noise {mode} [m]"] = f"{sigma:.4f}"
-        turns = f.turn_recoveries
-        values["fixes trusted again while turning"] = str(turns)
-        est = f.lever_arm()
-        if p.estimate_lever_arm and est is not None:
-            (lx, ly), (sx, sy) = est
-            values["estimated lever arm [m]"] = f"({lx:.3f} ± {sx:.3f}, {ly:.3f} ± {sy:.3f})"
-            dx, dy = lx - x0, ly - y0
-            if (abs(dx) > max(p.lever_arm_warn_m, 3.0 * sx) or abs(dy) > max(p.lever_arm_warn_m, 3.0 * sy)):
-                return [f"GNSS antenna lever arm: the fixes put the antenna at ({lx:.2f}, {ly:.2f}) ± "
-                        f"({sx:.2f}, {sy:.2f}) m in base_link, configured ({x0:.2f}, {y0:.2f}): check gnss_antenna_m"]
-        elif turns >= 2:
-            return [f"fixes disagreed with the vehicle model in {turns} turns: check gnss_antenna_m and rear_axle_x_m "
-                    "(or set estimate_lever_arm)"]
-        return []
 
     def _publish_diagnostics(self) -> None:
         msg = DiagnosticArray(status=[self.diagnostic_status()])
