@@ -70,13 +70,13 @@ class RlStyleEkf:
         self.history: list = []  # (stamp, state after, P after, measurement) of integrated measurements
         self.yaw_history: list[tuple[float, float]] = []  # (stamp, yaw) for navsat's lever arm lookup
         self.started: set[int] = set()  # pose components set by their first measurement
+        self.gps_rejected = 0
+        self.gps_accepted = 0
+        self.gps_decisions: dict[float, bool] = {}  # fix stamp -> used (the last decision, lagged data included)
 
     @property
     def navsat_ready(self) -> bool:
         return YAW in self.started
-        self.gps_rejected = 0
-        self.gps_accepted = 0
-        self.gps_decisions: dict[float, bool] = {}  # fix stamp -> used (the last decision, lagged data included)
 
     # ----------------------------------------------------------------- inputs
     def feed(self, r) -> None:
