@@ -22,6 +22,8 @@ NODES = {
     "crane_controller": "crane_control.crane_controller_node:main",
     "path_follower": "agv_nav.path_follower_node:main",
     "fleet_manager": "fleet_manager.fleet_manager_node:main",
+    "yard_traffic": "yard_sim.traffic_node:main",
+    "yard_kpis": "yard_bringup.kpi_collector:main",
 }
 
 
@@ -69,6 +71,7 @@ setup(
         "networkx>=3.0",
         "pyyaml>=6.0",
         "jsonschema>=4.0",
+        "jsonschema-rs>=0.20",  # fast path for valid documents (yard_model.documents); jsonschema explains errors
         "ruckig>=0.12",
         "mcap>=1.1",
         "mcap-ros2-support>=0.5",

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -32,8 +32,9 @@ from yard_model.geometry import wrap_angle
 from yard_model.world import CarrierType
 
 from .follower_params import PathFollowerParams
-from .lateral import LateralController, LateralDesign, SteeringEstimate
+from .lateral import LateralController, LateralDesign, PreviewTable, SteeringEstimate
 from .longitudinal import (
+    AlongTrackEstimate,
     SpeedReference,
     braking_speed,
     static_speed_profile,
@@ -49,6 +50,7 @@ STANDSTILL_SPEED_MPS = 0.05
 (cmd_vel convention of ``yard_sim.carrier_model``); the follower scales its yaw rate the same way so that
 the wheels reach the commanded curvature while creeping."""
 STOPPED_SPEED_MPS = 0.01  # [m/s] below this measured speed the carrier counts as standing
+TWO_PI = 2.0 * math.pi
 MAX_CORRECTION_SPEED_MPS = 0.3  # [m/s] reverse re-approach after an overshoot
 
 
@@ -78,8 +80,7 @@ def pose_estimate(t: float, x: float, y: float, yaw: float, speed_mps: float, ya
                         std_xy_m=position_std(cov_xy), std_yaw_rad=std_yaw)
 
 
-@dataclass(frozen=True)
-class Command:
+class Command(NamedTuple):
     """cmd_vel: speed along base_link x [m/s] and yaw rate [rad/s]; ``curvature`` is for logs/tests."""
 
     v_mps: float
@@ -99,6 +100,8 @@ class Route:
     authority_s: float  # [m]
     speed_profile: np.ndarray
     chord_s: np.ndarray = field(repr=False)  # route-polyline arc length at each cleaned point
+    preview: PreviewTable = field(default=None, repr=False)  # rear-axle curvature on a uniform grid (lateral preview)
+    speed_caps: list[float] = field(default_factory=list, repr=False)  # speed_profile as floats (per control step)
     start_checked: bool = False
     finished: bool = False
     final_state: str = "idle"  # docked, or idle for a goal without docking
@@ -167,6 +170,8 @@ class PathFollower:
         self._corrections = 0
         self._reversing = False
         self._cut = False  # the stop law cut the command at the goal: hold zero until the docking is judged
+        self.along = AlongTrackEstimate()  # filtered arc length: the stop law and the docked check use it
+        self._along_pose_t: float | None = None
 
     # ------------------------------------------------------------------ inputs
     def set_route(self, doc: dict[str, Any]) -> str | None:
@@ -200,6 +205,8 @@ class PathFollower:
         self._corrections = 0
         self._reversing = False
         self._cut = False  # the stop law cut the command at the goal: hold zero until the docking is judged
+        self.along.reset()
+        self._along_pose_t = None
         if self.pose is not None and abs(self.speed_ref.v - self.pose.speed_mps) > 0.5:
             self.speed_ref.reset(max(self.pose.speed_mps, 0.0))
         self._set_state("following", "")
@@ -221,8 +228,9 @@ class PathFollower:
 
     def update_pose(self, pose: PoseEstimate) -> str | None:
         """Take a localization sample; returns why it was rejected, or None."""
-        vals = (pose.t, pose.x, pose.y, pose.yaw, pose.speed_mps, pose.yaw_rate_radps)
-        if not all(math.isfinite(v) for v in vals):
+        isfinite = math.isfinite
+        if not (isfinite(pose.t) and isfinite(pose.x) and isfinite(pose.y) and isfinite(pose.yaw)
+                and isfinite(pose.speed_mps) and isfinite(pose.yaw_rate_radps)):
             return "localization sample with a non-finite value ignored"
         if self.pose is not None and pose.t < self.pose.t:
             return "localization sample older than the previous one ignored"
@@ -255,8 +263,9 @@ class PathFollower:
         dyaw = abs(wrap_angle(goal["yaw"] - path.end_heading))
         if dyaw > math.radians(p.goal_heading_tolerance_deg):
             raise RouteError(f"goal yaw differs {math.degrees(dyaw):.1f} deg from the route's end heading")
+        rear = rear_axle_curvature(path.curvature, self.half_wheelbase)
         transition = steering_transition_limit(
-            path.s, rear_axle_curvature(path.curvature, self.half_wheelbase), self.carrier.wheelbase_m,
+            path.s, rear, self.carrier.wheelbase_m,
             self.carrier.max_steering_rate_radps, p.max_transition_shift_m)
         caps = segment_speed_caps(path.points, np.append(path.segment_speed_limit, path.segment_speed_limit[-1]),
                                   self.carrier, p.max_speed_mps)  # lane, curve and top speed: the contract's
@@ -264,7 +273,8 @@ class PathFollower:
                                        transition)
         chord = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(path.points, axis=0), axis=1))])
         route = Route(route_id=str(doc["route_id"]), path=path, goal=dict(goal), dock=bool(goal.get("dock")),
-                      goal_s=min(gp.s_m, path.length_m), authority_s=math.inf, speed_profile=profile, chord_s=chord)
+                      goal_s=min(gp.s_m, path.length_m), authority_s=math.inf, speed_profile=profile, chord_s=chord,
+                      preview=PreviewTable(path.s, rear), speed_caps=profile.tolist())
         if doc.get("authority_m") is not None:
             a = float(doc["authority_m"])
             if not math.isfinite(a) or a < 0.0:
@@ -354,6 +364,14 @@ class PathFollower:
         self.hint = pr.index
         self.s = pr.s_m
         self.lateral_error = pr.lateral_m
+        # Where the deck stands along the route, averaged over the approach: one noisy sample must not decide the
+        # stop or the docking (a new sample is fused once; between samples the estimate drives on with the speed).
+        along = self.along
+        along.predict(t, v_meas)
+        if pose.t != self._along_pose_t:
+            self._along_pose_t = pose.t
+            along.update(pr.s_m, pose.std_xy_m * pose.std_xy_m)
+        s_hat = along.s if along.ready else pr.s_m
         if abs(pr.lateral_m) > p.max_tracking_error_m:
             self.route = None
             self._set_state("fault", f"off route: {pr.lateral_m:+.2f} m from the line "
@@ -364,10 +382,9 @@ class PathFollower:
         # ---- lateral: preview LQ on the deck centre
         a = self.half_wheelbase
         kappa_hat = self.steering.curvature
-        course = wrap_angle(yaw - pr.heading_rad) + math.atan(a * kappa_hat)
+        course = (yaw - pr.heading_rad + math.pi) % TWO_PI - math.pi + math.atan(a * kappa_hat)
         v_gain = max(v_meas, self.speed_ref.v, 0.0)
-        offsets = self.lateral.preview_offsets(v_gain, self.speed_ref.a)
-        w = rear_axle_curvature(path.curvature_at(pr.s_m + offsets), a)
+        w = route.preview.previewed(pr.s_m, self.lateral, v_gain, self.speed_ref.a)
         if self._reversing or route.finished:
             curvature = self.curvature_cmd  # a few centimetres backwards, or standing: hold the wheels
         else:
@@ -376,7 +393,7 @@ class PathFollower:
 
         # ---- longitudinal: regulation chain
         i = min(max(pr.index, 0), path.n - 1)
-        v_soft = min(float(route.speed_profile[i]), p.max_speed_mps)  # the cap is dynamic: applied again
+        v_soft = min(route.speed_caps[i], p.max_speed_mps)  # the cap is dynamic: applied again
         loc_cap, loc_reason = localization_cap(pose.std_xy_m, pose.std_yaw_rad, p.position_std_full_speed_m,
                                                p.position_std_stop_m, p.yaw_std_stop_rad, ct.max_speed_mps)
         v_soft = min(v_soft, loc_cap)
@@ -393,11 +410,12 @@ class PathFollower:
 
         stop_s = min(route.goal_s, route.authority_s)
         at_authority = route.authority_s < route.goal_s - p.stop_tolerance_m
-        remaining = stop_s - pr.s_m
+        remaining = stop_s - s_hat
         lag = ct.speed_time_constant_s
+        v_brake = braking_speed(remaining - v_meas * lag, p.max_decel_mps2, p.max_jerk_mps3)
         v_stop = stop_speed(remaining, v_meas, lag, p.max_decel_mps2, p.max_jerk_mps3, p.stop_gain_per_s,
-                            p.creep_speed_mps, p.stop_tolerance_m)
-        target = min(v_soft, braking_speed(remaining - v_meas * lag, p.max_decel_mps2, p.max_jerk_mps3))
+                            p.creep_speed_mps, p.stop_tolerance_m, v_brake)
+        target = min(v_soft, v_brake)
         if abs(self.speed_ref.v - v_meas) > 1.0:  # the carrier is not following the reference: restart from it
             self.speed_ref.reset(max(v_meas, 0.0))
         self.speed_ref.step(target, self.dt, p.max_accel_mps2, p.max_decel_mps2, p.max_jerk_mps3)
@@ -408,21 +426,22 @@ class PathFollower:
         # Latch the cut at the goal: with a noisy pose the remaining distance wanders around zero, and
         # re-creeping whenever it looks short would ratchet the carrier forward. Only the docking judgement
         # (below) may start another approach.
-        if not at_authority and v_stop == 0.0 and abs(route.goal_s - pr.s_m) < 0.5:
+        if not at_authority and v_stop == 0.0 and abs(route.goal_s - s_hat) < 0.5:
             self._cut = True
-        elif abs(route.goal_s - pr.s_m) >= 0.5:
+        elif abs(route.goal_s - s_hat) >= 0.5:
             self._cut = False
         if self._cut:
             v_cmd = 0.0
 
         # ---- goal, docking, state
-        goal_remaining = route.goal_s - pr.s_m
+        goal_remaining = route.goal_s - s_hat
         stopped = abs(v_meas) < STOPPED_SPEED_MPS and v_cmd == 0.0
         self._stopped_since = (self._stopped_since if self._stopped_since is not None else t) if stopped else None
         settled = stopped and t - self._stopped_since >= p.docking_settle_s
         near_goal = goal_remaining <= max(p.docking_distance_m, 0.0)
         if route.dock and near_goal or route.finished or goal_remaining < p.docking_tolerance_m:
             self.docking_error = docking_error(route.goal, x, y, yaw)
+            self.docking_error["along_m"] = -goal_remaining  # the filtered estimate, not this one sample
         if self._reversing:
             v_cmd = self._reverse_command(remaining, v_meas)
             stopped = abs(v_meas) < STOPPED_SPEED_MPS and v_cmd == 0.0

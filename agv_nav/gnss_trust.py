@@ -41,6 +41,16 @@ class FixNoise:
     bias_time_constant_s: float  # its correlation time [s]
     covariance_used: str  # 'reported' | 'floored' | 'default': how the reported covariance was treated
 
+    @property
+    def reported_var(self) -> float:
+        """Variance per axis [m^2] the fix claims in total (after floors and defaults), white and slow together."""
+        return 0.5 * float(self.white_cov[0, 0] + self.white_cov[1, 1]) + self.bias_var_m2
+
+    @property
+    def prior_white_var(self) -> float:
+        """White variance per axis [m^2] assumed before the filter has measured the receiver's (gnss_noise)."""
+        return 0.5 * float(self.white_cov[0, 0] + self.white_cov[1, 1])
+
 
 def _mode_key(mode: str) -> str:
     return {"rtk_fixed": "fixed", "rtk_float": "float", "single": "single"}[mode]

@@ -32,6 +32,7 @@ computed once for a grid of speeds and interpolated linearly (a few ms at start-
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -122,6 +123,15 @@ class LateralController:
         self.speeds = np.asarray(design.speeds_mps, dtype=float)
         self.K, self.Kw = gain_schedule(design)  # (n_speeds, 4), (n_speeds, N + 1)
         self.step_times = np.arange(self.horizon_steps + 1) * design.dt_s
+        self._half_t2 = 0.5 * self.step_times * self.step_times
+        # per control step (issue #14, speed): plain floats for the state gains, the preview gains and their
+        # differences per speed bin, so that interpolating is two dot products, not new arrays
+        self._speeds = self.speeds.tolist()
+        self._K = [k.tolist() for k in self.K]
+        self._dK = [(b - a).tolist() for a, b in zip(self.K[:-1], self.K[1:])] + [[0.0] * self.K.shape[1]]
+        # per speed bin: the preview gains and their change to the next bin, one (2, N + 1) matrix
+        dkw = np.vstack([np.diff(self.Kw, axis=0), np.zeros((1, self.Kw.shape[1]))])
+        self._Kw_pairs = [np.ascontiguousarray(np.vstack([kw, d])) for kw, d in zip(self.Kw, dkw)]
 
     def gains_at(self, v: float) -> tuple[np.ndarray, np.ndarray]:
         """Interpolated (K, Kw) at speed v (clamped to the grid)."""
@@ -136,21 +146,82 @@ class LateralController:
 
     def preview_offsets(self, v: float, accel: float) -> np.ndarray:
         """Arc-length offsets [m] of the preview samples for the current speed and acceleration."""
-        t = self.step_times
-        ds = v * t + 0.5 * accel * t * t
+        ds = v * self.step_times
+        if accel != 0.0:
+            ds += accel * self._half_t2
         if accel < 0.0 and v > 0.0:  # stops where the speed reaches zero
-            ds = np.minimum(ds, v * v / (-2.0 * accel))
-        return np.maximum(ds, 0.0)
+            np.minimum(ds, v * v / (-2.0 * accel), out=ds)
+        return np.maximum(ds, 0.0, out=ds)
 
     def command(self, v: float, lateral_m: float, course_rad: float, kappa: float, c_prev: float,
                 w_preview: np.ndarray) -> float:
         """New curvature command [1/m] of the rear axle (steering = atan(L c))."""
-        K, kw = self.gains_at(v)
-        d = -(K[0] * lateral_m + K[1] * course_rad + K[2] * kappa + K[3] * c_prev) - float(kw @ w_preview)
+        sp = self._speeds
+        if v <= sp[0]:
+            i, f = 0, 0.0
+        elif v >= sp[-1]:
+            i, f = len(sp) - 1, 0.0
+        else:
+            i = bisect_right(sp, v) - 1
+            f = (v - sp[i]) / (sp[i + 1] - sp[i])
+        pw, dpw = (self._Kw_pairs[i] @ w_preview).tolist()
+        k0, k1, k2, k3 = self._K[i]
+        d = -(k0 * lateral_m + k1 * course_rad + k2 * kappa + k3 * c_prev) - pw
+        if f > 0.0:
+            e0, e1, e2, e3 = self._dK[i]
+            d -= f * (e0 * lateral_m + e1 * course_rad + e2 * kappa + e3 * c_prev + dpw)
         step = self.max_curvature_step
-        d = min(max(d, -step), step)
+        d = step if d > step else -step if d < -step else d
         c = c_prev + d
-        return min(max(c, -self.max_curvature), self.max_curvature)
+        lim = self.max_curvature
+        return lim if c > lim else -lim if c < -lim else c
+
+
+class PreviewTable:
+    """The rear-axle curvature to preview, on a uniform grid along the route (issue #14, speed).
+
+    The preview reads the path at 151 arc lengths every control step; on a uniform grid that is one
+    multiply-add and one ``take`` instead of a binary search per sample. The grid step (2 cm, coarser for
+    routes beyond 10 km) moves a curvature step of the route by less than that, far below what the
+    steering can resolve. The grid reaches 10 m before the route and 60 m past it (the preview runs on).
+    """
+
+    STEP_M = 0.02
+    MAX_CELLS = 500_000
+    BEFORE_M, AFTER_M = 10.0, 60.0
+
+    def __init__(self, s: np.ndarray, values: np.ndarray):
+        s = np.asarray(s, dtype=float)
+        values = np.asarray(values, dtype=float)
+        self.start = float(s[0]) - self.BEFORE_M
+        span = float(s[-1]) + self.AFTER_M - self.start
+        self.step = max(self.STEP_M, span / self.MAX_CELLS)
+        cells = int(span / self.step) + 1
+        # cell c holds the value of the last sample at or before start + c * step: sample i covers the cells
+        # from ceil((s_i - start) / step) to the next sample's first cell
+        first = np.ceil((s - self.start) / self.step - 1e-9).astype(np.intp)
+        first[0] = 0
+        counts = np.diff(np.append(first, cells))
+        self.values = np.repeat(values, np.maximum(counts, 0))[:cells]
+        self.inv_step = 1.0 / self.step
+
+    def at(self, s0: float, offsets: np.ndarray) -> np.ndarray:
+        """Values at arc lengths s0 + offsets (offsets >= 0; clamped to the grid's ends)."""
+        cells = offsets * self.inv_step
+        cells += (s0 - self.start) * self.inv_step
+        return self.values.take(cells.astype(np.intp), mode="clip")
+
+    def previewed(self, s0: float, lateral: LateralController, v: float, accel: float) -> np.ndarray:
+        """``at(s0, lateral.preview_offsets(v, accel))`` with fewer array operations: the clamps of the offsets
+        are only applied where they can bite (braking, reversing)."""
+        if v < 0.0 or accel < 0.0:
+            return self.at(s0, lateral.preview_offsets(v, accel))
+        cells = v * lateral.step_times
+        if accel != 0.0:
+            cells += accel * lateral._half_t2
+        cells *= self.inv_step
+        cells += (s0 - self.start) * self.inv_step
+        return self.values.take(cells.astype(np.intp), mode="clip")
 
 
 class SteeringEstimate:
@@ -172,12 +243,18 @@ class SteeringEstimate:
         return math.tan(self.angle_rad) / self.wheelbase_m
 
     def advance(self, commanded_curvature: float, dt: float) -> None:
-        target = min(max(math.atan(self.wheelbase_m * commanded_curvature), -self.max_angle_rad), self.max_angle_rad)
-        tau = self.time_constant_s
-        lagged = target + (self.angle_rad - target) * math.exp(-dt / tau) if tau > 0.0 else target
+        lim = self.max_angle_rad
+        target = math.atan(self.wheelbase_m * commanded_curvature)
+        target = lim if target > lim else -lim if target < -lim else target
+        if dt != getattr(self, "_dt", None):  # the decay of the lag per step, once per step length
+            tau = self.time_constant_s
+            self._dt, self._decay = dt, (math.exp(-dt / tau) if tau > 0.0 else 0.0)
+        angle = self.angle_rad
         step = self.max_rate_radps * dt
-        delta = min(max(lagged - self.angle_rad, -step), step)
-        self.angle_rad = min(max(self.angle_rad + delta, -self.max_angle_rad), self.max_angle_rad)
+        delta = (target - angle) * (1.0 - self._decay)
+        delta = step if delta > step else -step if delta < -step else delta
+        angle += delta
+        self.angle_rad = lim if angle > lim else -lim if angle < -lim else angle
 
     def correct(self, speed_mps: float, yaw_rate_radps: float, gain: float) -> None:
         """Blend towards the angle the measured yaw rate implies (only meaningful while moving)."""

@@ -34,6 +34,7 @@ from yard_ros.params import declare
 from yard_ros.spin import run_node
 from yard_ros.stamps import from_sec, to_sec
 
+from .lever_arm_check import lever_arm_findings
 from .localization_filter import Estimate, LocalizationFilter
 from .localization_inputs import (
     BayPoseReading,
@@ -98,6 +99,7 @@ class LocalizationNode(Node):
         else:
             ax, ay, _ = self.p.gnss_antenna_m
             rear_x = self.p.rear_axle_x_m
+        self.lever_configured = (float(ax), float(ay))
         self.screen = InputScreen(self.p, world.frame)
         self.filter = LocalizationFilter(self.p, (ax, ay), rear_x, world_spots(world))
         self.rejected: Counter[str] = Counter()  # '<stream> rejected: <reason>' from the screen
@@ -227,6 +229,9 @@ class LocalizationNode(Node):
             fix_age = now - f.last_fix_t
             if fix_age > p.gnss_timeout_s and now - f.last_bay_t > p.gnss_timeout_s:
                 problems_warn.append(f"dead reckoning: no accepted GNSS fix (nor bay positioning) for {fix_age:.1f} s")
+        lever_values, lever_problems = lever_arm_findings(self.filter, self.lever_configured, self.p)
+        values.update(lever_values)
+        problems_warn += lever_problems
         stamps = self.screen.last_stamp
         for stream in ("odom/wheel", "imu/data"):
             age = now - stamps.get(stream, -math.inf)

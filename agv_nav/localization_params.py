@@ -39,6 +39,21 @@ class LocalizationParams:
         "Rear axle centre along base_link x (the point without lateral velocity of an Ackermann carrier). "
         "Only used when geometry_from_world is false.", "m", -50.0, 0.0))
 
+    estimate_lever_arm: bool = field(default=True, metadata=spec(
+        "Estimate a correction of the GNSS antenna lever arm online. It is observable only while the carrier turns; "
+        "it stays at the configured value (within gnss_antenna_sigma_m) until fixes in a turn disagree with it, "
+        "then follows the data. Diagnostics report the estimate and warn when it differs from the configuration."))
+    gnss_antenna_sigma_m: float = field(default=0.005, metadata=spec(
+        "Standard deviation of the configured lever arm (per axis) the filter starts from when estimate_lever_arm "
+        "is true.", "m", 0.0, 5.0))
+    lever_arm_warn_m: float = field(default=0.1, metadata=spec(
+        "Diagnostics WARN when the estimated lever arm differs from the configured one by more than this and by "
+        "more than three of its standard deviations.", "m", 0.001, 10.0, dynamic=True))
+    rear_slip_sigma: float = field(default=0.005, metadata=spec(
+        "Standard deviation of the rear tyres' slip angle per lateral acceleration (estimated from 0 as a state): "
+        "the point without lateral velocity moves forward of the rear axle as the carrier corners faster.",
+        "rad/(m/s^2)", 0.0, 0.1))
+
     use_gnss_heading: bool = field(default=True, metadata=spec(
         "Subscribe to gnss/heading (a dual-antenna receiver's yaw; simulator: sensors.gnss_heading_enabled). "
         "Youyiguan's carriers have one: it gives heading at start-up without driving and keeps the cross-track error "
@@ -125,15 +140,15 @@ class LocalizationParams:
     gnss_default_sigma_single_m: float = field(default=3.0, metadata=spec(
         "Standard deviation assumed for a single solution whose covariance is unknown or unusable.",
         "m", 0.0, 100.0))
-    gnss_bias_fraction_fixed: float = field(default=0.95, metadata=spec(
-        "Share of an RTK fixed fix's variance that is slowly varying (Gauss-Markov error state), the rest white.",
-        "", 0.0, 0.9999))
+    gnss_bias_fraction_fixed: float = field(default=0.5, metadata=spec(
+        "Prior share of an RTK fixed fix's variance that is slowly varying (Gauss-Markov error state), the rest "
+        "white, until the receiver's own white noise has been measured (gnss_noise_window_s).", "", 0.0, 0.9999))
     gnss_bias_fraction_float: float = field(default=0.9, metadata=spec(
-        "Share of an RTK float fix's variance that is slowly varying. Float and single errors wander over tens "
-        "of seconds; modelling them as white noise makes the filter overconfident and lets 1 m multipath "
+        "Prior share of an RTK float fix's variance that is slowly varying. Float and single errors wander over "
+        "tens of seconds; modelling them as white noise makes the filter overconfident and lets 1 m multipath "
         "jumps through.", "", 0.0, 0.9999))
     gnss_bias_fraction_single: float = field(default=0.999, metadata=spec(
-        "Share of a single fix's variance that is slowly varying.", "", 0.0, 0.9999))
+        "Prior share of a single fix's variance that is slowly varying.", "", 0.0, 0.9999))
     gnss_bias_time_constant_fixed_s: float = field(default=5.0, metadata=spec(
         "Correlation time of the slowly varying error of RTK fixed solutions (residual multipath: seconds).",
         "s", 0.1, 3600.0))
@@ -143,12 +158,35 @@ class LocalizationParams:
     gnss_bias_time_constant_single_s: float = field(default=60.0, metadata=spec(
         "Correlation time of the slowly varying error of single solutions (atmosphere, orbits: a minute).",
         "s", 0.1, 3600.0))
+    gnss_noise_window_s: float = field(default=20.0, metadata=spec(
+        "Time window of the running estimate of the receiver's white noise, measured from fix-to-fix increments "
+        "against dead reckoning, per solution mode (docs/localization.md). The split of a fix's variance into white "
+        "and slow follows it.", "s", 1.0, 3600.0))
+    gnss_noise_prior_fixes: int = field(default=5, metadata=spec(
+        "How many increments the prior split (gnss_bias_fraction_*) counts for before the receiver's own white "
+        "noise takes over.", "", 1, 10000))
+    gnss_slow_floor: float = field(default=0.3, metadata=spec(
+        "The slow part of a fix's variance is at least this times its measured white part, whatever the receiver "
+        "reports: a slow error cannot be measured in a short window, and a receiver whose white noise exceeds what "
+        "it reports is assumed optimistic about its slow error too.", "", 0.0, 100.0))
+    gnss_jump_gate_chi2: float = field(default=18.42, metadata=spec(
+        "Chi-square gate (2 degrees of freedom) on a fix-to-fix increment against dead reckoning: beyond it the fix "
+        "track jumped (multipath starting or ending). A run of rejected fixes started by a jump is a multipath "
+        "event; one without a jump is the filter drifting away from consistent fixes.", "", 1.0, 1000.0))
+    gnss_drift_confirm_s: float = field(default=0.5, metadata=spec(
+        "Fixes rejected this long that agree with each other and with dead reckoning (no jump started the run) "
+        "mean the filter is wrong: it widens the pose and follows them.", "s", 0.05, 60.0))
+    gnss_young_track_s: float = field(default=1.5, metadata=spec(
+        "Right after the start or a recovery, a run of fixes that began with a jump replaces the young track the "
+        "filter follows once it has lasted as long as that track, and at least this long (a multipath event on the "
+        "first fixes is then left within it; one soon after the start is not followed for less).", "s", 0.05, 60.0))
     gnss_gate_chi2: float = field(default=18.42, metadata=spec(
         "Mahalanobis gate on a fix's innovation (chi-square, 2 degrees of freedom; 18.42 rejects 0.01 % of "
         "consistent fixes). Lower rejects more good data.", "", 1.0, 1000.0))
     gnss_gate_recovery_s: float = field(default=10.0, metadata=spec(
-        "After this long with every fix rejected while the rejected fixes agree with each other, the filter "
-        "trusts the receiver again (covariance inflated to the innovation) instead of dead reckoning forever.",
+        "A run of rejected fixes that started with a jump (multipath) is trusted again after this long when its fixes "
+        "agree with each other (sooner right after the start or a recovery, if the track followed until then was "
+        "shorter than the run): the receiver's slow error restarts, or the pose is widened to the innovation.",
         "s", 1.0, 600.0))
     gnss_heading_default_sigma_rad: float = field(default=0.01, metadata=spec(
         "Standard deviation of a GNSS heading whose covariance is unknown.", "rad", 1e-5, 1.0))

@@ -101,16 +101,16 @@ def braking_speed(distance_m: float, decel: float, jerk: float) -> float:
 
 
 def stop_speed(remaining_m: float, speed_mps: float, lag_s: float, decel: float, jerk: float, gain: float,
-               creep: float, tolerance: float) -> float:
+               creep: float, tolerance: float, braking: float | None = None) -> float:
     """Speed command [m/s] that stops the deck centre at ``remaining_m`` ahead (module docstring).
 
     ``remaining_m`` may be negative (past the point): then the command is zero; reversing is the
-    caller's decision.
+    caller's decision. ``braking``: ``braking_speed`` of the predicted distance, if the caller has it.
     """
     predicted = remaining_m - speed_mps * lag_s
     if predicted <= tolerance:
         return 0.0
-    v = min(braking_speed(predicted, decel, jerk), gain * predicted)
+    v = min(braking_speed(predicted, decel, jerk) if braking is None else braking, gain * predicted)
     return max(v, creep)
 
 
@@ -138,3 +138,73 @@ class SpeedReference:
         self.v = max(v_next, 0.0)
         if self.v == 0.0 and self.a < 0.0:
             self.a = 0.0
+
+
+class AlongTrackEstimate:
+    """The deck centre's arc length along the route, filtered over the approach (issue #14, docking).
+
+    The stop law and the docked check used to read one pose sample: with 1.5 cm of white noise on the
+    localization output the carrier stopped (and was judged docked) 2-3 cm off. Here each sample's arc
+    length ``z`` is fused by a one-state Kalman filter whose prediction integrates the measured speed; the
+    noise of ``z`` is not assumed but measured, as the filter measures a receiver's (``agv_nav.gnss_noise``):
+    the increment of two samples minus the distance driven between them has twice the white variance of one
+    sample. A smooth localization output (the carrier's own filter) has tiny increments, so the estimate
+    follows it without lag; a white-noisy one is averaged over the approach and the standstill. A sample far
+    outside the expected spread (4 sigma) is a real correction of the localization (bay positioning taking
+    over, say) and is taken at once.
+    """
+
+    SPEED_ERROR = 0.01  # share of the speed the measured speed may be off by (wheel scale, latency)
+    SPEED_NOISE_MPS = 0.005
+    CLIP = 4.0  # an increment counts at most this many times the current noise estimate
+    WINDOW = 50  # samples in the running noise estimate
+    JUMP_SIGMA = 4.0
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.ready = False  # a first sample has been fused
+        self.s = math.nan
+        self.var = 0.0
+        self.t: float | None = None
+        self.noise = 0.0  # white variance of one sample [m^2]
+        self.weight = 0.0
+        self.driven = 0.0  # [m] since the last sample
+        self.last_z = math.nan
+
+
+    def predict(self, t: float, speed_mps: float) -> None:
+        """Drive the estimate on to time t with the measured speed."""
+        if self.t is not None and t > self.t and self.ready:
+            dt = t - self.t
+            d = speed_mps * dt
+            self.s += d
+            self.driven += d
+            q = (self.SPEED_ERROR * abs(speed_mps) + self.SPEED_NOISE_MPS) * dt
+            self.var += q * q
+        self.t = t if self.t is None else max(self.t, t)
+
+    def update(self, z: float, prior_var: float) -> None:
+        """Fuse one sample's arc length ``z`` [m]; ``prior_var`` [m^2] is the sample's reported variance (a start)."""
+        if not math.isfinite(z):
+            return
+        if not self.ready:
+            self.ready = True
+            self.s, self.var = z, max(prior_var, 1e-8)
+            self.noise, self.weight = max(prior_var, 1e-8), 3.0
+            self.last_z, self.driven = z, 0.0
+            return
+        inc = z - self.last_z - self.driven
+        self.last_z, self.driven = z, 0.0
+        x = min(0.5 * inc * inc, self.CLIP * self.noise)
+        self.weight = min(self.weight + 1.0, float(self.WINDOW))
+        self.noise = max(self.noise + (x - self.noise) / self.weight, 1e-10)
+        innov = z - self.s
+        s_var = self.var + self.noise
+        if innov * innov > self.JUMP_SIGMA**2 * s_var and abs(innov) > 0.01:
+            self.s, self.var = z, self.noise  # the localization corrected itself: follow at once
+            return
+        k = self.var / s_var
+        self.s += k * innov
+        self.var *= 1.0 - k

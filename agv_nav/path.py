@@ -33,7 +33,7 @@ how fast, is not decided here but by the one contract the fleet manager and the 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from scipy.linalg import solveh_banded
@@ -119,9 +119,8 @@ def segment_curvatures(pts: np.ndarray, resolution_m: float = POINT_RESOLUTION_M
     return kappa
 
 
-@dataclass(frozen=True)
-class Projection:
-    """Where a point lies relative to the path."""
+class Projection(NamedTuple):
+    """Where a point lies relative to the path (a named tuple: built every control step, so built cheaply)."""
 
     s_m: float  # arc length of the foot point (may be < 0 before the start or > length past the end)
     lateral_m: float  # signed offset, positive to the left of travel
@@ -193,6 +192,9 @@ class ReferencePath:
         self._seg_len2 = np.maximum(np.sum(seg * seg, axis=1), 1e-12)
         self._ds = np.diff(self.s)
         self._mean_ds = max(float(self._ds.mean()), 1e-3) if len(self._ds) else 1.0
+        # plain lists for the scalar walk of project()
+        self._xs, self._ys, self._ss = self.x.tolist(), self.y.tolist(), self.s.tolist()
+        self._hs, self._ks = self.heading.tolist(), self.curvature.tolist()
 
     @staticmethod
     def _segment_limits(raw_points, pts: np.ndarray, raw_limits: np.ndarray | None) -> np.ndarray:
@@ -211,7 +213,75 @@ class ReferencePath:
 
     # ------------------------------------------------------------------ queries
     def project(self, x: float, y: float, hint: int | None = None, window_m: float = 4.0) -> Projection:
-        """Foot point of (x, y); searches ``window_m`` around ``hint`` (a previous index) or everywhere."""
+        """Foot point of (x, y); searches ``window_m`` around ``hint`` (a previous index) or everywhere.
+
+        With a hint, the foot point is first followed along the path from it with scalar arithmetic (a control
+        step moves it by a sample or two); only if that walk does not settle within the window is the window
+        searched with numpy.
+        """
+        if hint is not None and 0 <= hint < self.n - 1:
+            found = self._walk(x, y, hint, int(window_m / self._mean_ds) + 2)
+            if found is not None:
+                return found
+        return self._search(x, y, hint, window_m)
+
+    def _walk(self, x: float, y: float, i: int, max_steps: int) -> Projection | None:
+        xs, ys = self._xs, self._ys
+        last = self.n - 2
+        direction = 0
+        for _ in range(max_steps):
+            ax, ay = xs[i], ys[i]
+            ux, uy = xs[i + 1] - ax, ys[i + 1] - ay
+            px, py = x - ax, y - ay
+            seg2 = ux * ux + uy * uy
+            t = (px * ux + py * uy) / seg2 if seg2 > 1e-12 else 0.0
+            if t > 1.0 and i < last and direction >= 0:
+                i, direction = i + 1, 1
+            elif t < 0.0 and i > 0 and direction <= 0:
+                i, direction = i - 1, -1
+            else:
+                break
+        else:
+            return None
+        cross = ux * py - uy * px
+        # Inside a curve, near a vertex, the feet on two neighbouring segments are both valid: take the nearest, as
+        # the search does. The band where that can happen is about (distance from the line) x (chord turn) /
+        # (segment length) wide at each end of the segment; well inside it the neighbours cannot be nearer.
+        ks = self._ks
+        turn = max(abs(ks[i]), abs(ks[i - 1]) if i > 0 else 0.0, abs(ks[i + 1]) if i < last else 0.0)
+        margin = 0.01 + (abs(cross) + 0.05 * seg2) * turn / max(seg2, 1e-12) * 2.0
+        if not margin < t < 1.0 - margin:
+            best, best_d2 = i, math.inf
+            for j in (i - 1, i, i + 1):  # in index order, ties to the lower index (as the search's argmin)
+                if 0 <= j <= last:
+                    vx, vy = xs[j + 1] - xs[j], ys[j + 1] - ys[j]
+                    qx, qy = x - xs[j], y - ys[j]
+                    v2 = vx * vx + vy * vy
+                    tj = (qx * vx + qy * vy) / v2 if v2 > 1e-12 else 0.0
+                    tj = 0.0 if tj < 0.0 else 1.0 if tj > 1.0 else tj
+                    d2 = (qx - vx * tj) ** 2 + (qy - vy * tj) ** 2
+                    if d2 < best_d2:
+                        best, best_d2 = j, d2
+            if best != i:
+                i = best
+                ax, ay = xs[i], ys[i]
+                ux, uy = xs[i + 1] - ax, ys[i + 1] - ay
+                px, py = x - ax, y - ay
+                seg2 = max(ux * ux + uy * uy, 1e-12)
+                t = (px * ux + py * uy) / seg2
+                cross = ux * py - uy * px
+        if not ((i == 0 and t < 0.0) or (i == last and t > 1.0)):
+            t = 0.0 if t < 0.0 else 1.0 if t > 1.0 else t
+        seg2 = max(seg2, 1e-12)
+        seg_len = math.sqrt(seg2)
+        tc = 0.0 if t < 0.0 else 1.0 if t > 1.0 else t
+        k = ks[i]
+        h0 = self._hs[i]
+        ss = self._ss
+        return Projection(ss[i] + t * (ss[i + 1] - ss[i]), cross / seg_len + 0.5 * k * tc * (1.0 - tc) * seg2,
+                          h0 + tc * (self._hs[i + 1] - h0), k, i)
+
+    def _search(self, x: float, y: float, hint: int | None, window_m: float) -> Projection:
         if hint is None:
             lo, hi = 0, self.n - 1
         else:
@@ -250,8 +320,15 @@ class ReferencePath:
 
     def curvature_at(self, s_m: np.ndarray | float):
         """Path curvature [1/m] at arc length(s) s (piecewise constant per route segment, clamped)."""
-        idx = np.clip(np.searchsorted(self.s, s_m, side="right") - 1, 0, self.n - 1)
-        return self.curvature[idx]
+        return self.sample_values(self.curvature, s_m)
+
+    def sample_values(self, values: np.ndarray, s_m: np.ndarray | float):
+        """``values`` (one per sample) at arc length(s) s: the value of the sample at or before s, clamped."""
+        idx = self.s.searchsorted(s_m, side="right") - 1
+        if isinstance(idx, np.ndarray):
+            idx[idx < 0] = 0
+            return values.take(idx, mode="clip")
+        return values[min(max(int(idx), 0), self.n - 1)]
 
     def pose_at(self, s_m: float) -> tuple[float, float, float]:
         """(x, y, heading) at arc length s; extrapolated straight beyond the ends."""

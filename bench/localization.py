@@ -1,4 +1,18 @@
-"""Localization benchmark (issue #3): raw GNSS vs the carrier filter vs robot_localization, on Youyiguan routes.
+"""Localization benchmark: the shipped filter over a matrix of GNSS error models (issue #14) and on Youyiguan routes
+(issue #3), side by side with a robot_localization-style EKF in the same run.
+
+``--part matrix`` (default): every error model of ``bench/recorded_drive.py`` (white, Gauss-Markov with
+correlation times from 1 to 120 s, a mixture, a receiver reporting a third or three times its sigma, RTK
+float for 40 s with a 20 s correlation, multipath jumps of 1-10 m, the antenna 1.5 m from where it is
+configured) on two generators: the independent one in ``bench/recorded_drive.py`` (its own vehicle model
+with tyre slip, sensor rates, latencies and error processes; nothing from yard_sim) and the simulator's own
+sensor models with the matching settings (``SIM_MODELS``). Each drive is run through ``ours`` (the shipped
+``LocalizationParams()``, as the node) and the robot_localization-style EKF of ``bench/rl_ekf.py``, ungated
+and gated, in the same process; ``bench/loc_matrix.py`` scores them. Targets of issue #14 on every model:
+RTK fixed RMSE <= 1 cm with white error and <= 2 cm otherwise, <= 1 % of clean fixes rejected, no lock-out
+over 2 s, >= 95 % of errors inside 3 sigma, every 1-10 m multipath jump rejected.
+
+``--part routes``: the issue #3 scenarios below.
 
 Each scenario drives a carrier with ``yard_sim.carrier_model.CarrierModel`` (a small pure-pursuit
 driver on the ground truth) along lanes of the Youyiguan world and samples
@@ -45,7 +59,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sim_localization import FilterLoop  # noqa: E402
+import loc_matrix  # noqa: E402
+import recorded_drive  # noqa: E402
+from sim_localization import FilterLoop, reading_of  # noqa: E402
 
 from agv_nav.localization_params import LocalizationParams  # noqa: E402
 from yard_model import load_world  # noqa: E402
@@ -168,8 +184,12 @@ class Recording:
         return x + c * self.lever[0] - s * self.lever[1], y + s * self.lever[0] + c * self.lever[1]
 
 
-def simulate(world, sc: Scenario, seed: int, t0: float = 1000.0, standstill_s: float = 5.0) -> Recording:
-    """Drive the scenario's route and record every sensor output with its arrival time."""
+def simulate(world, sc: Scenario, seed: int, t0: float = 1000.0, standstill_s: float = 5.0,
+             sensor_config: dict | None = None) -> Recording:
+    """Drive the scenario's route and record every sensor output with its arrival time.
+
+    ``sensor_config``: SensorConfig fields to change (the error-model matrix).
+    """
     path = route_polyline(world, sc.route, sc.laps)
     ct = world.carrier_type
     half = ct.wheelbase_m / 2.0
@@ -182,6 +202,8 @@ def simulate(world, sc: Scenario, seed: int, t0: float = 1000.0, standstill_s: f
     cfg = SensorConfig(gnss_heading_enabled=True, bay_positioning_enabled=False)  # GNSS scenarios: no CPS
     if sc.latency_s is not None:
         cfg = dataclasses.replace(cfg, gnss_latency_min_s=sc.latency_s[0], gnss_latency_max_s=sc.latency_s[1])
+    if sensor_config:
+        cfg = dataclasses.replace(cfg, **sensor_config)
     sensors = CarrierSensors(world, ct, cfg, seed=seed, vehicle_index=0)
     if sc.base_mode:
         sensors.force_mode(sc.base_mode)
@@ -433,6 +455,119 @@ def export(rec: Recording, world, out_dir: Path) -> None:
 
 
 
+# ---------------------------------------------------------------- error-model matrix
+_MIX = {"gnss_fixed_sigma_m": 0.007, "gnss_fixed_time_constant_s": 10.0, "gnss_fixed_white_sigma_m": 0.007}
+SIM_MODELS = {  # name -> (SensorConfig changes, scenario, lever arm error (configured minus true) [m])
+    "white": ({"gnss_fixed_sigma_m": 0.0, "gnss_fixed_white_sigma_m": 0.010}, "link", (0.0, 0.0)),
+    "white_1.5cm": ({"gnss_fixed_sigma_m": 0.0, "gnss_fixed_white_sigma_m": 0.015}, "link", (0.0, 0.0)),
+    "gm_1s": ({"gnss_fixed_sigma_m": 0.010, "gnss_fixed_time_constant_s": 1.0}, "link", (0.0, 0.0)),
+    "gm_5s": ({"gnss_fixed_sigma_m": 0.010, "gnss_fixed_time_constant_s": 5.0}, "link", (0.0, 0.0)),
+    "gm_30s": ({"gnss_fixed_sigma_m": 0.010, "gnss_fixed_time_constant_s": 30.0}, "link", (0.0, 0.0)),
+    "gm_120s": ({"gnss_fixed_sigma_m": 0.010, "gnss_fixed_time_constant_s": 120.0}, "link", (0.0, 0.0)),
+    "mixture": (_MIX, "link", (0.0, 0.0)),
+    "optimistic_3x": (_MIX | {"gnss_reported_sigma_scale": 1.0 / 3.0}, "link", (0.0, 0.0)),
+    "pessimistic_3x": (_MIX | {"gnss_reported_sigma_scale": 3.0}, "link", (0.0, 0.0)),
+    "float_40s": (_MIX | {"gnss_float_time_constant_s": 20.0}, "link_float", (0.0, 0.0)),
+    "multipath": (_MIX, "portals_fixed", (0.0, 0.0)),
+    "float_multipath": (_MIX, "portals", (0.0, 0.0)),
+    "lever_arm_1.5m": (_MIX, "portals_fixed", (1.5, 0.0)),
+}
+_SIM_SCENARIOS = {
+    "link": Scenario("link", "VN hub -> border loop, RTK fixed forced, 5 m/s", LINK_VN_TO_CN, base_mode="rtk_fixed",
+                     max_s=150.0),
+    "link_float": Scenario("link_float", "same, RTK float forced for 40 s from t = 30 s", LINK_VN_TO_CN,
+                           base_mode="rtk_fixed", forced=((30.0, "rtk_float", 70.0),), max_s=150.0),
+    "portals_fixed": Scenario("portals_fixed", "CN transfer lane loop under the portals, RTK fixed forced (the "
+                              "portals' 1-10 m multipath at 0.5 Hz stays), 3 m/s", CN_PORTAL_LOOP,
+                              base_mode="rtk_fixed", speed_mps=3.0, max_s=200.0),
+    "portals": Scenario("portals", "CN transfer lane loop under the portals, world zones (RTK float, 1-10 m multipath "
+                        "at 0.5 Hz), 3 m/s", CN_PORTAL_LOOP, speed_mps=3.0, max_s=200.0),
+}
+
+
+def first_turn_end(t: np.ndarray, yaw: np.ndarray, angle: float = math.radians(60.0)) -> float:
+    """Time at which the heading has turned ``angle`` from where it was when the carrier started (-inf: never)."""
+    turned = np.abs(np.unwrap(yaw) - yaw[0])
+    i = np.flatnonzero(turned >= angle)
+    return float(t[i[0]] + 2.0) if len(i) else math.inf  # and a couple of seconds to settle
+
+
+def sim_drive(world, name: str, seed: int) -> loc_matrix.Drive:
+    """A matrix drive from the simulator's own sensor models."""
+    changes, scenario, lever_error = SIM_MODELS[name]
+    rec = simulate(world, _SIM_SCENARIOS[scenario], seed, sensor_config=changes)
+    items = [(a, r) for a, m in rec.items if (r := reading_of(m, a)) is not None]
+    info = {m.stamp: (m.mode, m.multipath) for _, m in rec.items if isinstance(m, GnssFix) and m.mode != "none"}
+    tr = rec.truth
+
+    def truth_xy(ts):
+        return np.column_stack([np.interp(ts, tr[:, 0], tr[:, 1]), np.interp(ts, tr[:, 0], tr[:, 2])])
+
+    lever = (rec.lever[0] + lever_error[0], rec.lever[1] + lever_error[1])
+    score_from = first_turn_end(tr[:, 0], tr[:, 3]) if lever_error != (0.0, 0.0) else -math.inf
+    return loc_matrix.Drive(name, "yard_sim", seed, items, truth_xy, info, lever, rec.rear_axle_x_m, world.frame,
+                            score_from)
+
+
+def recorded(model, seed: int, truth=None) -> loc_matrix.Drive:
+    """A matrix drive from the independent generator (bench/recorded_drive.py)."""
+    rec = recorded_drive.record(model, seed, truth)
+    tr = rec.truth
+    info = {s: (m, mp) for s, m, mp in rec.fixes}
+    score_from = tr.first_turn_end if model.antenna_error_m != (0.0, 0.0) else -math.inf
+    return loc_matrix.Drive(model.name, "recorded", seed, rec.items, tr.at_many, info, recorded_drive.LEVER,
+                            -recorded_drive.D_REAR, recorded_drive.FRAME, score_from)
+
+
+def matrix(args, console) -> None:
+    """The error-model matrix (module docstring): one table per generator."""
+    world = load_world(WORLD)
+    names = args.models or [m.name for m in recorded_drive.ERROR_MODELS]
+    estimators = [(k, fn) for k, fn in (("ours", lambda d: loc_matrix.run_ours(d)),
+                                         ("rl", lambda d: loc_matrix.run_peer(d, gated=False)),
+                                         ("rl_gated", lambda d: loc_matrix.run_peer(d, gated=True)))
+                  if k in args.estimators]
+    truth = recorded_drive.drive()  # the same drive for every model and seed (the errors are what differs)
+    for source in args.generators:
+        table = Table(title=f"GNSS error-model matrix, generator: {source}, {args.seeds} seed(s) per model; errors "
+                            "of base_link, RTK fixed samples (lever arm model: after the first turn)")
+        for col in ("model", "estimator", "RMSE", "p95", "max", "inside 3σ", "clean fixes rejected",
+                    "multipath rejected", "longest lock-out", "µs / message"):
+            table.add_column(col, justify="left" if col in ("model", "estimator") else "right")
+        for name in names:
+            if source == "yard_sim" and name not in SIM_MODELS:
+                continue
+            scored: dict[str, list] = {}
+            labels: dict[str, str] = {}
+            notes = ""
+            for seed in range(1, args.seeds + 1):
+                d = recorded(recorded_drive.MODELS[name], seed, truth) if source == "recorded" \
+                    else sim_drive(world, name, seed)
+                for key, fn in estimators:
+                    run = fn(d)
+                    labels[key] = run.name
+                    scored.setdefault(key, []).append(loc_matrix.evaluate(d, run))
+                    if key == "ours" and run.extra.get("lever_arm") and name.startswith("lever"):
+                        (lx, ly), (sx, sy) = run.extra["lever_arm"]
+                        notes += f" s{seed}: antenna ({lx:.2f} ± {sx:.2f}, {ly:.2f} ± {sy:.2f}) m;"
+            for key in (k for k, _ in estimators):
+                f = loc_matrix.summarize(scored[key])
+                table.add_row(name, labels[key], fmt(f["rmse"]), fmt(f["p95"]), fmt(f["max"]),
+                              pct(f["inside_3sigma"]), pct(f["clean_rejected"]) + f" of {f['clean_fixes']}",
+                              pct(f["multipath_rejected"]) + f" of {f['multipath_fixes']}",
+                              "—" if math.isnan(f["lockout_s"]) else f"{f['lockout_s']:.1f} s", f"{f['cpu_us']:.0f}")
+            if notes:
+                console.print(f"  {name} ({source}), ours, estimated lever arm (true (6.00, 0.50) m):{notes}",
+                              style="dim")
+            table.add_section()
+            console.print(f"  {name} ({source}) done", style="dim")
+        console.print(table)
+
+
+def pct(v: float) -> str:
+    return "—" if v is None or not math.isfinite(v) else f"{v * 100:.1f} %"
+
+
 # ------------------------------------------------------------------------ report
 def fmt(v: float | None, unit: str = "m") -> str:
     if v is None or not math.isfinite(v):
@@ -451,14 +586,23 @@ def pool(results: list[Result]) -> Result:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--part", choices=("matrix", "routes"), default="matrix")
+    ap.add_argument("--models", nargs="*", help="matrix: error models to run (default: all)")
+    ap.add_argument("--generators", nargs="+", choices=("recorded", "yard_sim"), default=["recorded", "yard_sim"],
+                    help="matrix: the independent generator, the simulator's sensor models, or both")
+    ap.add_argument("--estimators", nargs="+", choices=("ours", "rl", "rl_gated"), default=["ours", "rl", "rl_gated"],
+                    help="matrix: ours (shipped configuration) and the robot_localization-style peer, ungated / gated")
     ap.add_argument("--scenarios", nargs="*", default=[s.name for s in SCENARIOS])
     ap.add_argument("--seeds", type=int, default=3, help="seeds per scenario (figures pool all runs)")
     ap.add_argument("--export-scenarios", type=Path, help="write every run's inputs/truth as CSV for a peer here")
     ap.add_argument("--peer-results", type=Path, action="append", default=[],
                     help="directory with <scenario>.s<seed>.estimates.csv from a peer (repeatable; label = dir name)")
     args = ap.parse_args(argv)
-    world = load_world(WORLD)
     console = Console()
+    if args.part == "matrix":
+        matrix(args, console)
+        return 0
+    world = load_world(WORLD)
     chosen = [s for s in SCENARIOS if s.name in args.scenarios]
     table = Table(title=f"Localization on Youyiguan routes, {args.seeds} seed(s) per scenario: base_link position "
                         "error after initialisation")

@@ -14,7 +14,12 @@ from the Youyiguan lane graph (parking spot -> carrier bay across the border cor
 3. controller compute time per step and steps per second (Python, this machine).
 
 Localization: ``--localization truth`` feeds the ground truth; ``noise`` adds a Gauss-Markov error
-(sigma 1 cm, 1 s correlation; yaw sigma 2 mrad) like an RTK-fixed localization output; ``filter`` puts
+(sigma 1 cm, 1 s correlation; yaw sigma 2 mrad) like an RTK-fixed localization output; noise models
+unlike the simulator's (issue #14, docking): ``white`` 1.5 cm white per axis and 2 mrad in yaw, every 50 Hz
+sample independent; ``heavy`` Student-t (3 degrees of freedom) scaled 1 cm; ``quantized`` the truth on a
+1 cm grid plus 3 mm white; ``late`` 1 cm white delivered at 20 Hz, 60-120 ms after its stamp (the
+follower predicts it to the present); ``walk`` a random walk of 5 mm/sqrt(s) (a slow drift no average
+removes); several may be given and are run one after the other; ``filter`` puts
 the localization of issue #3 in the loop: the carrier model's true state drives the simulator's sensor
 models (``yard_sim.sensors.CarrierSensors``: GNSS with latency and the world's GNSS zones -- RTK fixed in
 open sky, float with multipath under the crane portals, none under the border canopy, single beside the
@@ -162,14 +167,43 @@ class Localizer:
     def tick(self, t: float, st) -> None:
         """Physics tick at t with the true state (sensors sample here; nothing to do for truth/noise)."""
 
+    STD = {"truth": 0.0, "noise": 0.01, "white": 0.015, "heavy": 0.017, "quantized": 0.005, "late": 0.01,
+           "walk": 0.02}  # reported position standard deviation [m]
+
     def __call__(self, st, t: float) -> PoseEstimate | None:
-        if self.mode == "noise":
+        rng, mode = self.rng, self.mode
+        if mode == "late":
+            return self._late(st, t)
+        if mode == "noise":
             a = math.exp(-CTRL_DT / 1.0)
             sig = np.array([0.01, 0.01, 0.002])
-            self.err = a * self.err + math.sqrt(1 - a * a) * sig * self.rng.standard_normal(3)
+            self.err = a * self.err + math.sqrt(1 - a * a) * sig * rng.standard_normal(3)
+        elif mode == "white":
+            self.err = np.array([0.015, 0.015, 0.002]) * rng.standard_normal(3)
+        elif mode == "heavy":
+            self.err = np.array([0.01, 0.01, 0.002]) * rng.standard_t(3, 3)
+        elif mode == "quantized":
+            q = np.round(np.array([st.x, st.y]) / 0.01) * 0.01 - np.array([st.x, st.y])
+            self.err = np.append(q + 0.003 * rng.standard_normal(2), 0.001 * rng.standard_normal())
+        elif mode == "walk":
+            self.err = self.err + np.array([0.005, 0.005, 0.0005]) * math.sqrt(CTRL_DT) * rng.standard_normal(3)
         e = self.err
         return PoseEstimate(t, st.x + e[0], st.y + e[1], st.yaw + e[2], st.speed_mps, st.yaw_rate_radps,
-                            std_xy_m=0.01 if self.mode == "noise" else 0.0)
+                            std_xy_m=self.STD[mode])
+
+    def _late(self, st, t: float) -> PoseEstimate:
+        """1 cm white, measured at 20 Hz and delivered 60-120 ms later."""
+        if not hasattr(self, "_queue"):
+            self._queue, self._next_sample, self._current = [], 0.0, None
+        if t >= self._next_sample - 1e-9:
+            e = 0.01 * self.rng.standard_normal(2)
+            latency = float(self.rng.uniform(0.06, 0.12))
+            self._queue.append((t + latency, PoseEstimate(t, st.x + e[0], st.y + e[1], st.yaw, st.speed_mps,
+                                                          st.yaw_rate_radps, std_xy_m=0.01)))
+            self._next_sample = t + 0.05
+        while self._queue and self._queue[0][0] <= t + 1e-9:
+            self._current = self._queue.pop(0)[1]
+        return self._current
 
 
 class FilterLocalizer(Localizer):
@@ -245,9 +279,9 @@ class Ours:
     def command(self, t, pose):
         if pose is not None:
             self.f.update_pose(pose)
-        t0 = time.perf_counter()
+        t0 = time.thread_time()
         c = self.f.step(t)
-        return c.v_mps, c.yaw_rate_radps, time.perf_counter() - t0
+        return c.v_mps, c.yaw_rate_radps, time.thread_time() - t0
 
     def done(self):
         return self.f.state in ("docked", "fault")
@@ -276,9 +310,9 @@ class Rpp:
         if pose is None:  # no localization yet: stand
             return 0.0, 0.0, 0.0
         rx, ry = pose.x - self.a * math.cos(pose.yaw), pose.y - self.a * math.sin(pose.yaw)
-        t0 = time.perf_counter()
+        t0 = time.thread_time()
         v, w = self.rpp.compute(rx, ry, pose.yaw, pose.speed_mps)
-        return v, w, time.perf_counter() - t0
+        return v, w, time.thread_time() - t0
 
     def done(self):
         return self.rpp.goal_reached
@@ -337,7 +371,7 @@ class PythonRoboticsPeer:
         a, L = self.a, self.carrier.wheelbase_m
         rx, ry = pose.x - a * math.cos(pose.yaw), pose.y - a * math.sin(pose.yaw)
         v = max(pose.speed_mps, 0.0)
-        t0 = time.perf_counter()
+        t0 = time.thread_time()
         if self.kind == "pure_pursuit":
             st = self.m.State(x=pose.x, y=pose.y, yaw=pose.yaw, v=v)
             if self.pind is None:
@@ -352,7 +386,7 @@ class PythonRoboticsPeer:
             self.hint = pr.index
             st = self.m.State(x=rx, y=ry, yaw=pose.yaw, v=max(v, 1e-3))
             delta = self.m.rear_wheel_feedback_control(st, pr.lateral_m, pr.curvature, pr.heading_rad)
-        dt = time.perf_counter() - t0
+        dt = time.thread_time() - t0
         delta = float(np.clip(delta, -self.carrier.max_steering_angle_rad, self.carrier.max_steering_angle_rad))
         v_eff = v_cmd if abs(v_cmd) >= 0.05 else 0.05
         return v_cmd, v_eff * math.tan(delta) / L, dt
@@ -453,7 +487,9 @@ def main() -> None:
     ap.add_argument("--pythonrobotics", type=Path, help="checkout of AtsushiSakai/PythonRobotics (peers)")
     ap.add_argument("--speeds", type=float, nargs="+", default=[2.0, 4.0, 6.0])
     ap.add_argument("--dockings", type=int, default=120)
-    ap.add_argument("--localization", choices=("truth", "noise", "filter"), default="truth")
+    ap.add_argument("--localization", nargs="+", default=["truth"],
+                    choices=("truth", "noise", "white", "heavy", "quantized", "late", "walk", "filter"),
+                    help="how the controllers are localized (module docstring); several are run one after the other")
     ap.add_argument("--gnss", choices=("zones", "rtk_fixed", "rtk_float"), default="zones",
                     help="with --localization filter: the world's GNSS zones, or one mode forced everywhere")
     ap.add_argument("--no-bay-positioning", action="store_true",
@@ -474,10 +510,6 @@ def main() -> None:
     ct = world.carrier_type
     routes = youyiguan_routes(world, [("cn_park_1", "vn_bay_b1"), ("vn_park_1", "cn_bay_a2")])
 
-    args.loc = LocSetup(args.localization, world, args.gnss, not args.no_bay_positioning, not args.no_gnss_heading)
-    args.loc_label = args.localization if args.localization != "filter" else \
-        f"filter (GNSS: {args.gnss}, bay positioning: {'off' if args.no_bay_positioning else 'on'}, " \
-        f"GNSS heading: {'off' if args.no_gnss_heading else 'on'})"
     made = {"ours": lambda: Ours(ct), "rpp": lambda: Rpp(ct, scaled=False), "rpp_scaled": lambda: Rpp(ct, scaled=True)}
     controllers = [made[k]() for k in args.controllers]
     if args.pythonrobotics:
@@ -485,10 +517,25 @@ def main() -> None:
             controllers.append(PythonRoboticsPeer(ct, kind, args.pythonrobotics))
 
     compute: dict[str, list[float]] = {}
-    if args.parts in ("all", "cross-track"):
-        cross_track(args, console, ct, routes, controllers, compute)
-    if args.parts in ("all", "docking"):
-        docking(args, console, world, ct, [c for c in controllers if not isinstance(c, PythonRoboticsPeer)])
+    summary: list[tuple] = []
+    for mode in args.localization:
+        args.mode = mode
+        args.loc = LocSetup(mode, world, args.gnss, not args.no_bay_positioning, not args.no_gnss_heading)
+        args.loc_label = mode if mode != "filter" else \
+            f"filter (GNSS: {args.gnss}, bay positioning: {'off' if args.no_bay_positioning else 'on'}, " \
+            f"GNSS heading: {'off' if args.no_gnss_heading else 'on'})"
+        if args.parts in ("all", "cross-track"):
+            cross_track(args, console, ct, routes, controllers, compute)
+        if args.parts in ("all", "docking"):
+            summary += docking(args, console, world, ct,
+                               [c for c in controllers if not isinstance(c, PythonRoboticsPeer)])
+    if len(summary) > 1:
+        table = Table(title="Stop error at the bay by localization model (deck centre after settling, cm)")
+        for col in ("controller", "localization", "n", "along |mean| | p95 | max", "radial p95", "failed"):
+            table.add_column(col, justify="left" if col in ("controller", "localization") else "right")
+        for row in summary:
+            table.add_row(*row)
+        console.print(table)
     if compute:
         comp = Table(title="Controller compute per step (Python 3, this machine, all steps of the cross-track runs)")
         for col in ("controller", "mean µs", "p99 µs", "steps/s"):
@@ -504,7 +551,7 @@ def cross_track(args, console, ct, routes, controllers, compute) -> None:
                         f"({' + '.join(r.name for r in routes)}, {sum(len(r.points) for r in routes)} points), "
                         f"localization: {args.loc_label}")
     cols = ["controller", "target m/s", "RMS cm", "max cm", "mean m/s", "route time s", "µs/step", "steps/s"]
-    if args.localization == "filter":
+    if args.mode == "filter":
         cols += ["RMS | max cm, RTK fixed", "RMS | max cm, degraded GNSS", "% degraded",
                  "controller: estimate vs line RMS | max cm", "localization: lateral error RMS | max cm"]
     for col in cols:
@@ -543,7 +590,7 @@ def cross_track(args, console, ct, routes, controllers, compute) -> None:
                    f"{np.mean(spd) if spd else math.nan:.2f}", f"{t_tot:.0f}", f"{mean_us:.0f}", f"{1e6 / mean_us:.0f}"]
             if fails:
                 row[3] += " FAILED: " + "; ".join(fails)
-            if args.localization == "filter":
+            if args.mode == "filter":
                 tr, es, fx = np.asarray(lat_f), np.asarray(lat_e), np.asarray(fixed, dtype=bool)
                 row += [rms_max(tr[fx]), rms_max(tr[~fx]), f"{100.0 * (1 - fx.mean()) if fx.size else 0:.0f}",
                         rms_max(es), rms_max(tr - es)]
@@ -599,7 +646,7 @@ def print_excursions(console, title: str, res: RunResult, threshold_m: float) ->
                       + "; ".join(line), soft_wrap=True)
 
 
-def docking(args, console, world, ct, controllers) -> None:
+def docking(args, console, world, ct, controllers) -> list[tuple]:
     rng = np.random.default_rng(args.seed)
     bays = [b.id for b in world.carrier_bays()]
     sources = {b: ("cn_park_1" if b.startswith("vn") else "vn_park_1") for b in bays}
@@ -614,7 +661,7 @@ def docking(args, console, world, ct, controllers) -> None:
         total = float(np.sum(np.linalg.norm(np.diff(r.points, axis=0), axis=1)))
         back = float(rng.uniform(25.0, 150.0))
         s0 = total - back
-        if args.localization == "filter":  # start in open sky (the carrier arrives with a converged filter)
+        if args.mode == "filter":  # start in open sky (the carrier arrives with a converged filter)
             s0 = min(s0, degraded_entry[b] - float(rng_sky.uniform(5.0, 30.0)))
         cases.append((b, s0, float(rng.uniform(-0.3, 0.3)), float(rng.uniform(-0.03, 0.03))))
     dock_table = Table(title=f"Docking at the 8 Youyiguan carrier bays: {args.dockings} approaches from 25-150 m, "
@@ -624,6 +671,7 @@ def docking(args, console, world, ct, controllers) -> None:
                 "yaw p95 mrad", "time from 20 m s (mean|p95)", "fails"):
         dock_table.add_column(col, justify="right" if col != "controller" else "left")
     split: dict[str, list[dict]] = {}
+    rows: list[tuple] = []
     for ctrl in controllers:
         along, across, yaw, tdock, fails = [], [], [], [], 0
         for i, (b, s0, dy, dyaw) in enumerate(cases):
@@ -645,6 +693,9 @@ def docking(args, console, world, ct, controllers) -> None:
             continue
         al, ac, yw = np.abs(along), np.abs(across), np.abs(yaw)
         radial = np.hypot(al, ac)
+        rows.append((ctrl.name, args.loc_label, str(len(al)),
+                     f"{fmt_cm(al.mean())} | {fmt_cm(np.percentile(al, 95))} | {fmt_cm(al.max())}",
+                     fmt_cm(np.percentile(radial, 95)), str(fails)))
         dock_table.add_row(
             ctrl.name, str(len(al)),
             f"{fmt_cm(al.mean())} | {fmt_cm(np.percentile(al, 95))} | {fmt_cm(al.max())}",
@@ -656,6 +707,7 @@ def docking(args, console, world, ct, controllers) -> None:
     console.print(dock_table)
     if split:
         console.print(error_split_table(split))
+    return rows
 
 
 def error_split_table(split: dict[str, list[dict]]) -> Table:

@@ -43,10 +43,14 @@ from .motion import REST_MPS, AxisState, MotionError, Plan
 from .params import CraneControllerParams
 from .rail import RailArbiter
 from .sequencing import Job, JobRejected, Readiness, job_from_document, order
+from .timing import LatencyWindow
 
 SEEN_IDS_KEPT = 10000  # job ids remembered to refuse duplicates
 SLACK_MAX_M = 0.5  # [m] a commanded hoist this far below a landed spreader is rope slack, not an error
 LANDING_SETTLE_MAX_S = 1.5  # [s] after landing, wait this long at most for the descent plan to end
+LATENCY_WINDOW_S = 30.0  # [s] the lead covers the stalls measured over this long
+LEAD_PER_STALL = 2.0  # the lead is this many times the longest recent stall (half of it is kept as reserve)
+PLAN_HISTORY_S = 10.0  # [s] states of spliced-into plans are kept this long (joint states older stop the crane)
 
 
 class Phase(str, Enum):
@@ -111,6 +115,12 @@ class CraneController:
         self._seq = 0
         self._events: list[dict[str, Any]] = []
         self._out_plan: Plan | None = None
+        self.lag_s = 0.0  # how far the drive's clock is estimated to be ahead of now_s (see step)
+        self.latency = LatencyWindow(LATENCY_WINDOW_S)
+        self._stall_s = 0.0  # longest stall in the window
+        self.accel: dict[str, float] = {}  # acceleration estimated from the last two joint readings
+        self._sent: tuple[Plan | None, dict[str, float] | None] = (None, None)  # what the drive follows
+        self._issued = None  # (make, gate) of the plan the last step issued, to re-plan it (retime)
         self.violations: list[str] = []  # interlock violations caught at the gate (a bug if ever non-empty)
         self.rail: RailArbiter | None = None
         if model.rail_group and model.rail_neighbours:
@@ -171,7 +181,15 @@ class CraneController:
         self.known_containers = set(doc.get("containers", {}))
 
     def on_joint_reading(self, reading: JointReading) -> None:
+        """A joint reading stamped with its measurement time; one older than the current is ignored."""
         first = self.reading is None
+        if not first:
+            dt = reading.stamp_s - self.reading.stamp_s
+            if dt < 0.0:
+                return
+            if 0.0 < dt <= 0.25:
+                self.accel = {a: (reading.velocity.get(a, 0.0) - self.reading.velocity.get(a, 0.0)) / dt
+                              for a in self.model.axes}
         self.reading = reading
         if first:
             self.twistlock_cmd = 1.0 if self.model.is_locked(reading) else 0.0
@@ -203,10 +221,68 @@ class CraneController:
         out, self._events = self._events, []
         return out
 
-    # =================================================================== step
-    def step(self, now_s: float) -> StepOutput:
-        """Advance the state machine to ``now_s``; call at the control rate."""
+    # ============================================================ timing
+    @property
+    def lead_s(self) -> float:
+        """Lead of a new plan now: ``command_lead_s``, or ``LEAD_PER_STALL`` times the longest recent stall
+        (at most ``max_command_lead_s``)."""
+        return min(self.p.max_command_lead_s, max(self.p.command_lead_s, LEAD_PER_STALL * self._stall_s))
+
+    @property
+    def reserve_s(self) -> float:
+        """Lead a plan must still have when it is sent: the rest is for delivery (and one more stall)."""
+        return self.lead_s / 2.0
+
+    def note_stall(self, stall_s: float, now_s: float) -> None:
+        """The node measured itself held up ``stall_s`` (between ticks, or within one)."""
+        self.latency.add(stall_s, now_s)
+        self._stall_s = self.latency.max(now_s)
+
+    def retime(self, now_s: float, lag_s: float) -> Plan | None:
+        """Re-plan what the last step issued to start ``lead_s`` after ``now_s + lag_s``: sent now, it
+        would reach the drive late (after the motion it replaces has departed from it).
+
+        Planned again from the plan the drive follows, with the same goal and gates. None if that is
+        not possible now: the plan is withdrawn and the next step plans again.
+        """
+        if self._issued is None:
+            return None
+        make, gate = self._issued
+        self.lag_s = max(0.0, lag_s)
         self._out_plan = None
+        self.plan, self.last_cmd = self._sent
+        try:
+            if self._issue(make, now_s, *gate) if gate is not None else self._commit_plan(make, now_s):
+                return self._out_plan
+        except MotionError:
+            pass
+        except InterlockViolation as exc:
+            self.violations.append(str(exc))
+            self._stop(now_s, "interlock")
+            self._fault(now_s, f"interlock refused a plan: {exc}")
+            return self._out_plan
+        self.withdraw()
+        return None
+
+    def withdraw(self) -> None:
+        """The plan the last step issued was not sent: back to the plan the drive follows; plan again next step."""
+        self.plan, self.last_cmd = self._sent
+        self.plan_goal = None
+        self._issued = None
+        self._out_plan = None
+
+    # =================================================================== step
+    def step(self, now_s: float, lag_s: float = 0.0) -> StepOutput:
+        """Advance the state machine to ``now_s``; call at the control rate.
+
+        ``now_s`` is the controller's clock: a time the drive has certainly reached (stamps, joint
+        state age, timeouts). ``lag_s`` is how far the drive's clock is estimated to be ahead of it
+        (a simulated clock the process has not seen advance); new motion starts ``lead_s`` after
+        ``now_s + lag_s``.
+        """
+        self._out_plan = None
+        self.lag_s = max(0.0, lag_s)
+        self._sent, self._issued = (self.plan, self.last_cmd), None
         if self.reading is not None:
             try:
                 self._step(now_s)
@@ -296,39 +372,62 @@ class CraneController:
                 out["hoist"] = AxisState(cmd)
         return out
 
+    def _start_s(self, now_s: float) -> float:
+        """When a plan computed now starts on the drive's clock."""
+        return now_s + self.lag_s + self.lead_s
+
     def _states(self, now_s: float) -> dict[str, AxisState]:
         """Where a new plan starts (see ``_schedule``).
 
-        At ``now_s + command_lead_s``, when the new plan takes over: the followed plan's state then, or
-        the measured state carried forward at its velocity; velocities below the rest threshold count as
-        zero, so sensor noise is not planned with.
+        At its start time: the followed plan's state then, or the measured state carried forward
+        from when it was measured (at its velocity, with the acceleration of the last two readings,
+        never past rest); velocities below the rest threshold count as zero, so sensor noise is not
+        planned with.
         """
-        lead = self.p.command_lead_s
-        if self._following(now_s):
-            return self.plan.state_at(now_s + lead)
-        return {a: AxisState(s.p + s.v * lead, s.v) if abs(s.v) > REST_MPS else AxisState(s.p)
-                for a, s in self._measured().items()}
+        start = self._start_s(now_s)
+        if self._following():
+            return self.plan.state_at(start)
+        tau = max(0.0, start - self.reading.stamp_s)
+        out = {}
+        for a, s in self._measured().items():
+            if abs(s.v) <= REST_MPS:
+                out[a] = AxisState(s.p)
+                continue
+            acc = self.accel.get(a, 0.0)
+            t = tau if s.v * (s.v + acc * tau) > 0.0 else -s.v / acc  # the axis does not turn back by itself
+            out[a] = AxisState(s.p + s.v * t + 0.5 * acc * t * t, s.v + acc * t, acc if t == tau else 0.0)
+        return out
 
-    def _following(self, now_s: float) -> bool:
-        if self.plan is None or now_s >= self.plan.end_s:
+    def _following(self) -> bool:
+        """The crane follows the active plan: where the plan put it when the last reading was measured.
+
+        After its end too: the drive holds the last point, so a crane standing there is planned from that
+        point (exact), not from a reading that may be a few tenths of a second old.
+        """
+        if self.plan is None:
             return False
-        meas, ps = self._measured(), self.plan.state_at(now_s)
+        meas, ps = self._measured(), self.plan.state_at(self.reading.stamp_s)
         return all(abs(ps[a].p - meas[a].p) <= self.p.tracking_tolerance_m for a in self.model.axes)
 
     def _schedule(self, plan: Plan, now_s: float) -> None:
-        """Stamp a new plan: it starts ``command_lead_s`` from now, so it reaches the drive before it starts
-        (the stamp fixes the drive's timeline to the controller's); if it replaces a plan the crane follows,
-        the old one is spliced in until then."""
+        """Stamp a new plan with ``now_s`` (a time the drive has reached: the message's time origin) and start it
+        at ``_start_s``, so it reaches the drive before it starts; if it replaces a plan the crane follows,
+        that one is spliced in until then (every jerk switch of it a point), so the drive switches without a
+        step whenever between stamp and start the message arrives."""
         old = self.plan
         plan.stamp_s = now_s
-        plan.start_s = now_s + self.p.command_lead_s
-        if old is None or not self._following(now_s):
+        plan.start_s = self._start_s(now_s)
+        if old is None or not self._following():
             return  # from rest (or the measured state): the drive holds until the start
-        times = [now_s] + [b for b in old.breakpoints_abs() if now_s < b < plan.start_s - 1e-6]
+        plan.before = old
+        old.forget_before(now_s - PLAN_HISTORY_S)
+        times = motion.with_samples([now_s] + [b for b in old.breakpoints_abs()
+                                               if now_s < b < plan.start_s - motion.SAME_TIME_S], [])
         for t in times:
-            st = old.state_at(t)
+            t_msg = motion.message_time(t - now_s)
+            st = old.state_at(now_s + t_msg)
             plan.lead_in.append(motion.TrajectoryPoint(
-                t - now_s, {**{a: s.p for a, s in st.items()}, "twistlock": old.twistlock},
+                t_msg, {**{a: s.p for a, s in st.items()}, "twistlock": old.twistlock},
                 {**{a: s.v for a, s in st.items()}, "twistlock": 0.0},
                 {**{a: s.a for a, s in st.items()}, "twistlock": 0.0}))
 
@@ -349,8 +448,9 @@ class CraneController:
     def _ctx_loaded(self, loaded: bool) -> bool:
         return loaded or self.twistlock_cmd > 0.0 or self.reading.twistlock > TWISTLOCK_OPEN
 
-    def _issue(self, plan: Plan, now_s: float, loaded: bool, lowerable: set[str]) -> bool:
-        """Gate a plan through the rail claim and the interlocks, then make it the active plan."""
+    def _issue(self, make, now_s: float, loaded: bool, lowerable: set[str]) -> bool:
+        """Plan with ``make(states)``, gate it through the rail claim and the interlocks, make it the active plan."""
+        plan = make(self._states(now_s))
         rail_interval = None
         if self.rail is not None and "gantry" in plan.profiles:
             lo, hi = plan.extrema("gantry")
@@ -362,28 +462,37 @@ class CraneController:
         problems = check_plan(self.model, plan, ctx, self.p.position_tolerance_m)
         if problems:
             raise InterlockViolation(f"{plan.kind} plan ({plan.note}): " + "; ".join(problems))
-        self._schedule(plan, now_s)
-        self.plan = plan
-        self.last_cmd = plan.end()
-        self._out_plan = plan
+        self._activate(plan, now_s)
+        self._issued = (make, (loaded, lowerable))
         self.wait_reason = ""
         return True
 
-    def _stop(self, now_s: float, note: str) -> None:
-        """Jerk-limited stop of every axis from where the crane is (exempt from the lowering rule)."""
-        plan = motion.stop(self._states(now_s), self.plan_limits, self.twistlock_cmd, note=note)
+    def _commit_plan(self, make, now_s: float) -> bool:
+        """Plan with ``make(states)`` and make it the active plan without the gates (stops)."""
+        self._activate(make(self._states(now_s)), now_s)
+        self._issued = (make, None)
+        return True
+
+    def _activate(self, plan: Plan, now_s: float) -> None:
         self._schedule(plan, now_s)
         self.plan = plan
-        self.plan_goal = ("stop",)
         self.last_cmd = plan.end()
         self._out_plan = plan
+
+    def _stop(self, now_s: float, note: str) -> None:
+        """Jerk-limited stop of every axis from where the crane is (exempt from the lowering rule)."""
+        twistlock = self.twistlock_cmd
+        self._commit_plan(lambda st: motion.stop(st, self.plan_limits, twistlock, note=note), now_s)
+        self.plan_goal = ("stop",)
 
     def _drive(self, now_s: float, goal: tuple, make, loaded: bool, lowerable: set[str]) -> bool:
         """Make the active plan pursue ``goal`` (planning it with ``make(states)`` if needed).
 
         Returns True once a plan for ``goal`` is active. A descent below the safe height over a bay
         that may no longer be lowered onto is stopped first; a plan that cannot keep the clearance
-        from a moving state waits for a stop.
+        from a moving state waits for a stop; a crane moving off its plan (the drive catching up with
+        a command that reached it late) is not given a new goal until it has come to rest, since its
+        state can then only be guessed.
         """
         if self.plan_goal == goal:
             return True
@@ -396,15 +505,17 @@ class CraneController:
             if bay is None or bay.id not in lowerable:
                 self._stop(now_s, "descent no longer allowed")
                 return False
+        if self._moving() and not self._following():
+            self.wait_reason = "crane moving off its trajectory: waiting for it to stop"
+            return False
         try:
-            plan = make(states)
+            issued = self._issue(make, now_s, loaded, lowerable)
         except MotionError:
             self._stop(now_s, "replan from rest")
             return False
-        if self._issue(plan, now_s, loaded, lowerable):
+        if issued:
             self.plan_goal = goal
-            return True
-        return False
+        return issued
 
     def _set_twistlock(self, now_s: float, target: float, goal: tuple) -> bool:
         """Command the twistlocks (holding every axis still); True once commanded.
@@ -425,11 +536,16 @@ class CraneController:
             self.plan_goal = goal
             return True
         positions = dict(self.last_cmd) if self.last_cmd is not None else {a: s.p for a, s in self._measured().items()}
-        plan = motion.hold(positions, target, self.model.crane.twistlock_time_s, note="twistlocks")
         self.twistlock_cmd = target
-        self._issue(plan, now_s, True, set())
+        self._issue(lambda _: motion.hold(positions, target, self.model.crane.twistlock_time_s, note="twistlocks"),
+                    now_s, True, set())
         self.plan_goal = goal
         return True
+
+    def _twistlock_deadline(self, now_s: float) -> float:
+        """When the twistlocks commanded now must have turned: they start with the plan carrying the command."""
+        start = max(now_s, self.plan.start_s) if self.plan is not None else now_s
+        return start + self.model.crane.twistlock_time_s + self.p.lock_timeout_s
 
     def _release_rail(self, now_s: float) -> None:
         if self._plan_done(now_s) and not self._moving() and "gantry" in self.reading.position:
@@ -640,7 +756,7 @@ class CraneController:
             self.wait_reason = why
             return
         if self.sub == "" and self._set_twistlock(now_s, 1.0, ("lock",)):
-            self.deadline_s = now_s + self.model.crane.twistlock_time_s + self.p.lock_timeout_s
+            self.deadline_s = self._twistlock_deadline(now_s)
             self.sub = "turning"
         if self.model.is_locked(self.reading):
             self._emit(job.job_id, job.container_id, "locked", now_s)
@@ -668,7 +784,7 @@ class CraneController:
                 self._fault(now_s, f"cannot re-land: {unlock_refusal(self.model, self.reading)}")
                 return
             if self._set_twistlock(now_s, 0.0, ("reland", "open")):
-                self.deadline_s = now_s + self.model.crane.twistlock_time_s + self.p.lock_timeout_s
+                self.deadline_s = self._twistlock_deadline(now_s)
                 self.sub = "opening"
             return
         if self.sub == "opening":
@@ -753,7 +869,7 @@ class CraneController:
                     self._fault(now_s, f"container '{job.container_id}' on bay '{job.place.id}': {self.wait_reason}")
                 return
             if self._set_twistlock(now_s, 0.0, ("unlock",)):
-                self.deadline_s = now_s + self.model.crane.twistlock_time_s + self.p.lock_timeout_s
+                self.deadline_s = self._twistlock_deadline(now_s)
                 self.sub = "turning"
             return
         if self.model.is_open(r):
@@ -769,7 +885,7 @@ class CraneController:
         if self.reading.twistlock > TWISTLOCK_OPEN or self.twistlock_cmd > 0.0:
             if self.sub == "":
                 if self._set_twistlock(now_s, 0.0, ("abort", "open")):
-                    self.deadline_s = now_s + self.model.crane.twistlock_time_s + self.p.lock_timeout_s
+                    self.deadline_s = self._twistlock_deadline(now_s)
                     self.sub = "opening"
             elif now_s > self.deadline_s:
                 self._fault(now_s, "twistlocks do not open while aborting")
@@ -795,6 +911,8 @@ class CraneController:
             "twistlock_cmd": f"{self.twistlock_cmd:.0f}",
             "waiting_for": self.wait_reason,
             "interlock_refusals": str(len(self.violations)),
+            "command_lead_s": f"{self.lead_s:.2f}",
+            "longest_stall_s": f"{self.latency.max(now_s):.2f}",
         }
         if self.rail is not None:
             values["rail_held_m"] = json.dumps([round(x, 2) for x in self.rail.held]) if self.rail.held else ""

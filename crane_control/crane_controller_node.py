@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import functools
 import math
+import time
 
 from builtin_interfaces.msg import Duration, Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, String
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
@@ -23,22 +25,33 @@ from yard_model.documents import DocumentError, dump_document, parse_document
 from yard_model.resources import world_path
 from yard_ros import params, qos
 from yard_ros.spin import run_node
+from yard_ros.stamps import to_sec
 
 from .controller import CraneController
 from .model import CraneModel, JointReading
 from .motion import Plan
 from .params import CraneControllerParams
+from .timing import ClockEstimate
 
 RAIL_CLAIMS_TOPIC = "/cranes/rail_claims"
 # Several cranes publish claims (each latched, depth 1); the subscriber keeps a deeper queue so
 # back-to-back claims of two neighbours are not collapsed into one.
 CLAIMS_SUB_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=20, reliability=ReliabilityPolicy.RELIABLE,
                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
+# Joint states: only the newest matters. A deeper queue hands a controller that was held up a backlog of
+# old states first (a starved process took them for the present and planned from where the crane had been).
+JOINT_STATES_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
+CLOCK_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
 JOINTS = ("gantry", "trolley", "hoist", "twistlock")
+MAX_RETIMES = 3  # re-plans of a trajectory that would reach the drive late, then it waits for the next tick
 
 
-def joint_reading(msg: JointState, stamp_s: float, axes: tuple[str, ...]) -> JointReading:
-    """JointReading from a crane JointState (docs/architecture.md); raises ValueError if unusable."""
+def joint_reading(msg: JointState, received_s: float, axes: tuple[str, ...]) -> JointReading:
+    """JointReading from a crane JointState (docs/architecture.md); raises ValueError if unusable.
+
+    Stamped with the measurement time (the header stamp; the time of receipt if the stamp is zero),
+    so that a state that waited in a queue or a slow network is known for how old it is.
+    """
     index = {n: i for i, n in enumerate(msg.name)}
     missing = [j for j in (*axes, "twistlock") if j not in index]
     if missing:
@@ -56,7 +69,8 @@ def joint_reading(msg: JointState, stamp_s: float, axes: tuple[str, ...]) -> Joi
     twistlock = value(msg.position, "twistlock")
     if not all(math.isfinite(x) for x in (*pos.values(), *vel.values(), load, twistlock)):
         raise ValueError("joint_states holds a non-finite value")
-    return JointReading(stamp_s, pos, vel, load, twistlock)
+    stamp = to_sec(msg.header.stamp)
+    return JointReading(stamp if stamp > 0.0 else received_s, pos, vel, load, twistlock)
 
 
 def trajectory_msg(plan: Plan, sample_s: float, joints: tuple[str, ...]) -> JointTrajectory:
@@ -107,12 +121,16 @@ class CraneControllerNode(Node):
         self.joints = (*self.model.axes, "twistlock")
         self.errors = 0
         self.bad_documents = 0
+        self.late_plans = 0  # trajectories re-planned (or held back) because they would have reached the drive late
+        self.sim_clock = ClockEstimate(self.p.max_command_lead_s) if self.get_parameter("use_sim_time").value \
+            else None
+        self._last_tick: float | None = None  # estimated drive time of the previous tick
         ns = f"/{self.crane_id}/"
         self.traj_pub = self.create_publisher(JointTrajectory, ns + "joint_trajectory", qos.COMMAND)
         self.event_pub = self.create_publisher(String, ns + "job_events", qos.EVENTS)
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_subscription(String, ns + "jobs", self._on_job, qos.COMMAND)
-        self.create_subscription(JointState, ns + "joint_states", self._on_joints, qos.SENSOR_SUB)
+        self.create_subscription(JointState, ns + "joint_states", self._on_joints, JOINT_STATES_QOS)
         self.create_subscription(Bool, ns + "emergency_stop", self._on_estop, qos.LATCHED)
         self.create_subscription(String, "/fleet/bay_status", self._on_bay_status, qos.LATCHED)
         if self.p.check_containers:
@@ -123,7 +141,9 @@ class CraneControllerNode(Node):
             self.create_subscription(String, RAIL_CLAIMS_TOPIC, self._on_claim, CLAIMS_SUB_QOS)
             for peer in self.model.rail_neighbours:
                 self.create_subscription(JointState, f"/{peer}/joint_states",
-                                         functools.partial(self._on_peer_joints, peer), qos.SENSOR_SUB)
+                                         functools.partial(self._on_peer_joints, peer), JOINT_STATES_QOS)
+        if self.sim_clock is not None:
+            self.create_subscription(Clock, "/clock", self._on_clock, CLOCK_QOS)
         self.create_timer(1.0 / self.p.control_rate_hz, self._tick)
         self.create_timer(1.0, self._publish_diagnostics)
         self.get_logger().info(f"crane controller for '{self.crane_id}' ({world.name}), axes {self.model.axes}, "
@@ -132,6 +152,22 @@ class CraneControllerNode(Node):
     # ------------------------------------------------------------------ time
     def now_s(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
+
+    def drive_time(self) -> tuple[float, float]:
+        """(now on the ROS clock, how far the drive's clock is estimated to be ahead of it).
+
+        With simulated time the ROS clock is the last /clock the executor processed, stale by however
+        long the process was held up since; the simulator's clock is estimated from the newest /clock
+        sample and the wall time it was sent (crane_control.timing). On the system clock the lag is 0.
+        """
+        now = self.now_s()
+        if self.sim_clock is None:
+            return now, 0.0
+        est = self.sim_clock.now(time.time())
+        return now, max(0.0, est - now) if est is not None else 0.0
+
+    def _on_clock(self, msg: Clock, info) -> None:
+        self.sim_clock.add(to_sec(msg.clock), info["source_timestamp"] * 1e-9)
 
     # ------------------------------------------------------------- inputs
     @_guard
@@ -198,12 +234,42 @@ class CraneControllerNode(Node):
     # ------------------------------------------------------------ outputs
     @_guard
     def _tick(self) -> None:
-        out = self.core.step(self.now_s())
+        now, lag = self.drive_time()
+        if self._last_tick is not None:  # a tick later than its period: the process was held up that long
+            self.core.note_stall(max(0.0, now + lag - self._last_tick - 1.0 / self.p.control_rate_hz), now)
+        self._last_tick = now + lag
+        out = self.core.step(now, lag)
         self._publish_events(out.events)
         if out.plan is not None:
-            self.traj_pub.publish(trajectory_msg(out.plan, self.p.trajectory_sample_s, self.joints))
+            self._send(out.plan, now + lag)
         if out.claim is not None and self.claim_pub is not None:
             self.claim_pub.publish(String(data=dump_document("rail_claim", out.claim)))
+
+    def _send(self, plan: Plan, tick_s: float) -> None:
+        """Publish a plan, unless it would reach the drive late: then plan it again for a later start.
+
+        Computing the plan and its message takes time the clock does not show while the callback runs;
+        the drive's clock is read again just before publishing, and a plan with less than the core's
+        ``reserve_s`` left before its start is re-timed (at most MAX_RETIMES times, then held back: the
+        next tick plans again). Every such delay is noted, so the lead grows while the machine is slow.
+        """
+        for attempt in range(MAX_RETIMES + 1):
+            msg = trajectory_msg(plan, self.p.trajectory_sample_s, self.joints)
+            now, lag = self.drive_time()
+            self.core.note_stall(now + lag - tick_s, now)
+            if plan.start_s - (now + lag) >= self.core.reserve_s:
+                self.traj_pub.publish(msg)
+                return
+            self.late_plans += 1
+            self.get_logger().warning(
+                f"{plan.kind} plan ({plan.note}) would reach the drive late ({now + lag - tick_s:.2f} s to compute, "
+                f"{plan.start_s - now - lag:.2f} s of its lead left): re-planned, lead {self.core.lead_s:.2f} s",
+                throttle_duration_sec=5.0)
+            tick_s = now + lag
+            plan = self.core.retime(now, lag) if attempt < MAX_RETIMES else None
+            if plan is None:
+                self.core.withdraw()
+                return
 
     def _publish_events(self, events: list[dict]) -> None:
         for e in events:
@@ -219,7 +285,7 @@ class CraneControllerNode(Node):
         level, message, values = self.core.diagnostics(self.now_s())
         if self.errors and level < 2:
             level, message = 1, f"{message} ({self.errors} callback errors, see log)"
-        values = {**values, "bad_documents": str(self.bad_documents)}
+        values = {**values, "bad_documents": str(self.bad_documents), "late_plans": str(self.late_plans)}
         status = DiagnosticStatus(level=bytes([level]), name=f"crane_controller: {self.crane_id}",
                                   message=message, hardware_id=self.crane_id,
                                   values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])

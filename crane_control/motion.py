@@ -25,6 +25,7 @@ velocity interface (the jerk-limited emergency stop).
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass, field
 
@@ -35,6 +36,11 @@ from yard_model.world import AxisLimits
 EPS_M = 1e-4  # [m] position tolerance of the clearance checks
 REST_MPS = 1e-3  # [m/s] an axis slower than this is at rest
 CROSSING_FRACTIONS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0)  # v_c, v_d as a fraction of v_max
+SAME_TIME_S = 1e-6  # [s] jerk switches closer than this are one (rounding of ruckig's phase durations)
+# [s] a regular sample this close to a jerk switch is left out: the switch is the point that matters, and a drive
+# fitting a polynomial over a sliver of time gets its derivatives from the rounding of the positions
+SAMPLE_GAP_S = 1e-3
+MESSAGE_TICK_S = 1e-9  # [s] resolution of a JointTrajectory point's time_from_start (builtin_interfaces/Duration)
 
 
 class MotionError(RuntimeError):
@@ -149,6 +155,7 @@ class Plan:
     note: str = ""
     stamp_s: float | None = None  # message stamp (times of points() are relative to it); None = start_s
     lead_in: list[TrajectoryPoint] = field(default_factory=list)  # previous plan from stamp_s to start_s
+    before: Plan | None = None  # the plan the drive follows until start_s (this one was spliced into it)
 
     @property
     def duration(self) -> float:
@@ -162,7 +169,19 @@ class Plan:
         return {axis: prof.at(t_rel) for axis, prof in self.profiles.items()}
 
     def state_at(self, now_s: float) -> dict[str, AxisState]:
+        """Commanded state at absolute time ``now_s``: before the start, that of the plan spliced into."""
+        if self.before is not None and now_s < self.start_s:
+            return self.before.state_at(now_s)
         return self.state(now_s - self.start_s)
+
+    def forget_before(self, t: float) -> None:
+        """Drop the spliced-into plans that ended their part before ``t`` (no state before ``t`` is asked for)."""
+        plan = self
+        while plan.before is not None:
+            if plan.start_s <= t:
+                plan.before = None
+                return
+            plan = plan.before
 
     def end(self) -> dict[str, float]:
         return {axis: prof.at(math.inf).p for axis, prof in self.profiles.items()}
@@ -181,35 +200,67 @@ class Plan:
         exactly when the hoist reaches the safe height, not up to ``dt`` earlier; and with a point at
         every jerk switch of every axis, the quintic interpolation of a ros2_control-style follower
         reproduces the ruckig trajectory exactly (constant jerk between points), so it never asks a
-        drive for more jerk than the limit.
+        drive for more jerk than the limit. Each time is on the nanosecond grid a message carries, with the state
+        at that time (see :func:`message_time`).
         """
         n = max(1, math.ceil(self.duration / dt - 1e-9))
-        times = {round(min(i * dt, self.duration), 9) for i in range(n + 1)}
+        switches = [0.0, self.duration]
         for prof in self.profiles.values():
             for piece in prof.pieces:
-                times.update(round(min(b, self.duration), 9) for b in piece.breakpoints())
-        merged: list[float] = []
-        for t in sorted(times):
-            if not merged or t - merged[-1] > 1e-6:
-                merged.append(t)
-        times = merged
+                switches += [min(b, self.duration) for b in piece.breakpoints()]
+        times = with_samples(switches, [i * dt for i in range(1, n)])
         offset = self.start_s - self.stamp_s if self.stamp_s is not None else 0.0
-        out = [p for p in self.lead_in if p.t < offset - 1e-6]
+        out = [p for p in self.lead_in if p.t < offset - SAME_TIME_S]
         for t in times:
-            st = self.state(t)
+            t_msg = message_time(t + offset)
+            st = self.state(t_msg - offset)
             pos = {a: s.p for a, s in st.items()}
             vel = {a: s.v for a, s in st.items()}
             acc = {a: s.a for a, s in st.items()}
             pos["twistlock"] = self.twistlock
             vel["twistlock"] = 0.0
             acc["twistlock"] = 0.0
-            out.append(TrajectoryPoint(t + offset, pos, vel, acc))
+            out.append(TrajectoryPoint(t_msg, pos, vel, acc))
         return out
 
     def breakpoints_abs(self) -> list[float]:
-        """Absolute times where any axis's jerk switches (phase boundaries of every piece)."""
-        return sorted({self.start_s + b for prof in self.profiles.values() for piece in prof.pieces
-                       for b in piece.breakpoints()})
+        """Absolute times where any axis's jerk switches (phase boundaries of every piece), those of the
+        plan spliced into before the start included."""
+        own = {self.start_s + b for prof in self.profiles.values() for piece in prof.pieces
+               for b in piece.breakpoints()}
+        if self.before is not None:
+            own.update(b for b in self.before.breakpoints_abs() if b < self.start_s)
+        return sorted(own)
+
+
+def message_time(t: float) -> float:
+    """``t`` [s] rounded to what a JointTrajectory point carries (whole nanoseconds).
+
+    A point's state must be the plan's at the time the drive reads, not at the time before rounding: at
+    1.2 m/s half a nanosecond is 6e-10 m, and a drive's quintic over the 1.2 ms to the next point (a jerk
+    switch) turns that into 18 m/s^3 (issue #10, jerk limit 1 m/s^3).
+    """
+    return round(t / MESSAGE_TICK_S) * MESSAGE_TICK_S
+
+
+def with_samples(switches, samples) -> list[float]:
+    """Every jerk switch (those within ``SAME_TIME_S`` taken as one), and the regular ``samples`` that are not
+    within ``SAMPLE_GAP_S`` of one, sorted.
+
+    Every switch must stay a point: a quintic segment spanning one, even 0.4 ms into it, asks a drive for
+    more jerk than the plan (1.003 of the limit seen, and the drive saturated and fell behind).
+    """
+    kept: list[float] = []
+    for t in sorted(switches):
+        if not kept or t - kept[-1] > SAME_TIME_S:
+            kept.append(t)
+    out = list(kept)
+    for t in samples:
+        i = bisect.bisect_left(kept, t)
+        near = [kept[k] for k in (i - 1, i) if 0 <= k < len(kept)]
+        if all(abs(t - b) >= SAMPLE_GAP_S for b in near):
+            out.append(t)
+    return sorted(out)
 
 
 # --------------------------------------------------------------------------- ruckig wrappers

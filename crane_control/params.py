@@ -24,6 +24,10 @@ class CraneControllerParams:
     command_lead_s: float = field(default=0.2, metadata=spec(
         "A new trajectory starts this long after it is computed, from where the old one will be then, so the "
         "drive switches smoothly despite the message delay.", "s", 0.0, 5.0))
+    max_command_lead_s: float = field(default=2.0, metadata=spec(
+        "The lead grows up to this while the controller measures itself running late (a starved process: twice "
+        "the longest stall of the last 30 s); a trajectory that would still reach the drive late is re-planned.",
+        "s", 0.0, 10.0))
     trajectory_sample_s: float = field(default=0.1, metadata=spec(
         "Spacing of JointTrajectory points (each carries position, velocity, acceleration).", "s", 0.01, 1.0))
     joint_state_timeout_s: float = field(default=0.5, metadata=spec(
@@ -66,6 +70,8 @@ class CraneControllerParams:
         "Reject jobs for containers the latest /yard/state does not list (if one was received)."))
 
     def check(self) -> None:
+        if self.max_command_lead_s < self.command_lead_s:
+            raise ParameterError("max_command_lead_s must be at least command_lead_s")
         if self.rail_claim_period_s * 2.0 > self.rail_claim_timeout_s:
             raise ParameterError("rail_claim_timeout_s must be at least twice rail_claim_period_s")
         if self.trajectory_sample_s > 1.0 / self.control_rate_hz * 10.0:

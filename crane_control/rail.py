@@ -76,7 +76,7 @@ class RailArbiter:
         self.peers = {p: PeerView() for p in separations_m}
         self.changed = True  # a claim should be published
         self.waiting_reason = ""
-        self.started_s: float | None = None  # first time we were asked anything
+        self.started_s: float | None = None  # first update (the controller's first tick): listening starts
         self.fresh_grant = False  # granted but not yet used by a plan: release() must not undo it
 
     # ------------------------------------------------------------------ own side
@@ -143,8 +143,6 @@ class RailArbiter:
 
     def _blocker(self, peer: str, req: Interval, now_s: float) -> str | None:
         view = self.peers[peer]
-        if self.started_s is None:
-            self.started_s = now_s
         sep = self.separations_m[peer]
         fresh_position = view.position_m is not None and now_s - view.position_rx_s <= self.position_timeout_s
         if fresh_position and conflict(req, (view.position_m, view.position_m), sep):
@@ -172,7 +170,10 @@ class RailArbiter:
         return f"nothing known about '{peer}' (no rail claim, no joint states)"
 
     def update(self, now_s: float) -> None:
-        """Grant the pending request if no neighbour blocks it."""
+        """Grant the pending request if no neighbour blocks it (call every tick: the first call starts the
+        listening window, so a crane that has heard nothing for ``claim_timeout_s`` since then moves at once)."""
+        if self.started_s is None:
+            self.started_s = now_s
         if self.request is None or self.held is None:
             self.waiting_reason = ""
             return

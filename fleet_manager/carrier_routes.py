@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import logging
 
+from yard_model.drivable import RouteError
+
 from .fleet_core import CarrierInfo, FleetCore, Output
+from .recovery import drivable_lead_in, reshaped
 from .traffic import Plan
 
 log = logging.getLogger("fleet_manager")
@@ -15,8 +18,19 @@ log = logging.getLogger("fleet_manager")
 class CarrierRoutes(FleetCore):
     """Route and authority output of :class:`~fleet_manager.manager.FleetManager`."""
 
-    def _route(self, c: CarrierInfo, plan: Plan, purpose: str, now: float) -> None:
-        """Commit a plan and publish its route (inside a transaction)."""
+    def _route(self, c: CarrierInfo, plan: Plan, purpose: str, now: float, lead_in_from=None) -> None:
+        """Commit a plan and publish its route (inside a transaction).
+
+        ``lead_in_from``: (x, y, stretch) the plan's points were led in from (a recovery route,
+        :func:`fleet_manager.recovery.lead_in`); stored so that a restart rebuilds the same geometry.
+        """
+        if lead_in_from is None and c.pose is not None and (c.route_path or {}).get("lead_in"):
+            # re-planned while on a recovery route, maybe still beside the lane: start where it is, too
+            try:
+                pts, stretch = drivable_lead_in(plan.geometry.points, c.pose[0], c.pose[1], self.world.carrier_type)
+                plan, lead_in_from = reshaped(plan, pts), (c.pose[0], c.pose[1], stretch)
+            except RouteError:
+                pass  # no room for one: the lane's own points (the follower judges)
         c.route_seq += 1
         rid = f"{c.id}-{c.route_seq}"
         self.traffic.commit(c.id, rid, plan, now)
@@ -34,6 +48,8 @@ class CarrierRoutes(FleetCore):
                 "end_offset": g.end_offset_m, "start_place": g.start_place, "goal_place": g.goal_place,
                 "prev": [g.segments[0][0].lane, g.segments[0][0].forward] if g.segments and
                 g.segments[0][0] not in g.traversals else None}
+        if lead_in_from is not None:
+            path["lead_in"] = [float(v) for v in lead_in_from]
         c.route_id, c.route_doc, c.route_path, c.purpose = rid, doc, path, purpose
         c.route_sent_t, c.authority_sent = now, auth
         self.store.save_route(c.id, rid, doc, path, purpose, auth)
@@ -43,6 +59,10 @@ class CarrierRoutes(FleetCore):
         self._emit(Output("authority", c.id, {"route_id": rid, "authority_m": auth, "stamp": now}))
 
     def _resend_route(self, c: CarrierInfo, now: float) -> None:
+        """Send the current route again (lost on the way); never a restored one not yet confirmed by the
+        follower, nor one the carrier refused (:mod:`fleet_manager.recovery`)."""
+        if c.route_doc is None or c.reconcile or c.stale or not c.recovery.may_send(c.route_id, None):
+            return
         c.route_sent_t = now
         self._emit(Output("route", c.id, c.route_doc))
         self._emit(Output("authority", c.id, {"route_id": c.route_id, "authority_m": c.authority_sent, "stamp": now}))
@@ -75,6 +95,7 @@ class CarrierRoutes(FleetCore):
                 c.task = "parked"
             else:
                 c.task = "idle"
+            c.recovery.succeeded()
             self._save_carrier(c)
             self._persist_traffic()
         log.info("%s arrived at %s (%s)", c.id, place, purpose)

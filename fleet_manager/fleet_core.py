@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .allocation import AllocationConfig, allocate
+from .ingress import IngressLimits
 from .network import YardNetwork
 from .orders import Order
+from .recovery import CarrierRecovery, RecoveryConfig
 from .routing import Router
 from .store import FleetStore
 from .traffic import TrafficConfig, TrafficController
@@ -45,8 +47,15 @@ class ManagerConfig:
     reserve_soc: float = 0.12
     serial_penalty_s: float = 90.0  # per free place a choice would block behind it (fill bays/spots downstream first)
     finished_orders_kept: int = 50
+    max_open_orders: int = 20000  # more unfinished orders: new ones are rejected 'overloaded' (not stored)
+    unservable_timeout_s: float = 30.0  # an order whose container is not at its origin this long fails
+    rejections_kept: int = 10000  # rejections remembered (re-sent rejected ids answered alike), newest first
+    rejections_kept_s: float = 86400.0  # ... and for at most this long
+    max_state_orders: int = 200  # unfinished orders listed in fleet_state (the rest: query by id)
+    ingress: IngressLimits = field(default_factory=IngressLimits)
     allocation: AllocationConfig = field(default_factory=AllocationConfig)
     traffic: TrafficConfig = field(default_factory=TrafficConfig)
+    recovery: RecoveryConfig = field(default_factory=RecoveryConfig)
 
 
 @dataclass
@@ -74,6 +83,7 @@ class CarrierInfo:
     speed: float = 0.0
     follower: dict | None = None
     last_seen: float | None = None
+    follower_seen: float | None = None  # last follower status (odometry alone does not drive the carrier)
     soc: float | None = None
     faulted: bool = False
     fault: str | None = None
@@ -81,10 +91,13 @@ class CarrierInfo:
     stopped: bool = False
     located: bool = False
     authority_sent: float = -1.0
+    recovery: CarrierRecovery = field(default_factory=CarrierRecovery)
+    reconcile: bool = False  # restored route: waiting for the follower to say whether it drives it
+    stale: bool = False  # restored route the follower does not drive: plan again from the reported pose
 
     def persist_doc(self) -> dict:
         return {"task": self.task, "order_id": self.order_id, "route_seq": self.route_seq, "faulted": self.faulted,
-                "fault": self.fault}
+                "fault": self.fault, "recovery": self.recovery.to_doc()}
 
 
 class FleetCore:
@@ -114,6 +127,13 @@ class FleetCore:
         self._jobs: dict[str, tuple[str, str]] = {}  # job id -> (order id, "load"|"unload")
         self._unblock_t: dict[str, float] = {}
         self._bay_doc: dict | None = None
+        # order intake (fleet_manager.order_intake): shed orders, rejection log rate, store pruning
+        self.shed = 0
+        self._log_second, self._log_lines, self._log_suppressed = -1, 0, 0
+        self._last_housekeeping = -math.inf
+        self._rejections_since_prune = 0
+        self._last_expiry = -math.inf
+        self._unservable_since: dict[str, float] = {}  # order id -> since when its container is not at its origin
         self._places: list[str] = sorted(self.net.places)
         self._pidx = {p: i for i, p in enumerate(self._places)}
         # set at start by FleetManager.__init__ (see fleet_manager.dispatch): travel time and distance

@@ -6,13 +6,23 @@ Subscribes ``/fleet/orders``, ``/yard/state``, and per carrier ``follower/status
 ``route`` and ``movement_authority``, per crane ``jobs``. All planning happens
 in the core; this file only parses, stamps, publishes and confirms the
 durable messages (outbox) once they are handed to the middleware.
+
+Order ingress: ``/fleet/orders`` is taken by a second node (``<name>_ingress``) spun by its own
+thread and executor, which only appends each message to a queue — so planning never keeps orders
+waiting in the middleware, whose buffers are small. The main thread processes the queue in
+batches of ``order_batch`` (screen, validate, store in one transaction, answer; see
+:mod:`fleet_manager.order_intake`), woken by a guard condition, between its other callbacks.
+When more than ``max_pending_orders`` are waiting, the ingress thread answers each further message
+``rejected`` with reason ``overloaded`` at once: shed, never silently dropped.
 """
 
 from __future__ import annotations
 
+import collections
 import math
 import traceback
 
+import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
@@ -25,8 +35,9 @@ from yard_model.params import ParameterError
 from yard_model.resources import world_path
 from yard_ros import qos
 from yard_ros.params import declare
-from yard_ros.spin import run_node
+from yard_ros.spin import ExecutorThread, fast_executor, run_node
 
+from .ingress import overloaded, peek_order_id, rejection
 from .manager import FleetManager, Output
 from .network import YardNetwork
 from .params import FleetManagerParams
@@ -56,7 +67,7 @@ class FleetManagerNode(Node):
             f"world '{self.world.name}', {len(self.p.carrier_ids)} carriers, {len(net.resources)} traffic resources, "
             f"db {self.p.db_file()} ({restored} unfinished orders resumed)")
 
-        self.pub_events = self.create_publisher(String, "/fleet/order_events", qos.EVENTS)
+        self.pub_events = self.create_publisher(String, "/fleet/order_events", qos.ORDER_EVENTS)
         self.pub_state = self.create_publisher(String, "/fleet/state", qos.LATCHED)
         self.pub_bays = self.create_publisher(String, "/fleet/bay_status", qos.LATCHED)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
@@ -65,7 +76,6 @@ class FleetManagerNode(Node):
                          for c in self.p.carrier_ids}
         self.pub_jobs = {k: self.create_publisher(String, f"/{k}/jobs", qos.COMMAND) for k in self.world.cranes}
 
-        self.create_subscription(String, "/fleet/orders", self._on_order, qos.COMMAND)
         self.create_subscription(String, "/yard/state", self._on_yard_state, qos.LATCHED)
         for c in self.p.carrier_ids:
             self.create_subscription(String, f"/{c}/follower/status", self._on_status, qos.SENSOR_SUB)
@@ -77,10 +87,12 @@ class FleetManagerNode(Node):
             self.create_subscription(String, f"/{k}/job_events", self._on_job_event, qos.EVENTS)
 
         self._odom_t: dict[str, float] = {}
+        self.shed_at_ingress = 0
         self.create_timer(1.0 / self.p.tick_rate_hz, self._tick)
         self.create_timer(1.0 / self.p.state_rate_hz, self._publish_state)
         self.create_timer(1.0, self._diagnostics)
         self._errors = 0
+        self._start_ingress()
         self._flush()
 
     # ---------------------------------------------------------------- helpers
@@ -142,8 +154,57 @@ class FleetManagerNode(Node):
             self.pub_state.publish(msg)
 
     # ---------------------------------------------------------------- callbacks
-    def _on_order(self, msg: String) -> None:
-        self._guard("order", self.core.on_order, msg.data, self._now())
+    # ---------------------------------------------------------------- order ingress
+    def _start_ingress(self) -> None:
+        """The ``/fleet/orders`` subscription on its own node, thread and executor (module docstring)."""
+        self._pending: collections.deque[str] = collections.deque()
+        self._wake_pending = False
+        self._wake = self.create_guard_condition(self._drain_orders)
+        ingress = rclpy.create_node(f"{self.get_name()}_ingress", namespace=self.get_namespace(),
+                                    context=self.context, use_global_arguments=False, start_parameter_services=False)
+        ingress.create_subscription(String, self.resolve_topic_name("/fleet/orders"), self._take_order, qos.ORDERS)
+        self._pub_shed = ingress.create_publisher(String, self.resolve_topic_name("/fleet/order_events"),
+                                                  qos.ORDER_EVENTS)
+        self._ingress = ExecutorThread(ingress, fast_executor(self.context), "order_ingress")
+
+    def _take_order(self, msg: String) -> None:
+        """Ingress thread: queue the message (or shed it) and wake the main thread; nothing else."""
+        if len(self._pending) >= self.p.max_pending_orders:
+            self.shed_at_ingress += 1
+            doc = overloaded(msg.data, f"{len(self._pending):,} orders waiting (max_pending_orders)", self._now())
+            self._pub_shed.publish(String(data=dump_document("order_event", doc)))
+            return
+        self._pending.append(msg.data)
+        if not self._wake_pending:
+            self._wake_pending = True
+            self._wake.trigger()
+
+    def _drain_orders(self) -> None:
+        """Main thread: one batch of queued messages into the core (stored, answered); more later."""
+        self._wake_pending = False  # before taking: a message queued from now on triggers again
+        batch = []
+        while self._pending and len(batch) < self.p.order_batch:
+            batch.append(self._pending.popleft())
+        if batch:
+            now = self._now()
+            try:
+                self.core.on_orders(batch, now)
+            except Exception as exc:  # nothing of the batch was kept: one by one, so one bad message costs one
+                self._errors += 1
+                self.get_logger().error(f"order batch of {len(batch)}: {exc}; taking them one by one\n"
+                                        f"{traceback.format_exc()}")
+                for text in batch:
+                    try:
+                        self.core.on_orders([text], now)
+                    except Exception as exc1:
+                        self._errors += 1
+                        self.get_logger().error(f"order: {exc1}\n{traceback.format_exc()}")
+                        self._publish(Output("order_event", "", rejection(
+                            peek_order_id(text), "internal error while storing the order: not stored, retry "
+                                                 "later", now)))
+            self._flush()
+        if self._pending:
+            self._wake.trigger()  # the rest after the other callbacks had their turn
 
     def _on_yard_state(self, msg: String) -> None:
         self._guard("yard_state", lambda: self.core.on_yard_state(parse_document("yard_state", msg.data),
@@ -184,21 +245,30 @@ class FleetManagerNode(Node):
     def _diagnostics(self) -> None:
         st = self.core.fleet_state(self._now())
         faulted = [c for c, v in st["carriers"].items() if v["health"] == "faulted"]
+        out = [c for c, v in st["carriers"].items() if v["health"] == "out_of_service"]
         level = DiagnosticStatus.ERROR if self.core.deadlocked() else \
-            DiagnosticStatus.WARN if faulted or self._errors else DiagnosticStatus.OK
-        msg = "deadlock" if level == DiagnosticStatus.ERROR else \
-            (f"faulted: {', '.join(faulted)}" if faulted else "errors logged" if self._errors else "ok")
+            DiagnosticStatus.WARN if faulted or out or self._errors else DiagnosticStatus.OK
+        msg = "deadlock" if level == DiagnosticStatus.ERROR else "; ".join(
+            [f"faulted: {', '.join(faulted)}"] * bool(faulted) + [f"out of service: {', '.join(out)}"] * bool(out)
+            + ["errors logged"] * bool(self._errors)) or "ok"
         values = {"open_orders": st["stats"]["open"], "completed": st["stats"]["completed"],
                   "rejected": st["stats"]["rejected"], "failed": st["stats"]["failed"],
                   "reservations": st["stats"]["reservations"], "faulted_carriers": len(faulted),
-                  "internal_errors": self._errors}
+                  "out_of_service_carriers": len(out), "internal_errors": self._errors,
+                  "pending_orders": len(self._pending), "shed_overloaded": self.core.shed + self.shed_at_ingress}
         arr = DiagnosticArray()
         arr.header.stamp = self.get_clock().now().to_msg()
         arr.status = [DiagnosticStatus(level=level, name="fleet_manager", hardware_id="fleet_manager", message=msg,
                                        values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])]
+        levels = {"ok": DiagnosticStatus.OK, "warn": DiagnosticStatus.WARN, "error": DiagnosticStatus.ERROR}
+        arr.status += [DiagnosticStatus(level=levels[d["level"]], name=d["name"], hardware_id=d["name"].split("/")[-1],
+                                        message=d["message"],
+                                        values=[KeyValue(key=k, value=str(v)) for k, v in d["values"].items()])
+                       for d in self.core.carrier_diagnostics()]
         self.pub_diag.publish(arr)
 
     def destroy_node(self):
+        self._ingress.close()
         self.store.close()
         super().destroy_node()
 

@@ -1,10 +1,15 @@
-"""Carriers and their liveness: where each carrier is, what its follower and battery report, faults
-and recovery, a carrier blocked too long, an operator taking a carrier off its route.
+"""Carriers and their liveness: where each carrier is, what its follower and battery report, faults,
+a carrier blocked too long, an operator taking a carrier off its route.
 
 A carrier silent for ``liveness_timeout_s`` or reporting a fault is *faulted*: traffic keeps
 everything it was granted blocked, plans behind it are re-planned, its order is re-queued unless the
-container is already on it. A follower ``blocked`` for ``blocked_timeout_s`` is treated the same way
-for traffic (it keeps its order). Reports resuming clear the condition.
+container is already on it (an order re-queued ``max_order_faults`` times fails with the reason). So
+is a carrier whose path follower has gone silent while its localization still reports (the follower
+process died and is being restarted: nothing drives the carrier, which the drive's command watchdog
+has stopped). A silent carrier resumes its route when it reports again (a restarted follower gets its
+route again, same ``route_id``, and drives on); a fault gets a recovery route from where the carrier
+stands or takes it out of service (:mod:`fleet_manager.recovery_flow`). A follower ``blocked`` for
+``blocked_timeout_s`` is treated the same way for traffic (it keeps its order).
 """
 
 from __future__ import annotations
@@ -14,7 +19,11 @@ import math
 
 from .fleet_core import CarrierInfo, FleetCore
 
+AT_AUTHORITY_M = 1.0  # [m] a follower standing this close to its authority limit waits for it (it stops < 0.5 m short)
+
 log = logging.getLogger("fleet_manager")
+
+FOLLOWER_SILENT = "follower silent"  # fault reason prefix: no follower status while odometry goes on
 
 
 class Liveness(FleetCore):
@@ -30,6 +39,9 @@ class Liveness(FleetCore):
             c.soc = st["soc"]
             if st.get("fault") and not c.faulted:
                 self._fault(c, f"yard_state fault: {st['fault']}", now)
+            elif not st.get("fault") and c.faulted and (c.fault or "").startswith("yard_state fault") \
+                    and c.recovery.pending is None:
+                self._hardware_cleared(c, now)
 
     def on_battery(self, carrier_id: str, soc: float, now: float) -> None:
         c = self.carriers.get(carrier_id)
@@ -78,14 +90,20 @@ class Liveness(FleetCore):
         if c is None:
             return
         c.follower = doc
+        c.follower_seen = now
         self._seen(c, now)
+        if c.faulted and c.fault and c.fault.startswith(FOLLOWER_SILENT):
+            self._recover(c, now)
         state = doc["state"]
         if state == "fault":
-            if not c.faulted:
-                self._fault(c, f"follower fault: {doc.get('reason', '')}", now)
+            self._follower_fault(c, doc, now)
             return
-        if c.faulted and c.fault and c.fault.startswith("follower fault"):
-            self._recover(c, now)
+        if c.recovery.out_of_service is not None:
+            self._follower_resumed(c, now)
+        if c.reconcile:
+            self._reconcile(c, doc)
+        if c.stale:
+            return  # planned again from its pose once it stands (recovery_flow)
         if c.route_id is None or doc["route_id"] != c.route_id:
             if c.route_id is not None and now - c.route_sent_t > self.cfg.resend_period_s:
                 self._resend_route(c, now)
@@ -93,7 +111,7 @@ class Liveness(FleetCore):
         if not c.located:
             c.located = True
         progress = float(doc["progress_m"])
-        if state == "blocked":
+        if state == "blocked" and not self._at_authority(doc):
             c.blocked_since = c.blocked_since if c.blocked_since is not None else now
         else:
             c.blocked_since = None
@@ -105,12 +123,22 @@ class Liveness(FleetCore):
         if arrived and (doc.get("goal_id") in (None, c.route_doc["goal"].get("id"))):
             self._arrive(c, now)
 
+    def _at_authority(self, doc: dict) -> bool:
+        """The follower stands at the end of the authority this manager gave it ("waiting for movement
+        authority"): it waits for us, it is not obstructed. Counted as blocked, it would be stopped after
+        ``blocked_timeout_s`` and a stopped carrier is granted nothing more: it would wait for ever."""
+        auth = doc.get("authority_m")
+        return auth is not None and float(doc["progress_m"]) >= float(auth) - AT_AUTHORITY_M
+
     def _check_liveness(self, now: float) -> None:
         """Fault carriers silent for ``liveness_timeout_s``; plan around those blocked for ``blocked_timeout_s``."""
         for c in self.carriers.values():
             if c.located and not c.faulted and c.last_seen is not None and \
                     now - c.last_seen > self.cfg.liveness_timeout_s:
                 self._fault(c, f"silent for {now - c.last_seen:.1f} s", now)
+            elif c.located and not c.faulted and c.follower_seen is not None and \
+                    now - c.follower_seen > self.cfg.liveness_timeout_s:
+                self._fault(c, f"{FOLLOWER_SILENT} for {now - c.follower_seen:.1f} s", now)
             if c.blocked_since is not None and not c.stopped and not c.faulted and \
                     now - c.blocked_since > self.cfg.blocked_timeout_s:
                 self._stop(c, now)
@@ -123,12 +151,26 @@ class Liveness(FleetCore):
                 self._save_carrier(c)
             return
         stripped = self.traffic.stop(c.id, faulted=True)
+        failed = None
         with self._tx():
             o = self.orders.get(c.order_id) if c.order_id else None
             if o is not None and not o.loaded and not o.container_at.startswith("crane:"):
-                self._requeue(o, c, reason, now)
+                faults = int(o.extra.get("carrier_faults", 0)) + 1
+                o.extra["carrier_faults"] = faults
+                if faults >= self.cfg.recovery.max_order_faults:  # bounded: the order fails with the reason
+                    self._withdraw_load_job(o, now)
+                    o.state, o.phase = "failed", "done"
+                    o.reason = f"{faults} carrier faults (max {self.cfg.recovery.max_order_faults}); " \
+                               f"last: {c.id} {reason}"
+                    o.carrier_id, c.order_id, failed = None, None, o
+                    self._save(o, now)
+                    self._event(o, "failed", now, o.reason)
+                else:
+                    self._requeue(o, c, reason, now)
             self._save_carrier(c)
             self._persist_traffic()
+        if failed is not None:
+            self._finish(failed)
         self._replan(stripped, now)
         self._alloc_dirty = True
 

@@ -6,9 +6,11 @@ must survive a crash goes through :class:`~fleet_manager.store.FleetStore`
 first (write-ahead): an order is stored before ``accepted`` is published, each
 state change together with its event and its crane job in one transaction.
 
-The class is a façade over parts with one job each (one file each): the order life cycle and
+The class is a façade over parts with one job each (one file each): the order intake, which
+answers every message (:mod:`~fleet_manager.order_intake`), the order life cycle and
 crane jobs (:mod:`~fleet_manager.order_flow`), carriers and their liveness
-(:mod:`~fleet_manager.liveness`), allocation, parking, charging and unblocking
+(:mod:`~fleet_manager.liveness`), recovery from faults and restored routes
+(:mod:`~fleet_manager.recovery_flow`), allocation, parking, charging and unblocking
 (:mod:`~fleet_manager.dispatch`), routes and movement authorities (:mod:`~fleet_manager.carrier_routes`),
 resuming after a restart (:mod:`~fleet_manager.restore`) and status reports
 (:mod:`~fleet_manager.reports`); the state they share and the write-ahead outbox are
@@ -25,6 +27,8 @@ from .fleet_core import FREE_TASKS, TASKS, CarrierInfo, FleetCore, ManagerConfig
 from .liveness import Liveness
 from .network import YardNetwork
 from .order_flow import OrderFlow
+from .order_intake import OrderIntake
+from .recovery_flow import RecoveryFlow
 from .reports import Reports
 from .restore import Restore
 from .routing import Router
@@ -34,11 +38,14 @@ from .traffic import TrafficController
 __all__ = ["FREE_TASKS", "TASKS", "CarrierInfo", "FleetManager", "ManagerConfig", "Output"]
 
 
-class FleetManager(OrderFlow, Liveness, Dispatch, CarrierRoutes, Restore, Reports, FleetCore):
+class FleetManager(OrderIntake, OrderFlow, Liveness, RecoveryFlow, Dispatch, CarrierRoutes, Restore, Reports,
+                   FleetCore):
     """See the module docstring. One instance per fleet; not thread-safe (the node serialises calls).
 
-    The parts, one job each: :class:`~fleet_manager.order_flow.OrderFlow` (orders and crane jobs),
-    :class:`~fleet_manager.liveness.Liveness` (carriers, faults, recovery),
+    The parts, one job each: :class:`~fleet_manager.order_intake.OrderIntake` (every message on
+    ``/fleet/orders`` answered), :class:`~fleet_manager.order_flow.OrderFlow` (orders and crane jobs),
+    :class:`~fleet_manager.liveness.Liveness` (carriers, faults),
+    :class:`~fleet_manager.recovery_flow.RecoveryFlow` (recovery routes, out of service, restored routes),
     :class:`~fleet_manager.dispatch.Dispatch` (allocation, parking, charging, unblocking),
     :class:`~fleet_manager.carrier_routes.CarrierRoutes` (routes, authorities, re-plans),
     :class:`~fleet_manager.restore.Restore` (resume from the store),
@@ -61,6 +68,7 @@ class FleetManager(OrderFlow, Liveness, Dispatch, CarrierRoutes, Restore, Report
     def tick(self, now: float) -> None:
         """Liveness, traffic (grants, re-plans, retiming), allocation, parking/charging, state."""
         self._check_liveness(now)
+        self._recover_carriers(now)
         if now - self._last_retime >= self.cfg.retime_period_s:
             self.traffic.retime(now)
             self._last_retime = now
@@ -72,11 +80,13 @@ class FleetManager(OrderFlow, Liveness, Dispatch, CarrierRoutes, Restore, Report
                     and now - c.route_sent_t > self.cfg.resend_period_s and not c.faulted:
                 self._resend_route(c, now)
         if self._ready_to_plan(now):
+            self._expire_unservable(now)
             if self._alloc_dirty or now - self._last_alloc >= self.cfg.allocation_period_s:
                 self._allocate(now)
             self._advance_orders(now)
             self._free_carriers(now)
         self._publish_bay_status(now)
+        self._housekeep(now)
 
     def _ready_to_plan(self, now: float) -> bool:
         missing = [c.id for c in self.carriers.values() if not c.located]

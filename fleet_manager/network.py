@@ -293,7 +293,9 @@ class YardNetwork:
         for t, info in self.infos.items():
             pts = self.traversal_points(t)
             s, lat, i = project_onto_polyline(pts, (x, y))
-            if abs(lat) > max_offset_m:
+            fx, fy, _ = point_at(pts, s)
+            lat = math.hypot(x - fx, y - fy)  # to the foot point: beyond a lane's end the line's offset is not it
+            if lat > max_offset_m:
                 continue
             d = pts[i + 1] - pts[i]
             if not headings_agree(math.atan2(d[1], d[0]), yaw, self.cfg.max_kink_rad * 2):

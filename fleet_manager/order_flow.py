@@ -14,86 +14,14 @@ from __future__ import annotations
 import logging
 
 from .fleet_core import CarrierInfo, FleetCore, Output
-from .orders import Order, OrderRejected, check_order, digest_of, loading_bays, order_from_doc, parse_order
+from .ingress import quote
+from .orders import Order, loading_bays
 
 log = logging.getLogger("fleet_manager")
 
 
 class OrderFlow(FleetCore):
     """The order life cycle of :class:`~fleet_manager.manager.FleetManager`."""
-
-    def on_order(self, text: str, now: float) -> None:
-        """A ``transport_order`` document arrived (raw text)."""
-        try:
-            doc = parse_order(text)
-        except OrderRejected as exc:
-            log.warning("rejected order '%s': %s", exc.order_id, exc.reason)
-            self._emit(Output("order_event", "", {"order_id": exc.order_id, "event": "rejected", "reason": exc.reason,
-                                                  "stamp": now}))
-            self.counts["rejected"] += 1
-            return
-        oid = doc["order_id"]
-        if doc.get("cancel"):
-            self._cancel(oid, now)
-            return
-        dig = digest_of(doc)
-        known = self.orders.get(oid) or self.store.get_order(oid)
-        if known is not None:
-            note = "duplicate order id: already known" if known.digest == dig else \
-                "duplicate order id with different content: ignored, the first order stands"
-            log.info("order '%s': %s", oid, note)
-            ev = known.state if known.state != "accepted" or known.phase == "queued" else "accepted"
-            self._emit(Output("order_event", "", {"order_id": oid, "event": ev, "reason": note, "stamp": now,
-                                                  "carrier_id": known.carrier_id,
-                                                  "container_id": known.container_id}))
-            return
-        rej = self.store.get_rejection(oid)
-        if rej is not None and rej[0] == dig:
-            self._emit(Output("order_event", "", {"order_id": oid, "event": "rejected",
-                                                  "reason": f"duplicate of a rejected order: {rej[1]}", "stamp": now}))
-            return
-        active = {o.container_id: o.order_id for o in self.orders.values() if not o.final}
-        try:
-            check_order(doc, self.world, self.yard_state, active, lambda a, b: (a, b) in self._reach)
-        except OrderRejected as exc:
-            log.warning("rejected order '%s': %s", oid, exc.reason)
-            with self._tx():
-                self.store.save_rejection(oid, dig, exc.reason, now)
-                seq = self.store.append_outbox("order_event", "", {"order_id": oid, "event": "rejected",
-                                                                   "reason": exc.reason, "stamp": now,
-                                                                   "container_id": doc["container_id"]})
-                self._emit(Output("order_event", "", {"order_id": oid, "event": "rejected", "reason": exc.reason,
-                                                      "stamp": now, "container_id": doc["container_id"],
-                                                      "seq": seq}, seq))
-            self.counts["rejected"] += 1
-            return
-        order = order_from_doc(doc, now)
-        with self._tx():
-            self._save(order, now)
-            self._event(order, "accepted", now)
-        self.orders[oid] = order
-        self._alloc_dirty = True
-        log.info("accepted order '%s': %s from %s to %s", oid, order.container_id, order.origin_truck_bay,
-                 order.dest_station)
-
-    def _cancel(self, oid: str, now: float) -> None:
-        o = self.orders.get(oid)
-        if o is None or o.final:
-            reason = "cancel: unknown order" if o is None else f"cancel: order already {o.state}"
-            self._emit(Output("order_event", "", {"order_id": oid, "event": "rejected" if o is None else o.state,
-                                                  "reason": reason, "stamp": now}))
-            return
-        if o.loaded or o.container_at.startswith("crane:"):
-            self._emit(Output("order_event", "", {"order_id": oid, "event": o.state, "stamp": now,
-                                                  "reason": "cancel refused: the container is already lifted"}))
-            return
-        with self._tx():
-            self._withdraw_load_job(o, now)
-            self._release_carrier_of(o, now)
-            o.state, o.phase, o.reason = "cancelled", "done", "cancelled by request"
-            self._save(o, now)
-            self._event(o, "cancelled", now, "cancelled by request")
-        self._finish(o)
 
     def on_crane_event(self, doc: dict, now: float) -> None:
         """``crane_job_event`` from any crane."""
@@ -229,7 +157,74 @@ class OrderFlow(FleetCore):
         self._finish(o)
         self._alloc_dirty = True
 
+    def _end(self, o: Order, state: str, reason: str, now: float) -> None:
+        """End an unfinished order as ``failed`` or ``cancelled``: withdraw its load job, free its carrier
+        (unless the container is on it), store and announce it."""
+        with self._tx():
+            self._withdraw_load_job(o, now)
+            if not o.loaded:
+                self._release_carrier_of(o, now)
+            o.state, o.phase, o.reason = state, "done", reason
+            self._save(o, now)
+            self._event(o, state, now, reason)
+        self._finish(o)
+
+    def _expire_unservable(self, now: float) -> None:
+        """Fail orders that can no longer be served, before their container is lifted: at once when the world
+        no longer allows them (a bay or station removed — a database from an older world —, no crane left
+        between the origin truck bay and a carrier bay, no route); after ``unservable_timeout_s`` when their
+        container is not on a truck at the origin per ``yard_state`` (gone from the yard, or elsewhere)."""
+        if self.yard_state is None or now - self._last_expiry < 1.0:
+            return
+        self._last_expiry = now
+        containers = self.yard_state.get("containers", {})
+        for o in list(self.orders.values()):
+            if o.final or o.loaded or not o.container_at.startswith("truck:"):
+                self._unservable_since.pop(o.order_id, None)
+                continue
+            gone = self._impossible(o)
+            why = gone or self._container_away(o, containers)
+            if why is None:
+                self._unservable_since.pop(o.order_id, None)
+                continue
+            since = self._unservable_since.setdefault(o.order_id, now)
+            if gone or now - since >= self.cfg.unservable_timeout_s:
+                self._unservable_since.pop(o.order_id, None)
+                reason = f"cannot be served: {why}" + ("" if gone else f" for {now - since:.0f} s")
+                log.warning("order %s failed: %s", quote(o.order_id), reason)
+                self._end(o, "failed", reason, now)
+
+    def _impossible(self, o: Order) -> str | None:
+        """Why the world (as loaded now) cannot serve an order it once accepted, if so."""
+        if o.origin_truck_bay not in self.world.bays:
+            return f"origin truck bay {quote(o.origin_truck_bay)} is not in the world"
+        if o.dest_station not in self.world.stations:
+            return f"destination station {quote(o.dest_station)} is not in the world"
+        dtb = o.dest_truck_bay_requested
+        if dtb is not None and dtb not in self.world.stations[o.dest_station].truck_bays:
+            return f"destination truck bay {quote(dtb)} is not in the world"
+        if not loading_bays(self.world, o.origin_truck_bay):
+            return f"no crane serves truck bay {quote(o.origin_truck_bay)} and a carrier bay"
+        if dtb is not None and not loading_bays(self.world, dtb):
+            return f"no crane serves truck bay {quote(dtb)} and a carrier bay"
+        if o.origin_station in self.world.stations and (o.origin_station, o.dest_station) not in self._reach:
+            return f"no route from {quote(o.origin_station)} to {quote(o.dest_station)}"
+        return None
+
+    def _container_away(self, o: Order, containers: dict) -> str | None:
+        """Why the order's container is not where the order can take it (per ``yard_state``), if so."""
+        where = containers.get(o.container_id)
+        if where is None:
+            return f"container {quote(o.container_id)} is not in the yard (yard_state)"
+        if where["holder"] == "spreader" or (where["holder"] == "carrier" and where["holder_id"] == o.carrier_id):
+            return None  # being loaded: the crane's events will say how it ends
+        if where["holder"] != "truck" or where.get("bay") not in (None, o.origin_truck_bay):
+            return (f"container {quote(o.container_id)} is on {where['holder']} {quote(where['holder_id'])} at "
+                    f"{quote(where.get('bay'))}, not on a truck at {quote(o.origin_truck_bay)}")
+        return None
+
     def _finish(self, o: Order) -> None:
+        self._unservable_since.pop(o.order_id, None)
         self.counts[o.state] = self.counts.get(o.state, 0) + 1
         self.finished.append(o.order_id)
         for j in (o.load_job, o.unload_job):
@@ -241,14 +236,7 @@ class OrderFlow(FleetCore):
     def _crane_failed(self, o: Order, kind: str, reason: str, now: float) -> None:
         log.warning("order %s: %s", o.order_id, reason)
         if o.attempts >= self.cfg.crane_retries * 2 + 2:
-            with self._tx():
-                self._withdraw_load_job(o, now)
-                if not o.loaded:
-                    self._release_carrier_of(o, now)
-                o.state, o.phase, o.reason = "failed", "done", reason
-                self._save(o, now)
-                self._event(o, "failed", now, reason)
-            self._finish(o)
+            self._end(o, "failed", reason, now)
             return
         with self._tx():
             if kind == "load":

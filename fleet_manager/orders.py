@@ -7,8 +7,8 @@ destination station. Life cycle (``state``, published as ``order_event``)::
          \\-> rejected (never accepted)      any unfinished -> failed | cancelled
 
 ``phase`` is finer and internal (which leg, which crane job). Validation
-rejects with a reason fit for the rejection event: malformed documents (schema),
-unknown stations or bays, unknown containers (per the latest ``yard_state``),
+(after :mod:`fleet_manager.ingress` has screened the message) rejects with a reason fit for the
+rejection event: unknown stations or bays, unknown containers (per the latest ``yard_state``),
 containers not at the origin, containers already being moved, impossible
 orders (destination = origin, no crane that serves the origin truck bay and a
 carrier bay, no route between the stations).
@@ -19,8 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-
-from yard_model.documents import DocumentError, parse_document
 
 STATES = ("accepted", "assigned", "loaded", "in_transit", "unloaded", "completed", "failed", "cancelled", "rejected")
 FINAL_STATES = ("completed", "failed", "cancelled", "rejected")
@@ -95,21 +93,6 @@ class OrderRejected(ValueError):
         self.reason = reason
 
 
-def parse_order(text: str) -> dict:
-    """Parse a ``transport_order`` document or raise OrderRejected with the schema error."""
-    try:
-        return parse_document("transport_order", text)
-    except DocumentError as exc:
-        oid = ""
-        try:
-            raw = json.loads(text)
-            if isinstance(raw, dict) and isinstance(raw.get("order_id"), str):
-                oid = raw["order_id"]
-        except (ValueError, TypeError):
-            pass
-        raise OrderRejected(oid, f"malformed order: {exc}") from exc
-
-
 def check_order(doc: dict, world, yard_state: dict | None, active_containers: dict[str, str],
                 reachable) -> None:
     """Raise OrderRejected unless ``doc`` (schema-valid) is a possible order in this yard now.
@@ -170,7 +153,7 @@ def loading_bays(world, truck_bay: str) -> list[tuple[str, str]]:
     return out
 
 
-def order_from_doc(doc: dict, now: float) -> Order:
+def order_from_doc(doc: dict, now: float, digest: str | None = None) -> Order:
     return Order(
         order_id=doc["order_id"],
         container_id=doc["container_id"],
@@ -181,7 +164,7 @@ def order_from_doc(doc: dict, now: float) -> Order:
         priority=int(doc.get("priority", 0)),
         deadline=float(doc["deadline"]) if "deadline" in doc else None,
         accepted_s=now,
-        digest=digest_of(doc),
+        digest=digest or digest_of(doc),
         container_at=f"truck:{doc['origin']['truck_bay']}",
         updated_s=now,
     )

@@ -14,8 +14,10 @@ from yard_model.params import ParameterError, spec
 from yard_model.resources import DEFAULT_WORLD
 
 from .allocation import AllocationConfig
+from .ingress import IngressLimits
 from .manager import ManagerConfig
 from .network import NetworkConfig
+from .recovery import RecoveryConfig
 from .traffic import TrafficConfig
 
 
@@ -86,6 +88,38 @@ class FleetManagerParams:
         "that carrier).", "", 0.0, 1.0))
     crane_retries: int = field(default=3, metadata=spec(
         "Crane job failures tolerated per order before the order fails.", "", 0, 100))
+    unservable_timeout_s: float = field(default=30.0, metadata=spec(
+        "An order whose container is not on a truck at its origin bay (per yard_state: gone, or elsewhere) "
+        "this long, before any crane lifted it, fails with the reason.", "s", 1.0, 86400.0))
+    max_message_bytes: int = field(default=8192, metadata=spec(
+        "Longest message on /fleet/orders that is parsed; a longer one is rejected unread (an order is about "
+        "250 bytes).", "bytes", 512, 1048576))
+    max_pending_orders: int = field(default=20000, metadata=spec(
+        "Messages taken from /fleet/orders but not yet processed; beyond this each new one is answered "
+        "'rejected' with reason 'overloaded' at once (retry later).", "", 100, 1000000))
+    max_open_orders: int = field(default=20000, metadata=spec(
+        "Unfinished orders the manager holds; beyond this a new order is answered 'rejected' with reason "
+        "'overloaded' (not stored: retry later).", "", 1, 1000000))
+    order_batch: int = field(default=500, metadata=spec(
+        "Orders processed (validated, stored in one transaction, answered) per step of the ingress before "
+        "other callbacks run.", "", 1, 100000))
+    rejections_kept: int = field(default=10000, metadata=spec(
+        "Rejected orders remembered (a re-sent copy gets the same answer); the oldest are forgotten first.",
+        "", 0, 10000000))
+    rejections_kept_s: float = field(default=86400.0, metadata=spec(
+        "Rejected orders are forgotten after this long.", "s", 0.0, 31536000.0))
+    max_state_orders: int = field(default=200, metadata=spec(
+        "Unfinished orders listed in /fleet/state (those under way first, then the oldest queued); query the "
+        "others by id.", "", 0, 100000))
+    max_recovery_attempts: int = field(default=3, metadata=spec(
+        "Recovery routes a faulted carrier gets (from where it stands) before it is taken out of service; the "
+        "count starts again when it arrives somewhere.", "", 0, 100))
+    max_order_faults: int = field(default=3, metadata=spec(
+        "Carrier faults an order survives before loading (each re-queues it); then it fails with the reason.",
+        "", 1, 100))
+    recovery_timeout_s: float = field(default=120.0, metadata=spec(
+        "A faulted carrier for which no recovery route can be planned this long is taken out of service.",
+        "s", 1.0, 3600.0))
 
     def check(self) -> None:
         if not self.carrier_ids:
@@ -111,6 +145,14 @@ class FleetManagerParams:
             retime_period_s=self.retime_period_s,
             resend_period_s=self.resend_period_s,
             crane_retries=self.crane_retries,
+            max_open_orders=self.max_open_orders,
+            unservable_timeout_s=self.unservable_timeout_s,
+            rejections_kept=self.rejections_kept,
+            rejections_kept_s=self.rejections_kept_s,
+            max_state_orders=self.max_state_orders,
+            ingress=IngressLimits(max_message_bytes=self.max_message_bytes),
+            recovery=RecoveryConfig(max_attempts=self.max_recovery_attempts, max_order_faults=self.max_order_faults,
+                                    timeout_s=self.recovery_timeout_s),
             charge_below_soc=self.charge_below_soc,
             charge_target_soc=self.charge_target_soc,
             reserve_soc=self.reserve_soc,

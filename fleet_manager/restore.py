@@ -1,5 +1,8 @@
 """Restore after a restart: rebuild orders, carriers, routes, reservations and unsent messages from the
 store (write-ahead: everything that must survive a crash was stored before it was published).
+
+Restored routes keep their reservations but are not sent again: the carriers' first reports decide
+whether each is still driven (``fleet_manager.recovery_flow``).
 """
 
 from __future__ import annotations
@@ -8,6 +11,7 @@ from yard_model.lane_graph import Traversal
 
 from .fleet_core import FleetCore, Output
 from .network import RouteGeometry
+from .recovery import CarrierRecovery, lead_in, reshaped_geometry
 from .reservations import Reservation
 from .traffic import CarrierTraffic
 
@@ -38,6 +42,7 @@ class Restore(FleetCore):
                 continue
             c.task, c.order_id, c.route_seq = doc["task"], doc["order_id"], doc["route_seq"]
             c.faulted, c.fault = doc.get("faulted", False), doc.get("fault")
+            c.recovery = CarrierRecovery.from_doc(doc.get("recovery"))
         rows = self.store.load_reservations()
         by_carrier: dict[str, list[Reservation]] = {}
         for cid, res, e, x, t0, t1, g in rows:
@@ -57,7 +62,10 @@ class Restore(FleetCore):
             self.traffic.carriers[cid].authority_m = auth
             c.route_id, c.route_doc, c.route_path, c.purpose = r["route_id"], r["doc"], r["path"], r["purpose"]
             c.located = True
-            self._out.append(Output("route", cid, c.route_doc))
+            # not sent again: the carrier may have moved on, faulted or never got it. Its first report
+            # says whether it drives this route (it goes on; the authority below is for it) or not (it
+            # is planned again from its reported pose, fleet_manager.recovery_flow).
+            c.reconcile = True
             self._out.append(Output("authority", cid, {"route_id": c.route_id, "authority_m": auth, "stamp": now}))
         for cid, res in by_carrier.items():  # standing carriers: their holds
             if cid not in self.carriers or not res:
@@ -86,5 +94,10 @@ class Restore(FleetCore):
     def _geometry_from_path(self, path: dict) -> RouteGeometry:
         travs = [Traversal(lane, fwd) for lane, fwd in path["traversals"]]
         prev = Traversal(*path["prev"]) if path.get("prev") else None
-        return self.net.build_route(travs, path["start_offset"], path["end_offset"], path["start_place"],
+        geom = self.net.build_route(travs, path["start_offset"], path["end_offset"], path["start_place"],
                                     path["goal_place"], prev=prev)
+        if path.get("lead_in"):  # a recovery route: the points that were sent
+            x, y, stretch = path["lead_in"]
+            r_min = self.world.carrier_type.min_deck_turning_radius_m
+            geom = reshaped_geometry(geom, lead_in(geom.points, x, y, r_min, stretch=stretch))
+        return geom

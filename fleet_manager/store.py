@@ -64,6 +64,7 @@ class FleetStore:
         self.db.execute(f"PRAGMA synchronous={synchronous}")
         self.db.executescript(SCHEMA)
         self._depth = 0
+        self._seq: int | None = None  # next outbox seq, known inside a transaction (one writer)
 
     def close(self) -> None:
         self.db.close()
@@ -73,6 +74,7 @@ class FleetStore:
         """Group writes; nested uses join the outer transaction. Commits on success, rolls back on error."""
         if self._depth == 0:
             self.db.execute("BEGIN IMMEDIATE")
+            self._seq = None
         self._depth += 1
         try:
             yield
@@ -105,24 +107,43 @@ class FleetStore:
     def save_rejection(self, order_id: str, digest: str, reason: str, stamp: float) -> None:
         self.db.execute("INSERT OR REPLACE INTO rejections VALUES (?, ?, ?, ?)", (order_id, digest, reason, stamp))
 
+    def prune_rejections(self, older_than: float, keep: int) -> int:
+        """Forget rejections stamped before ``older_than`` and all but the newest ``keep``; returns how many."""
+        n = self.db.execute("DELETE FROM rejections WHERE stamp < ?", (older_than,)).rowcount
+        n += self.db.execute("DELETE FROM rejections WHERE order_id NOT IN "
+                             "(SELECT order_id FROM rejections ORDER BY stamp DESC LIMIT ?)", (keep,)).rowcount
+        return n
+
+    def count_rejections(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM rejections").fetchone()[0])
+
     def get_rejection(self, order_id: str) -> tuple[str, str] | None:
         r = self.db.execute("SELECT digest, reason FROM rejections WHERE order_id = ?", (order_id,)).fetchone()
         return None if r is None else (r["digest"], r["reason"])
 
     # ---------------------------------------------------------------- outbox
     def append_outbox(self, kind: str, key: str, doc: dict) -> int:
-        """Queue a message; order events get the row's sequence number as ``seq`` (for de-duplication)."""
-        cur = self.db.execute("INSERT INTO outbox (kind, key, doc) VALUES (?, ?, ?)",
-                              (kind, key, json.dumps(doc, sort_keys=True)))
-        seq = int(cur.lastrowid)
+        """Queue a message; order events get the row's sequence number as ``seq`` (for de-duplication).
+
+        Inside a transaction the next number is counted here (one writer: ``BEGIN IMMEDIATE``), so an
+        order event is one INSERT with its ``seq`` already in the document.
+        """
+        if self._depth == 0:
+            with self.transaction():
+                return self.append_outbox(kind, key, doc)
+        seq = self.next_seq() if self._seq is None else self._seq
+        self._seq = seq + 1
         if kind == "order_event":
             doc["seq"] = seq
-            self.db.execute("UPDATE outbox SET doc = ? WHERE seq = ?", (json.dumps(doc, sort_keys=True), seq))
+        self.db.execute("INSERT INTO outbox (seq, kind, key, doc) VALUES (?, ?, ?, ?)",
+                        (seq, kind, key, json.dumps(doc, sort_keys=True)))
         return seq
 
     def next_seq(self) -> int:
+        """The number the next outbox row gets (never one used before, even by a pruned row)."""
         r = self.db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
-        return (int(r[0]) if r else 0) + 1
+        m = self.db.execute("SELECT MAX(seq) FROM outbox").fetchone()
+        return max(int(r[0]) if r else 0, int(m[0]) if m and m[0] is not None else 0) + 1
 
     def mark_published(self, seqs: list[int]) -> None:
         if seqs:
@@ -132,8 +153,10 @@ class FleetStore:
         return [(r["seq"], r["kind"], r["key"], json.loads(r["doc"]))
                 for r in self.db.execute("SELECT * FROM outbox WHERE published = 0 ORDER BY seq")]
 
-    def prune_outbox(self, keep: int = 10000) -> None:
-        self.db.execute("DELETE FROM outbox WHERE published = 1 AND seq < (SELECT MAX(seq) FROM outbox) - ?", (keep,))
+    def prune_outbox(self, keep: int = 10000) -> int:
+        """Forget published rows older than the newest ``keep`` (sequence numbers are never reused)."""
+        return self.db.execute("DELETE FROM outbox WHERE published = 1 AND seq < (SELECT MAX(seq) FROM outbox) - ?",
+                               (keep,)).rowcount
 
     # ---------------------------------------------------------------- carriers, routes, reservations
     def save_carrier(self, carrier_id: str, doc: dict) -> None:

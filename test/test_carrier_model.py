@@ -244,3 +244,27 @@ def test_footprint_is_the_outline_around_the_deck_centre(ct):
     ys = sorted(p[1] for p in model.footprint())
     assert xs[0] == pytest.approx(5.0 - ct.width_m / 2) and xs[-1] == pytest.approx(5.0 + ct.width_m / 2)
     assert ys[0] == pytest.approx(5.0 - ct.length_m / 2) and ys[-1] == pytest.approx(5.0 + ct.length_m / 2)
+
+
+@pytest.mark.parametrize("world_name", ["small_yard", "youyiguan"])
+def test_the_command_watchdog_stops_a_carrier_inside_its_movement_authority_margin(world_name):
+    """Why the watchdog brakes at the service deceleration (module docstring): a follower that dies at any
+    speed leaves the carrier where the follower's own plan would have stopped it, within the fleet
+    manager's ``authority_margin_m`` — the traffic safety argument needs no emergency braking."""
+    from agv_nav.follower_params import PathFollowerParams
+    from fleet_manager.params import FleetManagerParams
+    from yard_model import load_world
+    from yard_model.resources import world_path
+
+    ct = load_world(world_path(world_name)).carrier_type
+    fp, margin = PathFollowerParams(), FleetManagerParams().authority_margin_m
+    dt = 0.01
+    for v in [0.1 * k for k in range(1, int(10 * min(ct.max_speed_mps, fp.max_speed_mps)) + 1)]:
+        model = CarrierModel(ct, Pose2D(0.0, 0.0, 0.0), stale_timeout_s=0.5)
+        t = drive(model, 0.0, 10.0, dt, v, 0.0)  # cruising at v: the worst moment for the follower to die
+        x0 = model.state.x
+        drive(model, t, 0.5 + v / ct.max_deceleration_mps2 + 1.0, dt)
+        assert model.state.speed_mps == 0.0
+        # room the follower keeps ahead at speed v: a jerk-limited stop at its planned deceleration
+        planned = v * v / (2 * fp.max_decel_mps2) + v * fp.max_decel_mps2 / (2 * fp.max_jerk_mps3)
+        assert model.state.x - x0 <= planned + margin, (v, model.state.x - x0, planned)

@@ -113,6 +113,11 @@ def test_bad_options_are_refused_before_anything_starts(capsys):
     assert "--containers-per-day: must be a positive, finite number, got 0" in err and "seconds" not in err
     code, out = run_cli(capsys, "sim", "--world", "atlantis")
     assert code == 1 and "no world 'atlantis'" in out
+    for n in ("0", "7"):  # small_yard parks 6: refused before a single process starts, as `day` does
+        code, out = run_cli(capsys, "sim", "--world", "small_yard", "--carriers", n, "--log-dir", "/nonexistent/x")
+        assert code == 1 and "must be in 1..6 (parking + charging spots of small_yard)" in out, out
+    code, out = run_cli(capsys, "check-world", str(REPO / "sim_worlds"))
+    assert code == 1 and "is a folder, not a world file; world files in it: small_yard.yaml" in out
 
 
 def test_gen_sdf_explains_a_missing_generator(capsys, monkeypatch):

@@ -117,6 +117,31 @@ def stop(proc: subprocess.Popen) -> str:
     return proc.stdout.read() if proc.stdout else ""
 
 
+def shut_down(ex, node, procs: dict[str, subprocess.Popen]) -> dict[str, str]:
+    """Stop the test's executor and node, then every process; none may have crashed. Their output by name."""
+    ex.shutdown()
+    node.destroy_node()
+    outputs = {name: stop(p) for name, p in procs.items()}
+    for name, out in outputs.items():
+        assert "Traceback" not in out, f"{name} crashed:\n{out[-3000:]}"
+    return outputs
+
+
+def spinner(ex, procs: tuple[subprocess.Popen, ...], period_s: float = 0.05):
+    """``spin_until(cond, timeout_s)``: spin ``ex`` until ``cond()`` (True), the time is up or a process ended."""
+    def spin_until(cond, timeout_s: float) -> bool:
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            ex.spin_once(timeout_sec=period_s)
+            if cond():
+                return True
+            if any(p.poll() is not None for p in procs):
+                return False
+        return False
+
+    return spin_until
+
+
 @pytest.mark.graph
 @pytest.mark.timeout(400)
 def test_crane_moves_a_container_from_a_truck_onto_a_docked_carrier(ros_env, rclpy_context, small_world):
@@ -184,16 +209,7 @@ def test_crane_moves_a_container_from_a_truck_onto_a_docked_carrier(ros_env, rcl
     node.create_timer(0.5, lambda: bays.publish(String(data=json.dumps(bay_status()))))
     ex = SingleThreadedExecutor(context=rclpy_context)
     ex.add_node(node)
-
-    def spin_until(cond, timeout_s: float) -> bool:
-        end = time.monotonic() + timeout_s
-        while time.monotonic() < end:
-            ex.spin_once(timeout_sec=0.05)
-            if cond():
-                return True
-            if sim.poll() is not None or ctl.poll() is not None:
-                return False
-        return False
+    spin_until = spinner(ex, (sim, ctl))
 
     try:
         assert spin_until(lambda: state and sim_cmd.get_subscription_count() > 0 and
@@ -222,8 +238,4 @@ def test_crane_moves_a_container_from_a_truck_onto_a_docked_carrier(ros_env, rcl
                                                       "crane_limit_violation")]
         assert bad == [], f"simulator reported {bad[:5]}"
     finally:
-        ex.shutdown()
-        node.destroy_node()
-        outputs = {"controller": stop(ctl), "simulator": stop(sim)}
-        for name, out in outputs.items():
-            assert "Traceback" not in out, f"{name} crashed:\n{out[-3000:]}"
+        shut_down(ex, node, {"controller": ctl, "simulator": sim})

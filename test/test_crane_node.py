@@ -124,3 +124,52 @@ def test_node_accepts_rejects_plans_and_stops(rclpy_context, small_world):
         ex.shutdown()
         ctl.destroy_node()
         t.destroy_node()
+
+
+def test_joint_states_are_taken_for_when_they_were_measured():
+    """The header stamp, not the time the controller got round to them (a starved controller planned from
+    states a queue had kept for it); an unstamped message counts from its receipt."""
+    from builtin_interfaces.msg import Time
+    from sensor_msgs.msg import JointState
+
+    from crane_control.crane_controller_node import joint_reading
+
+    msg = JointState(name=["gantry", "trolley", "hoist", "twistlock"], position=[30.0, 20.0, 6.0, 0.0],
+                     velocity=[0.0, 1.0, 0.0, 0.0], effort=[0.0, 0.0, 98066.5, 0.0])
+    msg.header.stamp = Time(sec=41, nanosec=250_000_000)
+    r = joint_reading(msg, 41.7, ("gantry", "trolley", "hoist"))
+    assert r.stamp_s == 41.25 and r.velocity["trolley"] == 1.0
+    msg.header.stamp = Time()
+    assert joint_reading(msg, 41.7, ("gantry", "trolley", "hoist")).stamp_s == 41.7
+
+
+def test_a_plan_sent_as_a_message_asks_the_drive_for_nothing_beyond_its_limits():
+    """What the drive receives: times on the nanosecond grid of builtin_interfaces/Duration, positions as sent.
+
+    Issue #10 graph test: with each point's state computed at its exact time and the time then rounded to the
+    nanosecond, a point 1.2 ms after a jerk switch sat 6e-10 m off the trajectory at 1.2 m/s, and the drive's
+    quintic asked for 18 m/s^3 (limit 1). A state must be the plan's at the time the message carries.
+    """
+    from crane_control import motion
+    from crane_control.crane_controller_node import trajectory_msg
+    from crane_control.motion import AxisState
+    from yard_model.world import AxisLimits
+    from yard_sim.sim_node import trajectory_from_msg
+    from yard_sim.trajectory import AxisReference, axis_knots, limit_violations
+
+    limits = {"gantry": AxisLimits(10.0, 130.0, 1.5, 0.4, 0.8), "trolley": AxisLimits(3.0, 35.0, 1.2, 0.5, 1.0),
+              "hoist": AxisLimits(1.0, 18.0, 0.8, 0.5, 1.0)}
+    joints = (*limits, "twistlock")
+    found = []
+    for k in range(12):  # stamps and starts at arbitrary nanosecond offsets
+        start = {"gantry": AxisState(30.0 + k), "trolley": AxisState(31.0 - 0.5 * k), "hoist": AxisState(4.04)}
+        plan = motion.transfer(start, {"gantry": 40.0, "trolley": 7.0 + k}, 3.89, 8.5, limits, 1.0)
+        plan.stamp_s = 38.38 + 7.123456789e-3 * k
+        plan.start_s = plan.stamp_s + 1.726748167 + 1.1e-5 * k
+        traj = trajectory_from_msg(trajectory_msg(plan, 0.1, joints), 0.0)
+        for received in (plan.stamp_s + 0.15, plan.start_s + 3.0):  # before the start, and joined mid-move
+            for j, axis in enumerate(limits):
+                state = plan.state_at(received)[axis]
+                ref = AxisReference(axis_knots(traj, j, received, (state.p, state.v, state.a)))
+                found += limit_violations(axis, ref, limits[axis])
+    assert found == []

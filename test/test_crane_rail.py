@@ -122,6 +122,21 @@ def test_a_neighbour_without_controller_is_kept_clear_of_by_its_joint_states():
     assert not arb.want(30.0, 85.0, 9.0) and "nothing known" in arb.waiting_reason
 
 
+def test_the_listening_window_runs_from_the_start_not_from_the_first_move():
+    """A controller that has heard no neighbour controller for ``claim_timeout_s`` since it started moves its
+    gantry at once: listening from its first move instead cost every first job 1.5 s (crane benchmark)."""
+    arb = RailArbiter("c1", "rails", {"c2": SEP}, claim_timeout_s=1.5, position_timeout_s=1.0)
+    arb.set_position(30.0)
+    for k in range(200):  # ticks at 20 Hz for 10 s, no claim heard; c2 reports where it stands
+        arb.on_position("c2", 110.0, 0.0, 0.05 * k)
+        arb.update(0.05 * k)
+    assert arb.want(30.0, 60.0, 10.0), arb.waiting_reason
+    late = RailArbiter("c1", "rails", {"c2": SEP}, claim_timeout_s=1.5, position_timeout_s=1.0)
+    late.set_position(30.0)
+    late.on_position("c2", 110.0, 0.0, 10.0)
+    assert not late.want(30.0, 60.0, 10.0) and "listening" in late.waiting_reason  # just started: listen first
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["want", "move", "deliver", "deliver"]), st.integers(0, 2),
                           st.integers(0, 2), st.floats(10.0, 130.0)), min_size=5, max_size=60))

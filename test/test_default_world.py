@@ -18,11 +18,12 @@ from yard_bringup.cli import build_parser
 from yard_model.params import default_of, param_fields
 from yard_model.resources import DEFAULT_WORLD, world_path
 from yard_sim.sim_params import SimParams
+from yard_sim.traffic_params import TrafficParams
 
 REPO = Path(__file__).resolve().parents[1]
 NODES = {"yard_sim.yaml": SimParams, "localization.yaml": LocalizationParams,
          "path_follower.yaml": PathFollowerParams, "crane_controller.yaml": CraneControllerParams,
-         "fleet_manager.yaml": FleetManagerParams}
+         "fleet_manager.yaml": FleetManagerParams, "traffic.yaml": TrafficParams}
 
 
 def test_every_shipped_config_file_belongs_to_a_node_checked_here():

@@ -130,6 +130,27 @@ def start_node(env, db: Path, log: Path) -> subprocess.Popen:
                             start_new_session=True)
 
 
+def wait_for_node(world: RosWorld, sim: FleetSim, log: Path) -> None:
+    """Until the node publishes its latched bay status, simulated time running at real time."""
+    deadline = time.monotonic() + 60.0
+    while not any(o.kind == "bay_status" for o in world.inbox) and time.monotonic() < deadline:
+        sim.t += 0.1
+        world.clock(sim.t)
+        world.spin(0.1)
+    assert time.monotonic() < deadline, log.read_text()[-2000:]
+
+
+def stop_all(procs: list[subprocess.Popen]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
 def add_truck(sim: FleetSim, bay: str, container: str | None) -> None:
     tid = f"truck_{bay}_{container or 'empty'}"
     sim.trucks[bay] = {"id": tid, "container_id": container, "state": "parked", "leave_at": None}
@@ -147,13 +168,7 @@ def test_kill_dash_nine_mid_way_loses_nothing_and_does_nothing_twice(rclpy_conte
     proc = start_node(ros_env, db, log)
     procs = [proc]
     try:
-        # wait for the node (its latched bay status) while simulated time runs at real time
-        deadline = time.monotonic() + 60.0
-        while not any(o.kind == "bay_status" for o in world.inbox) and time.monotonic() < deadline:
-            sim.t += 0.1
-            world.clock(sim.t)
-            world.spin(0.1)
-        assert time.monotonic() < deadline, log.read_text()[-2000:]
+        wait_for_node(world, sim, log)
         sim.start()
         # deliveries waiting at both Chinese truck bays, empty trucks at both Vietnamese ones
         todo = [("CNXU0000017", "cn_truck_11"), ("CNXU0000022", "cn_truck_12"), ("CNXU0000038", "cn_truck_11")]
@@ -204,12 +219,5 @@ def test_kill_dash_nine_mid_way_loses_nothing_and_does_nothing_twice(rclpy_conte
         assert all(len(v) == 1 for v in moves.values()), moves
         assert sim.metrics.conflicts == 0 and sim.metrics.collisions == 0
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)
-                try:
-                    p.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+        stop_all(procs)
         world.node.destroy_node()

@@ -300,3 +300,28 @@ def test_a_wait_cycle_through_a_lifted_out_carrier_is_no_deadlock(yy):
 
     assert run(lifted=False) >= 1  # the same cycle between two carriers in the yard is one
     assert run(lifted=True) == 0
+
+
+def test_a_carrier_waiting_for_its_authority_is_not_taken_for_blocked():
+    """The follower reports `blocked` "waiting for movement authority" at the end of its authority
+    (docs/path_following.md). Counted as an obstruction, the manager stopped the carrier after
+    blocked_timeout_s and a stopped carrier is granted nothing more: it waited for ever (seen in the
+    node graph, issue #10). The bounded demand of the end-to-end test (4 orders, both directions,
+    2 carriers, seed 3) has carrier_01 wait for authority behind carrier_02 early on."""
+    from yard_harness.day import SimulatedDay, build_fleet_run
+    from yard_model import load_world
+    from yard_model.resources import world_path
+
+    world = load_world(world_path("small_yard"))
+    run = build_fleet_run(world, 2, seed=3, containers_per_day=20000.0, sim_config=SimConfig())
+    run.scenario.cfg.max_deliveries = 2
+    day = SimulatedDay(run)
+    waited = []
+    while day.t < 3000.0 and not (len(day.kpi.issued) == 4 and day.kpi.completed == 4):
+        day.step()
+        waited += [c.id for c in day.sim.carriers.values() if c.reason.startswith("waiting for movement authority")
+                   and c.state == "blocked"]
+    assert waited, "no carrier waited for its authority: the test no longer exercises the case"
+    assert day.kpi.completed == 4, {o.order_id: (o.state, o.phase) for o in day.mgr.orders.values()}
+    assert not any(c.stopped for c in day.mgr.carriers.values())
+    day.close()

@@ -108,3 +108,23 @@ def test_every_registered_executable_is_a_ros_executable_in_setup_py():
 def test_carrier_ids_are_zero_padded():
     assert carrier_ids(3) == ("carrier_01", "carrier_02", "carrier_03")
     assert carrier_ids(0) == ()
+
+
+def test_carrier_and_crane_nodes_respawn_and_the_yard_goes_on_while_it_can(small_world):
+    specs = build_graph(small_world, 2, available=everything)
+    by_scope = {s.scope: s for s in reversed(specs)}  # the first process of each scope
+    assert by_scope["carrier"].respawn and by_scope["crane"].respawn  # the fleet manager's policy
+    assert not by_scope["carrier"].essential and by_scope["carrier"].group == "carrier_01"
+    assert next(s for s in specs if s.name == "yard_sim").essential
+    why_not = graph.viability(small_world, specs)
+    assert why_not(set()) is None and why_not({"carrier_01"}) is None
+    assert why_not({"carrier_01", "carrier_02"}) == "no carrier left"
+    assert why_not({"cn_crane_1"}) is None  # cn_crane_2 still reaches a carrier bay of cn_station
+    assert why_not({"cn_crane_1", "cn_crane_2"}) == "no crane left at station cn_station"
+    assert why_not({"vn_crane_1"}) == "no crane left at station vn_station"
+
+
+def test_the_fleet_managers_database_is_in_the_runs_folder(small_world, tmp_path):
+    (fm,) = [s for s in build_graph(small_world, 1, available=everything, run_dir=tmp_path)
+             if s.name == "fleet_manager"]
+    assert fm.parameters["db_path"] == str(tmp_path.resolve() / "fleet_manager.sqlite")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from yard_bringup import graph, ros_launch
-from yard_bringup.graph import Subsystem, build_graph
+from yard_bringup.graph import Subsystem, build_graph, with_kpi_collector
 from yard_model.resources import ShareNotFoundError, config_path, launch_path
 
 
@@ -108,8 +108,10 @@ TEST_SUBSYSTEMS = ("loc_test", "carrier_pair", "crane_test")
 def _shipped_per_scope() -> dict[str, int]:
     """Active shipped (non-test) subsystems per scope, so packages can join the graph without editing here."""
     out = {"yard": 0, "carrier": 0, "crane": 0}
+    ctx = graph.graph_context("small_yard", 1)  # no demand: subsystems enabled only by one (traffic) stay out
     for sub in graph.SUBSYSTEMS.values():
-        if sub.key not in TEST_SUBSYSTEMS and graph.module_available(sub.module):
+        if sub.key not in TEST_SUBSYSTEMS and graph.module_available(sub.module) and \
+                (sub.enabled is None or sub.enabled(ctx)):
             out[sub.scope] += 1
     return out
 
@@ -132,7 +134,7 @@ def extended_registry(monkeypatch):
 def test_sim_launch_file_declares_every_argument_with_a_description(fake_launch):
     declared, _ = run_launch_file("yard_sim", world="small_yard")
     assert {d.args[0] for d in declared} == {"world", "carriers", "rtf", "seed", "use_sim_time", "params_file",
-                                               "record"}
+                                               "record", "containers_per_day", "kpi_out", "kpi_duration"}
     assert all(d.kwargs["description"] for d in declared)
 
 
@@ -163,6 +165,23 @@ def test_sim_launch_record_argument_adds_the_recorder_and_nothing_else(fake_laun
     assert rec["parameters"] == [{"use_sim_time": True, "output": str(out.resolve())}]
     with pytest.raises(ValueError, match=r"\.mcap"):
         run_launch_file("yard_sim", world="small_yard", carriers="1", record=str(tmp_path / "run.bag"))
+
+
+def test_sim_launch_port_day_adds_the_demand_node_and_the_kpi_collector(fake_launch, tmp_path):
+    _, plain = run_launch_file("yard_sim", world="small_yard", carriers="2", seed="4")
+    _, day = run_launch_file("yard_sim", world="small_yard", carriers="2", seed="4", containers_per_day="500",
+                             kpi_out=str(tmp_path), kpi_duration="3600")
+    specs = with_kpi_collector(build_graph("small_yard", 2, seed=4, containers_per_day=500.0), tmp_path,
+                               graph.graph_context("small_yard", 2, seed=4, containers_per_day=500.0), 3600.0,
+                               "ros2 launch yard_autonomy yard_sim.launch.py")
+    assert [a.kwargs for a in day] == [expected_node_kwargs(s, []) for s in specs]
+    added = [a.kwargs["executable"] for a in day if a.kwargs not in [p.kwargs for p in plain]]
+    assert added == ["yard_traffic", "yard_kpis"]
+    traffic = next(a.kwargs for a in day if a.kwargs["executable"] == "yard_traffic")
+    assert traffic["parameters"][-1]["containers_per_day"] == 500.0 and traffic["parameters"][-1]["seed"] == 4
+    assert traffic["parameters"][-1]["wait_for_observers"] == 1  # the day starts once the collector listens
+    kpis = day[-1].kwargs["parameters"][-1]
+    assert (kpis["output_dir"], kpis["duration_s"]) == (str(tmp_path.resolve()), 3600.0)
 
 
 @pytest.mark.usefixtures("fake_launch", "extended_registry")

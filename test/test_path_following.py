@@ -14,7 +14,7 @@ from path_scenarios import LeftTurn, RightTurn, SBend, Straight, drive, make_fol
 from agv_nav.follower import PoseEstimate, pose_estimate
 from agv_nav.follower_params import PathFollowerParams
 from agv_nav.lateral import LateralController, LateralDesign
-from agv_nav.longitudinal import SpeedReference, braking_speed, static_speed_profile, stop_speed
+from agv_nav.longitudinal import AlongTrackEstimate, SpeedReference, braking_speed, static_speed_profile, stop_speed
 from agv_nav.path import ReferencePath, rear_axle_curvature, segment_curvatures
 from agv_nav.safety import OtherCarrier, localization_cap, position_std
 from yard_model.drivable import segment_speed_caps
@@ -451,3 +451,82 @@ def test_a_noisy_pose_after_the_stop_does_not_creep_the_carrier_on(carrier):
     assert f.state == "docked"
     assert max(tr.v_cmd) == 0.0
     assert m.state.x - cut_x < 0.02  # only the lag's roll-out after the cut
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_docking_on_a_white_noisy_pose_averages_instead_of_sampling(carrier, seed):
+    """Issue #14: with 1.5 cm of white noise on every pose sample (no bay positioning), a stop law that reads one
+    sample stops 2-3 cm off. The follower filters the arc length over the approach: the deck stops within 1 cm,
+    and the docking error it reports is within 0.5 cm of the truth."""
+    rng = np.random.default_rng(seed)
+    length = 30.0
+
+    def noisy(t, fo, mo):
+        st_ = mo.state
+        e = 0.015 * rng.standard_normal(2)
+        fo.update_pose(PoseEstimate(t, st_.x + e[0], st_.y + e[1], st_.yaw + 0.002 * rng.standard_normal(),
+                                    st_.speed_mps, st_.yaw_rate_radps, std_xy_m=0.015))
+
+    f, m, tr = run_route(carrier, route_doc(Straight(length).points(), 3.0), Pose2D(0.0, 0.0, 0.0), on_step=noisy)
+    assert f.state == "docked"
+    truth_along = m.state.x - length
+    assert abs(truth_along) <= 0.01
+    assert abs(f.docking_error["along_m"] - truth_along) <= 0.005
+
+
+def test_along_track_estimate_follows_a_smooth_localization_and_takes_its_corrections_at_once():
+    """The averaging must not lag a good localization output (its increments are tiny, so it learns that its
+    samples are precise), and a real correction of the localization (bay positioning taking over) is followed
+    at once rather than smoothed over seconds; white samples are averaged down."""
+    est, t, s = AlongTrackEstimate(), 0.0, 0.0
+    for _ in range(200):  # 4 s at 2 m/s, decelerating: a smooth output
+        v = 2.0 - 0.4 * t
+        est.predict(t, v)
+        est.update(s, 1e-4)
+        assert abs(est.s - s) < 1e-3
+        t, s = t + 0.02, s + v * 0.02
+    est.predict(t, 0.4)
+    est.update(s + 0.10, 1e-4)  # the localization jumps 10 cm
+    assert abs(est.s - (s + 0.10)) < 1e-6
+    rng = np.random.default_rng(1)
+    white = AlongTrackEstimate()
+    for k in range(150):  # 3 s standing, 1.5 cm white samples
+        white.predict(0.02 * k, 0.0)
+        white.update(5.0 + 0.015 * rng.standard_normal(), 0.015**2)
+    assert abs(white.s - 5.0) < 0.004 and math.sqrt(white.noise) == pytest.approx(0.015, rel=0.3)
+
+
+@settings(max_examples=30, deadline=None)
+@given(offsets=st.lists(st.floats(-1.2, 1.2), min_size=50, max_size=50), radius=st.floats(12.5, 60.0))
+def test_projection_that_walks_from_the_hint_equals_the_window_search(offsets, radius):
+    """project() follows the foot point from the previous one with scalar arithmetic (issue #14, speed); it must
+    give what the numpy window search gives, corners and the inside of curves included."""
+    path = ReferencePath((Straight(20) + LeftTurn(radius, 80) + RightTurn(radius, 40) + Straight(10)).points())
+    hint = None
+    for k, off in enumerate(offsets):
+        s0 = -1.0 + (path.length_m + 2.0) * k / (len(offsets) - 1)
+        x, y, h = path.pose_at(s0)
+        x, y = x - math.sin(h) * off, y + math.cos(h) * off
+        walked, searched = path.project(x, y, hint), path._search(x, y, hint, 4.0)
+        for f in ("s_m", "lateral_m", "heading_rad", "curvature"):
+            assert getattr(walked, f) == pytest.approx(getattr(searched, f), abs=1e-9), f
+        hint = walked.index
+
+
+@settings(max_examples=40, deadline=None)
+@given(steps=st.lists(st.floats(0.01, 0.5), min_size=1, max_size=200),
+       limits=st.lists(st.one_of(st.floats(0.0, 10.0), st.just(math.inf)), min_size=201, max_size=201))
+def test_vectorised_braking_pass_equals_the_sample_by_sample_pass(steps, limits):
+    """backward_braking_pass is a reversed cumulative minimum (issue #14, route rebuild); it must lower every
+    limit exactly as walking back sample by sample does."""
+    from agv_nav.longitudinal import backward_braking_pass
+
+    s = np.concatenate([[0.0], np.cumsum(steps)])
+    lim = np.array(limits[:len(s)])
+    expected = lim.copy()
+    for i in range(len(s) - 2, -1, -1):
+        if math.isfinite(expected[i + 1]):
+            expected[i] = min(expected[i], math.sqrt(expected[i + 1] ** 2 + 2.0 * 0.8 * (s[i + 1] - s[i])))
+    got = backward_braking_pass(s, lim, 0.8)
+    assert np.array_equal(np.isfinite(got), np.isfinite(expected))
+    np.testing.assert_allclose(got[np.isfinite(got)], expected[np.isfinite(expected)], rtol=1e-9, atol=1e-9)

@@ -488,3 +488,98 @@ def test_crane_joints_stay_within_limits_under_random_commands(commands):
                 assert abs(v - prev_v[name]) / DT <= lim.max_acceleration_mps2 * (1 + TOL) + 1e-9, (name, v)
                 prev_v[name] = v
     assert all(ax.internal_errors == 0 for ax in crane.axes.values())
+
+
+# ----------------------------------------------- late commands (issue #10)
+def jerk_profile(t0: float, p0: float, v0: float, a0: float, phases, dt: float = 0.1) -> list[tuple]:
+    """(t, p, v, a) every ``dt`` of a motion made of constant-jerk phases ``(duration, jerk)`` (multiples of dt)."""
+    out, t, p, v, a = [(t0, p0, v0, a0)], t0, p0, v0, a0
+    for duration, j in phases:
+        for _ in range(round(duration / dt)):
+            p, v, a = p + v * dt + a * dt * dt / 2 + j * dt ** 3 / 6, v + a * dt + j * dt * dt / 2, a + j * dt
+            t = round(t + dt, 9)
+            out.append((t, p, v, a))
+    return out
+
+
+def trolley_command(samples, stamp: float) -> JointTrajectory:
+    return JointTrajectory(("trolley",), tuple(TrajectoryPoint(t - stamp, (p,), (v,), (a,)) for t, p, v, a in samples),
+                           stamp)
+
+
+J = 0.8  # [m/s^3] jerk of the test motions: within the trolley's limits with a margin (a drive asked for exactly
+GO = ((0.5, J), (0.5, -J), (2.0, 0.0), (0.5, -J), (0.5, J))  # its limits saturates on rounding); rest to rest
+STOP = ((0.5, -J), (0.5, J))  # from GO's cruise speed to rest
+
+
+def test_a_command_received_after_its_motion_began_is_joined_where_it_is_not_squeezed(small_world):
+    """The issue's timing: stamped at 0, motion from rest at 0.2 s, received at 0.47 s. Dropping the past points
+    and interpolating from the axis's state to the next point (0.03 s away) asked the hoist for 26 m/s² and
+    8,812 m/s³; joined on its own segments, the command is reported for what it is: late, a step in position,
+    velocity and acceleration. The axis closes the step within its limits and ends where the command does."""
+    rig = Rig(small_world)
+    rig.t = 0.47
+    p0 = rig.joint("trolley")[0]
+    samples = [(0.0, p0, 0.0, 0.0)] + jerk_profile(0.2, p0, 0.0, 0.0, GO)
+    events = rig.crane.command(trolley_command(samples, 0.0), rig.t)
+    assert {e["limit"] for e in events} == {"position_step", "velocity_step", "acceleration_step"}
+    for e in events:
+        assert e["late_s"] == pytest.approx(0.47) and e["joint"] == "trolley"
+    step = {e["limit"]: e["requested"] for e in events}
+    assert step["acceleration_step"] == pytest.approx(J * 0.27, abs=1e-9)  # where the motion is 0.27 s in
+    assert step["velocity_step"] == pytest.approx(J * 0.27 ** 2 / 2, abs=1e-9)
+    assert step["position_step"] == pytest.approx(J * 0.27 ** 3 / 6, abs=1e-9)
+    lim = small_world.cranes["cn_crane_1"].trolley
+    for _ in range(500):
+        rig.run(DT)
+        _, v, _ = rig.joint("trolley")
+        assert abs(v) <= lim.max_velocity_mps * (1 + TOL)
+        assert abs(rig.crane.axes["trolley"].a) <= lim.max_acceleration_mps2 * (1 + TOL)
+    assert rig.joint("trolley")[0] == pytest.approx(samples[-1][1], abs=1e-9)
+
+
+def test_a_splice_received_within_its_lead_continues_the_motion_without_a_step(small_world):
+    """A stop spliced into a running motion: stamped at 1.4 s, it carries the running motion until 1.6 s, then
+    brakes. Received 0.13 s after its stamp, the drive joins it exactly where it is: nothing reported, the
+    axis follows it to the end without saturating."""
+    rig = Rig(small_world)
+    p0 = rig.joint("trolley")[0]
+    first = jerk_profile(0.0, p0, 0.0, 0.0, GO)
+    assert rig.crane.command(trolley_command(first, 0.0), 0.0) == []
+    rig.run(1.53)
+    t_c, t_s = 1.4, 1.6
+    running = [s for s in first if t_c - 1e-9 <= s[0] <= t_s + 1e-9]
+    stop = running + jerk_profile(t_s, *running[-1][1:], STOP)[1:]
+    assert rig.crane.command(trolley_command(stop, t_c), rig.t) == []
+    for _ in range(150):
+        rig.run(DT)
+        assert not rig.crane.axes["trolley"].saturated
+    assert rig.joint("trolley")[0] == pytest.approx(stop[-1][1], abs=1e-9)
+
+
+def test_a_splice_received_after_its_splice_point_is_reported(small_world):
+    """The same stop received 0.4 s after its stamp, 0.2 s into the braking it asks for: steps in position,
+    velocity and acceleration, reported with how late the command was."""
+    rig = Rig(small_world)
+    p0 = rig.joint("trolley")[0]
+    first = jerk_profile(0.0, p0, 0.0, 0.0, GO)
+    rig.crane.command(trolley_command(first, 0.0), 0.0)
+    rig.run(1.8)
+    running = [s for s in first if 1.4 - 1e-9 <= s[0] <= 1.6 + 1e-9]
+    stop = running + jerk_profile(1.6, *running[-1][1:], STOP)[1:]
+    events = rig.crane.command(trolley_command(stop, 1.4), rig.t)
+    assert {e["limit"] for e in events} == {"position_step", "velocity_step", "acceleration_step"}
+    assert all(e["late_s"] == pytest.approx(0.4) for e in events)
+
+
+def test_a_segment_too_short_to_sample_is_checked_by_its_ends():
+    """Two points 20 ns apart on one constant-jerk motion: the polynomial between them is rounding noise (it
+    gave 1e6 m/s^2), not a request; the same sliver between states that do not connect is a step."""
+    def knot(t: float, j: float = 1.0) -> Knot:
+        return Knot(t, 5.0 + 0.3 * t + 0.2 * t * t / 2 + j * t ** 3 / 6, 0.3 + 0.2 * t + j * t * t / 2, 0.2 + j * t)
+
+    ref = AxisReference([knot(0.0), knot(0.1), knot(0.1 + 2e-8), knot(0.3)])
+    assert limit_violations("hoist", ref, HOIST) == []
+    jump = Knot(0.1 + 2e-8, knot(0.1).p + 0.01, knot(0.1).v, knot(0.1).a)
+    ref = AxisReference([knot(0.0), knot(0.1), jump, knot(0.3)])
+    assert "position_step" in {v.limit for v in limit_violations("hoist", ref, HOIST)}

@@ -263,3 +263,47 @@ def test_elapsed_sim_time_counts_from_the_first_clock_and_restarts_on_a_jump_bac
     assert w.update(102.0) and w.elapsed_s == pytest.approx(2.0)
     assert not w.update(5.0) and w.start_s == 5.0  # simulator restarted: count again
     assert w.update(7.5)
+
+
+def _stop_when(sup: Supervisor, cond, timeout_s: float = 90.0) -> None:
+    def watch() -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and not cond():
+            time.sleep(0.05)
+        sup.request_stop("test done")
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+@pytest.mark.graph
+def test_a_carrier_whose_node_keeps_dying_is_taken_out_and_the_yard_goes_on(tmp_path, child_env, monkeypatch):
+    monkeypatch.setattr(sv, "RESPAWN_DELAY_S", 0.05)
+    rec = Recorder()
+    plans = [plan(tmp_path, "yard", "run"),
+             plan(tmp_path, "carrier_01/steady", "run", group="carrier_01", essential=False, respawn=True),
+             plan(tmp_path, "carrier_01/flaky", "crash", group="carrier_01", essential=False, respawn=True),
+             plan(tmp_path, "carrier_02/steady", "run", group="carrier_02", essential=False, respawn=True)]
+    sup = Supervisor(plans, child_env, tmp_path, rec, viable=lambda lost: "no carrier left"
+                     if {"carrier_01", "carrier_02"} <= lost else None)
+    by = {s.plan.label: s for s in sup.states}
+    _stop_when(sup, lambda: "carrier_01" in sup.lost and by["carrier_01/steady"].state == "exited")
+    result = sup.run(handle_signals=False)
+    assert result.ok and result.reason == "test done", result.failures
+    (loss,) = result.losses
+    assert loss.label == "carrier_01/flaky" and f"after {sv.MAX_RESPAWNS} restarts" in loss.why
+    assert result.exit_codes["carrier_01/steady"] == 0  # stopped with its carrier, cleanly
+    assert result.exit_codes["yard"] == 0 and result.exit_codes["carrier_02/steady"] == 0  # ran to the end
+    assert any("carrier_01 taken out" in m for m in rec.messages)
+
+
+@pytest.mark.graph
+def test_losing_the_last_carrier_stops_the_yard_with_a_failure(tmp_path, child_env, monkeypatch):
+    monkeypatch.setattr(sv, "RESPAWN_DELAY_S", 0.05)
+    plans = [plan(tmp_path, "yard", "run"),
+             plan(tmp_path, "carrier_01/flaky", "crash", group="carrier_01", essential=False)]
+    sup = Supervisor(plans, child_env, tmp_path, viable=lambda lost: "no carrier left" if "carrier_01" in lost
+                     else None)
+    result = sup.run(handle_signals=False)
+    assert not result.ok and result.reason == "failure"
+    (fail,) = result.failures
+    assert fail.label == "carrier_01/flaky" and "the yard cannot go on: no carrier left" in fail.why

@@ -27,6 +27,7 @@ Subcommands:
   gen-sdf      regenerate the Gazebo SDF worlds from the world files
   graph        print the node graph that `sim` and `ros2 launch` start
   day          run a simulated day in one process (fleet manager + kinematic yard): KPIs, plot, MCAP
+  order        submit, cancel or query transport orders of a running yard (re-sends until answered)
 
 Run `yard-autonomy <subcommand> --help` for its options.
 """
@@ -37,14 +38,22 @@ LOCALHOST, and unless ROS_DOMAIN_ID is set (or --domain-id given) a free domain 
 (printed at start), so parallel runs and tests never hear each other. To watch the yard from another shell
 use the printed ROS_DOMAIN_ID and ROS_AUTOMATIC_DISCOVERY_RANGE.
 
-Exit status: 0 when stopped by Ctrl-C or at the end of --duration with every process exiting cleanly;
-1 when a process died, did not stop cleanly, or the world/configuration is invalid.
+Restarts: the fleet manager and every node of a carrier or a crane are restarted when they die (at most 3
+times a minute). A carrier or crane whose node keeps dying is taken out of the run (its other nodes are
+stopped, "LOST" is printed) and the yard goes on, as long as a carrier is left and every station keeps a
+crane at its carrier bays.
+
+Exit status: 0 when stopped by Ctrl-C or at the end of --duration with every process exiting cleanly (also
+after losing a carrier or crane the yard could do without); 1 when the simulator or the fleet manager died
+for good, the yard could not go on, a process did not stop cleanly, or the world/configuration is invalid.
 
 Examples:
   yard-autonomy sim                                   # Youyiguan, 3 carriers, real time, until Ctrl-C
   yard-autonomy sim --world small_yard --carriers 2 --rtf 0 --duration 60
   yard-autonomy sim --params-file my_overrides.yaml --echo
   yard-autonomy sim --world small_yard --rtf 0 --duration 120 --record runs/sim.mcap
+  yard-autonomy sim --world small_yard --carriers 2 --rtf 2 --containers-per-day 1000 --duration 3600 --out runs/g
+      # a port day through every node: the demand of `yard-autonomy day`, kpi.json / kpi.md / day.png in runs/g
 """
 
 EPILOG_DAY = """\
@@ -61,21 +70,29 @@ Examples:
 """
 
 
-def _positive_float(text: str) -> float:
+def _number(text: str) -> float:
     try:
-        v = float(text)
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+
+
+def _positive_float(text: str) -> float:
+    v = _number(text)
     if not v > 0 or v == float("inf"):
         raise argparse.ArgumentTypeError(f"must be a positive, finite number, got {text}")
     return v
 
 
+def _non_negative_float(text: str) -> float:
+    v = _number(text)
+    if not v >= 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return v
+
+
 def _rtf(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    v = _number(text)
     if not v >= 0 or v == float("inf"):
         raise argparse.ArgumentTypeError(f"must be >= 0 (0 = as fast as possible), got {text}")
     return v
@@ -115,14 +132,18 @@ def _add_graph_options(p: argparse.ArgumentParser) -> None:
                    help="real-time factor of the simulation: 1 = real time, 2 = twice as fast, "
                         "0 = as fast as possible (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0,
-                   help="random seed of the simulator's sensor noise and events; same seed, same run "
-                        "(default: %(default)s)")
+                   help="random seed of the simulator's sensor noise and events, and of the demand's trucks; "
+                        "same seed, same run (default: %(default)s)")
+    p.add_argument("--containers-per-day", type=_non_negative_float, default=None, metavar="N",
+                   help="run a port day: the demand node (yard_traffic) brings trucks to the gates and issues the "
+                        "transport orders, with the profile and seed (--seed) of `yard-autonomy day`; N containers "
+                        "a day in each direction (default: no demand)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="yard-autonomy", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", metavar="{sim,check-world,gen-sdf,graph,day}")
+    sub = parser.add_subparsers(dest="command", metavar="{sim,check-world,gen-sdf,graph,day,order}")
 
     p = sub.add_parser(
         "sim", help="start the simulated yard until Ctrl-C or --duration",
@@ -140,8 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "leased for this run on this host")
     p.add_argument("--log-dir", type=Path, default=None, metavar="DIR",
                    help="folder for one log file per process (<namespace>__<node>.log), processes.json (pids, "
-                        "states) and ROS's own logs; default: $ROS_LOG_DIR or ~/.ros/log, then "
-                        "yard_autonomy/<date-time>-<pid>")
+                        "states), ROS's own logs and the fleet manager's database (fleet_manager.sqlite); "
+                        "default: $ROS_LOG_DIR or ~/.ros/log, then yard_autonomy/<date-time>-<pid>")
     p.add_argument("--params-file", action="append", default=[], type=Path, metavar="FILE",
                    help="extra ROS parameter file given to every process after the shipped config files and the "
                         "graph's settings, so its values win (use node names or /** as top-level keys); "
@@ -149,6 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--record", type=Path, default=None, metavar="FILE.mcap",
                    help="also start the MCAP recorder (yard_recorder), writing every topic to FILE.mcap on the "
                         "simulated clock; the file is closed and indexed when the run stops (open it in Foxglove)")
+    p.add_argument("--out", type=Path, default=None, metavar="DIR",
+                   help="measure the run (KPI collector yard_kpis) and write kpi.json, kpi.md and day.png to DIR at "
+                        "the end of --duration (or on Ctrl-C); the same keys as `yard-autonomy day`. Default with "
+                        "--containers-per-day: runs/sim-<date>-<time>")
     p.add_argument("--echo", action="store_true",
                    help="also print every process's output on the console, each line prefixed with its name")
     p.add_argument("--stop-timeout", type=_positive_float, default=10.0, metavar="SEC",
@@ -213,6 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output folder (default: runs/day-<date>-<time>)")
     p.add_argument("--no-record", action="store_true", help="do not write day.mcap")
     p.set_defaults(func=cmd_day)
+
+    from .order_cli import add_parser as add_order_parser
+
+    add_order_parser(sub)
     return parser
 
 
@@ -222,14 +251,15 @@ def _err(console: Console, text: str) -> int:
     return 1
 
 
-def _load_graph(args, console: Console):
+def _load_graph(args, console: Console, run_dir: Path | None = None):
     from yard_model import WorldError
     from yard_model.resources import ShareNotFoundError
 
     from .graph import build_graph
 
     try:
-        return build_graph(args.world, args.carriers, args.rtf, args.seed)
+        return build_graph(args.world, args.carriers, args.rtf, args.seed, run_dir=run_dir,
+                           containers_per_day=args.containers_per_day)
     except (WorldError, ShareNotFoundError, ValueError, RuntimeError) as exc:
         _err(console, str(exc))
         return None
@@ -404,12 +434,15 @@ class RichReporter:
 
 
 def cmd_sim(args, console: Console) -> int:
+    from yard_model import load_world
     from yard_model.resources import ShareNotFoundError, world_path
     from yard_ros.domain import local_ros_env
 
+    from .graph import viability
     from .supervisor import ProcessPlan, Supervisor, default_log_dir, log_file_name, node_command
 
-    specs = _load_graph(args, console)
+    log_dir = (args.log_dir or default_log_dir()).expanduser().resolve()
+    specs = _load_graph(args, console, log_dir)
     if specs is None:
         return 1
     if args.record is not None:
@@ -419,16 +452,28 @@ def cmd_sim(args, console: Console) -> int:
             specs = [*specs, recorder_spec(args.record)]
         except ValueError as exc:
             return _err(console, str(exc))
+    kpi_out = args.out
+    if kpi_out is None and args.containers_per_day is not None:
+        import time
+
+        kpi_out = Path("runs") / time.strftime("sim-%Y%m%d-%H%M%S")
+    if kpi_out is not None:
+        from .graph import graph_context, with_kpi_collector
+
+        command = "yard-autonomy sim " + " ".join(_quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["sim"] else ""
+        ctx = graph_context(args.world, args.carriers, args.rtf, args.seed, containers_per_day=args.containers_per_day)
+        specs = with_kpi_collector(specs, kpi_out, ctx, args.duration, command)
     for f in args.params_file:
         if not f.is_file():
             return _err(console, f"parameter file {f} does not exist")
-    log_dir = (args.log_dir or default_log_dir()).expanduser().resolve()
     try:
         plans = [ProcessPlan(s.label, node_command(s, args.params_file), log_dir / log_file_name(s.label),
-                             respawn=s.respawn) for s in specs]
+                             respawn=s.respawn, group=s.group, essential=s.essential,
+                             sentinel=s.subsystem == "kpi_collector" and args.duration is not None)
+                 for s in specs]
     except ShareNotFoundError as exc:
         return _err(console, str(exc))
-    if args.duration is not None:
+    if args.duration is not None and kpi_out is None:  # else the KPI collector ends the run after writing
         plans.append(ProcessPlan(
             "clock_watch",
             [sys.executable, "-m", "yard_bringup.clock_watch", "--duration", repr(args.duration),
@@ -446,14 +491,18 @@ def cmd_sim(args, console: Console) -> int:
         log_dir.mkdir(parents=True, exist_ok=True)
         world = world_path(args.world)
         until = f"{args.duration:g} s of sim time" if args.duration else "Ctrl-C"
+        demand = "" if args.containers_per_day is None else \
+            f", {args.containers_per_day:g} containers/day each way"
+        report = "" if kpi_out is None else f"\nKPIs: {Path(kpi_out).expanduser().resolve()}"
         console.print(
             f"[bold]yard_autonomy sim[/]: world {world}, {args.carriers} carriers, rtf {args.rtf:g}"
-            f"{' (as fast as possible)' if args.rtf == 0 else ''}, seed {args.seed}, until {until}\n"
+            f"{' (as fast as possible)' if args.rtf == 0 else ''}, seed {args.seed}{demand}, until {until}{report}\n"
             f"DDS: ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']} "
             f"ROS_AUTOMATIC_DISCOVERY_RANGE={env['ROS_AUTOMATIC_DISCOVERY_RANGE']}"
             f"{' (leased for this run)' if lease else ''}\nlogs: {log_dir}", highlight=False, soft_wrap=True)
         reporter = RichReporter(console)
-        sup = Supervisor(plans, env, log_dir, reporter, echo=args.echo, stop_timeout_s=args.stop_timeout)
+        sup = Supervisor(plans, env, log_dir, reporter, echo=args.echo, stop_timeout_s=args.stop_timeout,
+                         viable=viability(load_world(world), specs))
         try:
             result = sup.run()
         finally:
@@ -461,9 +510,12 @@ def cmd_sim(args, console: Console) -> int:
     finally:
         if lease is not None:
             lease.release()
+    for f in result.losses:
+        console.print(f"[bold yellow]LOST[/] {escape(f.describe())}", highlight=False, soft_wrap=True)
     if result.ok:
         why = "end of --duration" if result.reason == "sentinel" else result.reason
-        console.print(f"[green]stopped cleanly[/] ({why})", highlight=False)
+        lost = f", the yard went on without {len(result.losses)} lost carrier(s)/crane(s)" if result.losses else ""
+        console.print(f"[green]stopped cleanly[/] ({why}{lost})", highlight=False)
         return 0
     for f in result.failures:
         console.print(f"[bold red]FAILED[/] {escape(f.describe())}", highlight=False, soft_wrap=True)
@@ -505,17 +557,17 @@ def cmd_day(args, console: Console) -> int:
                   highlight=False, soft_wrap=True)
     duration = args.hours * 3600.0
     columns = (TextColumn("[bold]{task.fields[clock]}[/]"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-               TextColumn("orders {task.fields[done]}/{task.fields[acc]}  containers {task.fields[moved]}  "
+               TextColumn("orders {task.fields[done]}/{task.fields[acc]}  "
                           "crossings {task.fields[cross]}  conflicts {task.fields[conf]}"),
                TimeElapsedColumn())
     wall0 = time.perf_counter()
     with Progress(*columns, console=console, refresh_per_second=4) as bar:
-        task = bar.add_task("day", total=duration, clock="00:00", done=0, acc=0, moved=0, cross=0, conf=0)
+        task = bar.add_task("day", total=duration, clock="00:00", done=0, acc=0, cross=0, conf=0)
 
         def progress(d: SimulatedDay) -> None:
-            k, m = d.counters, d.sim.metrics
+            k, m = d.kpi, d.sim.metrics
             bar.update(task, completed=min(d.t, duration), clock=f"{int(d.t // 3600):02d}:{int(d.t % 3600 // 60):02d}",
-                       done=k.completed, acc=k.accepted, moved=sum(k.moved.values()), cross=k.crossings,
+                       done=k.completed, acc=len(k.accepted_at), cross=k.crossings,
                        conf=m.conflicts + m.collisions + m.deadlocks)
 
         stopped_early = False
@@ -533,7 +585,7 @@ def cmd_day(args, console: Console) -> int:
     if day.t <= 0.0:
         return 130
     command = "yard-autonomy day " + " ".join(_quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["day"] else ""
-    k = write_report(day, out, command)
+    k = write_report(day.kpi, out, command, kpis=day.kpis(), charge_below_soc=day.mgr.cfg.charge_below_soc)
     day.close()
     console.print(kpi_table(k))
     files = ["kpi.json", "kpi.md", "day.png"] + ([] if recorder is None else ["day.mcap"])

@@ -1,7 +1,9 @@
-"""Report of a simulated day: ``kpi.json``, ``kpi.md``, the ``day.png`` plot and the console table.
+"""Report of a port day: ``kpi.json``, ``kpi.md``, the ``day.png`` plot and the console table.
 
-Pure formatting of :meth:`yard_harness.day.SimulatedDay.kpis` and its samples;
-matplotlib runs on the Agg backend (no display needed).
+Pure formatting of a ``day_kpis`` document and the :class:`~yard_harness.kpis.KpiLog` it came
+from (its samples, completions and lead times), the same for ``yard-autonomy day`` and for the
+graph's KPI collector (``yard-autonomy sim --out``); matplotlib runs on the Agg backend (no
+display needed).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from yard_harness.day import SimulatedDay
+from yard_harness.kpis import KpiLog
 from yard_model.documents import validate
 
 
@@ -56,8 +58,10 @@ def kpi_rows(k: dict) -> list[tuple[str, str]]:
         ("traffic wait per carrier-hour", f"{u['traffic_wait_min_per_carrier_hour']:.1f} min"),
         ("crane moves (per hour, per crane-hour)", f"{cr['moves']} ({cr['moves_per_hour']:.1f}, "
                                                    f"{cr['moves_per_crane_hour']:.1f})"),
-        ("collisions / conflicts / deadlocks", f"{s['collisions']} / {s['conflicts']} / {s['deadlocks']}"),
-        ("operator interventions", str(s["interventions"])),
+        ("collisions / conflicts / deadlocks", f"{s['collisions']} / {_checked(s['conflicts'])} / "
+                                               f"{_checked(s['deadlocks'])}"),
+        ("crane limit violations", str(s.get("crane_limit_violations", 0))),
+        ("operator interventions", _checked(s["interventions"])),
         ("energy used / charged", f"{e['used']:.0f} / {e['charged']:.0f} kWh"),
         ("energy per container moved", "-" if e["per_container"] is None else f"{e['per_container']:.2f} kWh"),
         ("lowest state of charge", "-" if e["soc_min"] is None else f"{e['soc_min']:.0%}"),
@@ -65,15 +69,25 @@ def kpi_rows(k: dict) -> list[tuple[str, str]]:
     return rows
 
 
+def _checked(v) -> str:
+    return "not checked" if v is None else str(v)
+
+
 def title_of(k: dict) -> str:
-    return f"Simulated day: {k['world']}, {k['carriers']} carriers, {k['simulated_hours']:g} h"
+    what = "Port day in the node graph" if k.get("source") == "graph" else "Simulated day"
+    return f"{what}: {k['world']}, {k['carriers']} carriers, {k['simulated_hours']:g} h"
+
+
+def is_safe(k: dict) -> bool:
+    """No collision, conflict, deadlock or crane limit violation (unchecked figures count as safe)."""
+    return all(not v for key, v in k["safety"].items() if key != "interventions")
 
 
 def kpi_table(k: dict) -> Table:
     t = Table(title=title_of(k), title_justify="left")
     t.add_column("KPI")
     t.add_column("value", justify="right")
-    safe = all(v == 0 for key, v in k["safety"].items() if key != "interventions")
+    safe = is_safe(k)
     for name, value in kpi_rows(k):
         if name.startswith("collisions"):
             value = f"[green]{value}[/]" if safe else f"[bold red]{value}[/]"
@@ -96,7 +110,7 @@ def kpi_markdown(k: dict, command: str = "") -> str:
     return "\n".join(lines)
 
 
-def plot_day(day: SimulatedDay, path: str | Path) -> Path:
+def plot_day(log: KpiLog, k: dict, path: str | Path, charge_below_soc: float | None = None) -> Path:
     """Four panels: completed orders per hour, carrier tasks over time, lead times, state of charge."""
     import matplotlib
 
@@ -104,26 +118,26 @@ def plot_day(day: SimulatedDay, path: str | Path) -> Path:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    k = day.kpis()
-    hours = max(day.t / 3600.0, 1e-9)
+    hours = max(log.t / 3600.0, 1e-9)
+    samples = log.samples
     fig, ax = plt.subplots(2, 2, figsize=(13, 8), constrained_layout=True)
     fig.suptitle(title_of(k))
 
     a = ax[0, 0]
     n_bins = max(int(np.ceil(hours)), 1)
-    done_h = [t / 3600.0 for t, _ in day.completions]
+    done_h = [t / 3600.0 for t, _ in log.completions]
     a.hist(done_h, bins=n_bins, range=(0, n_bins), color="tab:green", edgecolor="white")
     a.set(xlabel="hour of simulated day", ylabel="orders completed", title="Completed orders per hour")
 
     a = ax[0, 1]
-    ts = np.array([s.t / 3600.0 for s in day.samples])
+    ts = np.array([s.t / 3600.0 for s in samples])
     if len(ts):
-        a.stackplot(ts, [s.busy for s in day.samples], [s.charging for s in day.samples],
-                    [s.idle for s in day.samples], labels=["on an order", "to / at charger", "idle / parking"],
+        a.stackplot(ts, [s.busy for s in samples], [s.charging for s in samples],
+                    [s.idle for s in samples], labels=["on an order", "to / at charger", "idle / parking"],
                     colors=["tab:blue", "tab:orange", "tab:gray"], step="post")
-        a.plot(ts, [s.open_orders for s in day.samples], color="k", lw=1, label="open orders")
+        a.plot(ts, [s.open_orders for s in samples], color="k", lw=1, label="open orders")
         g = a.twinx()  # the gate queue can be hundreds of trucks: its own scale
-        g.plot(ts, [s.gate_queue for s in day.samples], color="tab:red", lw=1, ls="--")
+        g.plot(ts, [s.gate_queue for s in samples], color="tab:red", lw=1, ls="--")
         g.set_ylabel("trucks waiting at the gates (dashed)", color="tab:red")
         g.tick_params(axis="y", colors="tab:red")
         g.set_ylim(bottom=0)
@@ -131,8 +145,8 @@ def plot_day(day: SimulatedDay, path: str | Path) -> Path:
     a.legend(loc="upper left", fontsize=8)
 
     a = ax[1, 0]
-    if day.lead_times_s:
-        lead_min = np.array(day.lead_times_s) / 60.0
+    if log.lead_times_s:
+        lead_min = np.array(log.lead_times_s) / 60.0
         a.hist(lead_min, bins=min(30, max(5, len(lead_min) // 5)), color="tab:purple", edgecolor="white")
         a.axvline(float(np.percentile(lead_min, 95)), color="k", ls="--", lw=1, label="p95")
         a.legend()
@@ -140,9 +154,10 @@ def plot_day(day: SimulatedDay, path: str | Path) -> Path:
 
     a = ax[1, 1]
     if len(ts):
-        a.plot(ts, [s.soc_mean for s in day.samples], label="mean")
-        a.plot(ts, [s.soc_min for s in day.samples], label="lowest")
-        a.axhline(day.mgr.cfg.charge_below_soc, color="tab:orange", ls=":", lw=1, label="charge below")
+        a.plot(ts, [s.soc_mean for s in samples], label="mean")
+        a.plot(ts, [s.soc_min for s in samples], label="lowest")
+        if charge_below_soc is not None:
+            a.axhline(charge_below_soc, color="tab:orange", ls=":", lw=1, label="charge below")
     a.set(xlabel="hour", ylabel="state of charge", ylim=(0, 1), title="Batteries")
     a.legend(loc="lower left", fontsize=8)
 
@@ -153,13 +168,18 @@ def plot_day(day: SimulatedDay, path: str | Path) -> Path:
     return out
 
 
-def write_report(day: SimulatedDay, out_dir: str | Path, command: str = "") -> dict:
-    """Write kpi.json (validated against its schema), kpi.md and day.png; returns the KPI document."""
+def write_report(log: KpiLog, out_dir: str | Path, command: str = "", *, kpis: dict | None = None,
+                 charge_below_soc: float | None = None, plot: bool = True) -> dict:
+    """Write kpi.json (validated against its schema), kpi.md and day.png; returns the KPI document.
+
+    ``kpis``: the document to write (default ``log.kpis()``).
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    k = day.kpis()
+    k = log.kpis() if kpis is None else kpis
     validate("day_kpis", k)
     (out / "kpi.json").write_text(json.dumps(k, indent=2) + "\n", encoding="utf-8")
     (out / "kpi.md").write_text(kpi_markdown(k, command), encoding="utf-8")
-    plot_day(day, out / "day.png")
+    if plot:
+        plot_day(log, k, out / "day.png", charge_below_soc)
     return k

@@ -47,7 +47,7 @@ import importlib.util
 import os
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +88,16 @@ class NodeSpec:
         return f"{self.namespace.strip('/')}/{self.name}" if self.namespace.strip("/") else self.name
 
     @property
+    def group(self) -> str:
+        """The carrier or crane the process belongs to ("" for the yard's own processes)."""
+        return self.namespace.strip("/") if self.scope in ("carrier", "crane") else ""
+
+    @property
+    def essential(self) -> bool:
+        """The yard cannot run without it (simulator, fleet manager); a carrier's or crane's node it can."""
+        return self.scope == "yard"
+
+    @property
     def node_names(self) -> tuple[str, ...]:
         """Fully qualified names of the ROS nodes this process creates."""
         ns = self.namespace.rstrip("/")
@@ -114,6 +124,8 @@ class GraphContext:
     real_time_factor: float
     seed: int
     use_sim_time: bool
+    run_dir: Path | None = None  # the run's folder (logs, the fleet manager's database); None: not known
+    containers_per_day: float | None = None  # demand of the port day (None = no demand node)
 
 
 @dataclass(frozen=True)
@@ -133,6 +145,7 @@ class Subsystem:
     required: bool = False  # the graph cannot run without it: error if the module is missing
     clock_source: bool = False  # publishes /clock itself: gets no use_sim_time override
     description: str = ""
+    enabled: Callable[[GraphContext], bool] | None = None  # takes part only when this says so (default: always)
 
     def __post_init__(self) -> None:
         if self.scope not in SCOPES:
@@ -194,11 +207,15 @@ def carrier_ids(count: int) -> tuple[str, ...]:
 
 
 def graph_context(world: World | str | os.PathLike, carriers: int | Iterable[str], rtf: float = 1.0, seed: int = 0,
-                  use_sim_time: bool = True) -> GraphContext:
+                  use_sim_time: bool = True, run_dir: str | os.PathLike | None = None,
+                  containers_per_day: float | None = None) -> GraphContext:
     """Resolve the world (name, path or loaded World) and check the run settings.
 
     ``carriers`` is a count (ids ``carrier_01``...) or explicit vehicle ids
-    (a vehicle computer runs its own carrier only).
+    (a vehicle computer runs its own carrier only). A count must fit the world's parking and charging
+    spots, where the simulator starts them. ``run_dir``: the run's folder, where the fleet manager keeps
+    its database. ``containers_per_day``: the demand of a port day in each direction (trucks and
+    orders; None = none).
     """
     if isinstance(world, World):
         loaded, path = world, Path(world.source).resolve()
@@ -207,8 +224,14 @@ def graph_context(world: World | str | os.PathLike, carriers: int | Iterable[str
         loaded = load_world(path)
     if not (rtf >= 0.0 and rtf != float("inf")):
         raise ValueError(f"real-time factor must be >= 0 (0 = as fast as possible), got {rtf}")
+    if containers_per_day is not None and not (containers_per_day >= 0.0 and containers_per_day != float("inf")):
+        raise ValueError(f"containers per day must be a finite number >= 0, got {containers_per_day}")
     if isinstance(carriers, int):
         ids = carrier_ids(carriers)
+        spots = len(loaded.parking_spots()) + len(loaded.charging_spots())
+        if not 1 <= carriers <= spots:  # the simulator parks each carrier on a spot of its own
+            raise ValueError(f"number of carriers must be in 1..{spots} (parking + charging spots of "
+                             f"{loaded.name}), got {carriers}")
     else:
         ids = tuple(carriers)
         bad = [c for c in ids if not VEHICLE_ID.fullmatch(c)]
@@ -224,6 +247,8 @@ def graph_context(world: World | str | os.PathLike, carriers: int | Iterable[str
         real_time_factor=float(rtf),
         seed=int(seed),
         use_sim_time=use_sim_time,
+        run_dir=None if run_dir is None else Path(run_dir).resolve(),
+        containers_per_day=None if containers_per_day is None else float(containers_per_day),
     )
 
 
@@ -242,22 +267,26 @@ def active_subsystems(available: Callable[[str], bool] = module_available,
 def build_graph(world: World | str | os.PathLike, carriers: int | Iterable[str], rtf: float = 1.0, seed: int = 0,
                 use_sim_time: bool = True, *, scopes: Iterable[str] = SCOPES,
                 available: Callable[[str], bool] = module_available,
-                subsystems: Iterable[Subsystem] | None = None) -> list[NodeSpec]:
+                subsystems: Iterable[Subsystem] | None = None,
+                run_dir: str | os.PathLike | None = None,
+                containers_per_day: float | None = None) -> list[NodeSpec]:
     """The processes of a simulated yard: simulator, then yard-, carrier- and crane-scoped nodes.
 
     ``carriers``: a count or explicit vehicle ids (see :func:`graph_context`).
     ``scopes`` limits which kinds of subsystem take part: a vehicle computer
     runs ``scopes=("carrier",)`` with its own id. ``available`` decides which
     optional subsystems are installed; ``subsystems`` replaces the registry
-    (tests). Order: by scope (yard, carrier, crane), then by instance, then
+    (tests). ``containers_per_day`` adds the demand node (a port day's trucks
+    and orders). Order: by scope (yard, carrier, crane), then by instance, then
     by registration.
     """
-    ctx = graph_context(world, carriers, rtf, seed, use_sim_time)
+    ctx = graph_context(world, carriers, rtf, seed, use_sim_time, run_dir, containers_per_day)
     scopes = tuple(scopes)
     unknown = [s for s in scopes if s not in SCOPES]
     if unknown:
         raise ValueError(f"unknown scope(s) {', '.join(unknown)}; scopes are {', '.join(SCOPES)}")
     pool = [s for s in (SUBSYSTEMS.values() if subsystems is None else subsystems) if s.scope in scopes]
+    pool = [s for s in pool if s.enabled is None or s.enabled(ctx)]
     subs = active_subsystems(available, pool)
     specs: list[NodeSpec] = []
     for scope in SCOPES:
@@ -271,6 +300,25 @@ def build_graph(world: World | str | os.PathLike, carriers: int | Iterable[str],
     if dupes:
         raise ValueError(f"two processes share a name: {', '.join(dupes)}")
     return specs
+
+
+def viability(world: World, specs: Iterable[NodeSpec]) -> Callable[[set[str]], str | None]:
+    """What the supervisor asks when a carrier or crane is lost for good: can the yard go on without the lost
+    groups? Not without a single carrier, nor with a station none of whose cranes reaches a carrier bay."""
+    carriers = {s.group for s in specs if s.scope == "carrier"}
+    cranes = {s.group for s in specs if s.scope == "crane"}
+    serving = {sid: {k for k, c in world.cranes.items() if k in cranes and set(c.serves) & set(st.carrier_bays)}
+               for sid, st in world.stations.items()}
+
+    def why_not(lost: set[str]) -> str | None:
+        if carriers and carriers <= lost:
+            return "no carrier left"
+        for sid, ks in sorted(serving.items()):
+            if ks and ks <= lost:
+                return f"no crane left at station {sid}"
+        return None
+
+    return why_not
 
 
 # ---------------------------------------------------------------------------
@@ -297,10 +345,14 @@ register(Subsystem(
 
 # --- subsystem: fleet_manager (owner: fleet_manager) ---
 def _fleet_manager_parameters(ctx: GraphContext, _instance: str | None) -> dict[str, Any]:
-    # One database per bringup run (stable across respawns of the node, never a stale one of an earlier run).
+    # One database per bringup run (stable across respawns of the node, never a stale one of an earlier run):
+    # in the run's folder (`sim --log-dir`), or else in the temporary folder.
     import tempfile
 
-    db = Path(tempfile.gettempdir()) / f"yard_autonomy_fleet_{ctx.world_name}_{os.getpid()}.sqlite"
+    folder = ctx.run_dir if ctx.run_dir is not None else Path(tempfile.gettempdir())
+    name = "fleet_manager.sqlite" if ctx.run_dir is not None else \
+        f"yard_autonomy_fleet_{ctx.world_name}_{os.getpid()}.sqlite"
+    db = folder / name
     return {"world": str(ctx.world_file), "carrier_ids": list(ctx.carrier_ids), "db_path": str(db)}
 
 
@@ -310,6 +362,17 @@ register(Subsystem(
     description="transport orders, carrier allocation, routes, traffic reservations and movement authorities",
 ))
 
+# --- subsystem: traffic (owner: yard_sim; only with a demand: `sim --containers-per-day`) ---
+def _traffic_parameters(ctx: GraphContext, _instance: str | None) -> dict[str, Any]:
+    return {"world": str(ctx.world_file), "containers_per_day": ctx.containers_per_day or 0.0, "seed": ctx.seed}
+
+
+register(Subsystem(
+    key="traffic", scope="yard", executable="yard_traffic", module="yard_sim.traffic_node",
+    config=("traffic.yaml",), parameters=_traffic_parameters, enabled=lambda ctx: ctx.containers_per_day is not None,
+    description="the outside world of a port day: trucks at the gates (sim commands) and transport orders",
+))
+
 # --- subsystem: localization (owner: agv_nav localization) ---
 def _localization_parameters(ctx: GraphContext, instance: str | None) -> dict[str, Any]:
     return {"world": str(ctx.world_file), "vehicle_id": instance or ""}
@@ -317,7 +380,7 @@ def _localization_parameters(ctx: GraphContext, instance: str | None) -> dict[st
 
 register(Subsystem(
     key="localization", scope="carrier", executable="localization", module="agv_nav.localization_node",
-    config=("localization.yaml",), parameters=_localization_parameters,
+    config=("localization.yaml",), parameters=_localization_parameters, respawn=True,
     description="GNSS/RTK + wheel odometry + gyro fusion for one carrier: localization/odometry in map",
 ))
 
@@ -334,7 +397,7 @@ _FOLLOWER_POSE_REMAP = () if module_available("agv_nav.localization_node") else 
 register(Subsystem(
     key="path_follower", scope="carrier", executable="path_follower", module="agv_nav.path_follower_node",
     config=("path_follower.yaml",), parameters=_path_follower_parameters, remappings=_FOLLOWER_POSE_REMAP,
-    description="path following and precise docking for one carrier (cmd_vel, follower/status)",
+    respawn=True, description="path following and precise docking for one carrier (cmd_vel, follower/status)",
 ))
 
 # --- subsystem: crane_controller (owner: crane_control) ---
@@ -345,7 +408,7 @@ def _crane_controller_parameters(ctx: GraphContext, instance: str | None) -> dic
 register(Subsystem(
     key="crane_controller", scope="crane", executable="crane_controller",
     module="crane_control.crane_controller_node", config=("crane_controller.yaml",),
-    parameters=_crane_controller_parameters,
+    parameters=_crane_controller_parameters, respawn=True,
     description="lift jobs of one crane: ruckig motion, interlocks, job queue, shared-rail claims",
 ))
 
@@ -363,3 +426,33 @@ def recorder_spec(output: str | os.PathLike, use_sim_time: bool = True) -> NodeS
         subsystem="recorder", scope="yard",
         description="records every topic to MCAP (Foxglove, rosbag2 tools)",
     )
+
+
+# --- optional process: KPI collector (owner: bringup; `sim --out`, launch argument kpi_out) ---
+def kpi_collector_spec(output_dir: str | os.PathLike, ctx: GraphContext, duration_s: float | None = None,
+                       command: str = "") -> NodeSpec:
+    """The KPI collector (``yard_bringup.kpi_collector``) writing kpi.json, kpi.md and day.png to
+    ``output_dir`` after ``duration_s`` of simulation time (None = when stopped): not a subsystem,
+    since it joins the graph only when asked (``yard-autonomy sim --out``, ``kpi_out:=`` in launch)."""
+    if duration_s is not None and not (duration_s > 0.0 and duration_s != float("inf")):
+        raise ValueError(f"the KPI duration must be a positive number of seconds, got {duration_s}")
+    params: dict[str, Any] = {
+        "use_sim_time": ctx.use_sim_time, "world": str(ctx.world_file), "carrier_ids": list(ctx.carrier_ids),
+        "output_dir": str(Path(output_dir).expanduser().resolve()), "duration_s": float(duration_s or 0.0),
+        "command": command}
+    if ctx.containers_per_day is not None:
+        params.update(seed=ctx.seed, containers_per_day=ctx.containers_per_day)
+    return NodeSpec(
+        name="kpi_collector", executable="yard_kpis", module="yard_bringup.kpi_collector",
+        parameters=params, subsystem="kpi_collector", scope="yard",
+        description="measures the port day (orders, lead times, crossings, safety) and writes kpi.json",
+    )
+
+
+def with_kpi_collector(specs: list[NodeSpec], output_dir: str | os.PathLike, ctx: GraphContext,
+                       duration_s: float | None = None, command: str = "") -> list[NodeSpec]:
+    """``specs`` plus the KPI collector; the demand node then waits for it before the day starts,
+    so no truck, order or event of the day happens before the collector listens."""
+    out = [replace(s, parameters={**s.parameters, "wait_for_observers": 1}) if s.subsystem == "traffic" else s
+           for s in specs]
+    return [*out, kpi_collector_spec(output_dir, ctx, duration_s, command)]

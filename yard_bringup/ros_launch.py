@@ -17,7 +17,7 @@ from pathlib import Path
 
 from yard_model.resources import DEFAULT_WORLD, PACKAGE, config_path
 
-from .graph import NodeSpec, build_graph, recorder_spec
+from .graph import NodeSpec, build_graph, graph_context, recorder_spec, with_kpi_collector
 
 TRUE_WORDS = ("true", "1", "yes", "on")
 FALSE_WORDS = ("false", "0", "no", "off")
@@ -31,6 +31,10 @@ SIM_ARGUMENTS: dict[str, tuple[str, str]] = {
     "use_sim_time": ("true", "nodes follow /clock from the simulator"),
     "params_file": ("", "extra ROS parameter file applied after the shipped ones (empty = none)"),
     "record": ("", "MCAP file to record every topic to with yard_recorder (empty = no recording)"),
+    "containers_per_day": ("", "run a port day: containers a day in each direction the demand node (yard_traffic) "
+                               "brings, trucks and orders seeded by seed (empty = no demand)"),
+    "kpi_out": ("", "folder the KPI collector (yard_kpis) writes kpi.json, kpi.md and day.png to (empty = none)"),
+    "kpi_duration": ("0", "simulated seconds after which the KPI collector writes its report (0 = on shutdown)"),
 }
 
 CARRIER_ARGUMENTS: dict[str, tuple[str, str]] = {
@@ -100,11 +104,17 @@ def _extra_files(value: str) -> list[str]:
 def simulation_nodes(context) -> list:
     """OpaqueFunction body of yard_sim.launch.py: the whole graph as Node actions."""
     v = _values(context, SIM_ARGUMENTS)
-    specs = build_graph(v["world"], parse_number("carriers", v["carriers"], int),
-                        parse_number("rtf", v["rtf"], float), parse_number("seed", v["seed"], int),
-                        parse_bool("use_sim_time", v["use_sim_time"]))
+    demand = parse_number("containers_per_day", v["containers_per_day"], float) \
+        if v["containers_per_day"].strip() else None
+    args = (v["world"], parse_number("carriers", v["carriers"], int), parse_number("rtf", v["rtf"], float),
+            parse_number("seed", v["seed"], int), parse_bool("use_sim_time", v["use_sim_time"]))
+    specs = build_graph(*args, containers_per_day=demand)
     if v["record"].strip():
         specs.append(recorder_spec(v["record"].strip(), parse_bool("use_sim_time", v["use_sim_time"])))
+    if v["kpi_out"].strip():
+        duration = parse_number("kpi_duration", v["kpi_duration"], float)
+        specs = with_kpi_collector(specs, v["kpi_out"].strip(), graph_context(*args, containers_per_day=demand),
+                                   duration if duration > 0 else None, "ros2 launch yard_autonomy yard_sim.launch.py")
     return [node_action(s, _extra_files(v["params_file"])) for s in specs]
 
 

@@ -17,10 +17,17 @@ What ``yard-autonomy sim`` does, apart from the display:
   before its handler was set) and counts as stopped cleanly. Children also get SIGTERM
   from the kernel if the supervisor itself dies (``PR_SET_PDEATHSIG``), so
   nothing is left running;
-* a child that exits while the graph should be running is a failure: the run
-  stops the others and reports which process died, its exit code and the end
-  of its log — unless its spec asks for ``respawn`` (restarted after a delay,
-  at most ``MAX_RESPAWNS`` times per minute);
+* a child that exits while the graph should be running is restarted if its
+  spec asks for ``respawn`` (after ``RESPAWN_DELAY_S``, at most ``MAX_RESPAWNS``
+  times per ``RESPAWN_WINDOW_S``: the fleet manager, and every node of a
+  carrier or a crane). Once that budget is spent — or at once without
+  ``respawn`` — an *essential* process (the simulator, the fleet manager) is a
+  failure: the run stops the others and reports which process died, its exit
+  code and the end of its log. A non-essential one takes its *group* (the
+  carrier or crane it belongs to) out of the run: the group's other processes
+  are stopped, the loss is reported, and the yard goes on — unless the
+  ``viable`` callback says that without the lost groups it cannot (no carrier
+  left, a station without a crane), which is a failure too;
 * a *sentinel* process (the ``--duration`` clock watcher) ends the run when it
   exits 0.
 
@@ -151,6 +158,8 @@ class ProcessPlan:
     log_path: Path
     respawn: bool = False
     sentinel: bool = False  # exiting 0 ends the run normally (the --duration clock watcher)
+    group: str = ""  # the carrier or crane this process belongs to; "" = the yard itself
+    essential: bool = True  # its death (beyond respawn) stops the run; else only its group is lost
 
 
 @dataclass
@@ -163,6 +172,7 @@ class ProcessState:
     restart_at: float | None = None
     echo_offset: int = 0
     echo_partial: bytes = b""
+    retire_at: float | None = None  # its group was lost: asked to stop at this time (SIGKILL if it does not)
 
     @property
     def pid(self) -> int | None:
@@ -201,10 +211,24 @@ class RunResult:
     reason: str  # "interrupted", "sentinel", "failure", "stop requested"
     failures: list[Failure]
     exit_codes: dict[str, int | None]
+    losses: list[Failure] = field(default_factory=list)  # groups taken out of a run that went on
 
     @property
     def ok(self) -> bool:
         return not self.failures
+
+
+def interrupt(proc: subprocess.Popen, timeout_s: float = 20.0) -> int:
+    """Stop one process started outside a :class:`Supervisor` as a user would (SIGINT, as Ctrl-C), killing
+    it if it has not exited within ``timeout_s``; returns its exit code."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
 
 
 def describe_exit(returncode: int | None) -> str:
@@ -261,7 +285,9 @@ class Supervisor:
     def __init__(self, plans: list[ProcessPlan], env: dict[str, str], log_dir: Path,
                  reporter: Reporter | None = None, *, echo: bool = False,
                  stop_timeout_s: float = 10.0, kill_timeout_s: float = 3.0,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic,
+                 viable: Callable[[set[str]], str | None] | None = None):
+        """``viable(lost groups)``: None while the yard can go on without them, else why it cannot."""
         labels = [p.label for p in plans]
         if len(set(labels)) != len(labels):
             raise ValueError(f"process labels must be unique: {labels}")
@@ -280,6 +306,9 @@ class Supervisor:
         self._dumped = False  # SIGUSR1 sent (stack dump) before SIGKILL
         self._killed = False
         self.failures: list[Failure] = []
+        self.losses: list[Failure] = []
+        self.lost: set[str] = set()
+        self.viable = viable or (lambda lost: None)
         self._preexec = _pdeathsig_preexec()
 
     # ---- control (safe to call from a signal handler or another thread)
@@ -360,10 +389,36 @@ class Supervisor:
             return
         st.state = "died"
         extra = f" (after {len(st.restarts)} restarts within {RESPAWN_WINDOW_S:.0f} s)" if st.plan.respawn else ""
+        if not st.plan.essential and st.plan.group:
+            self._lose_group(st, f"died ({describe_exit(rc)}){extra}", now)
+            return
         self._fail(st, f"died ({describe_exit(rc)}){extra}")
         self.reporter.message(f"process {st.plan.label} (pid {st.pid}) died ({describe_exit(rc)}): "
                               "stopping the graph")
         self.request_stop("failure")
+
+    def _lose_group(self, st: ProcessState, why: str, now: float) -> None:
+        """A carrier's or crane's process is gone for good: take its group out, go on if the yard can."""
+        group = st.plan.group
+        self.losses.append(Failure(st.plan.label, st.pid, st.returncode, why, st.plan.log_path,
+                                   tail(st.plan.log_path)))
+        self.lost.add(group)
+        for other in self.states:
+            if other.plan.group == group and other is not st:
+                if other.alive:
+                    other.retire_at = now
+                    self._signal(other, signal.SIGINT)
+                elif other.state == "restarting":
+                    other.state = "exited"
+        cannot = self.viable(set(self.lost))
+        if cannot:
+            self._fail(st, f"{why}; {group} lost and the yard cannot go on: {cannot}")
+            self.reporter.message(f"process {st.plan.label} (pid {st.pid}) {why}: {group} lost and the yard "
+                                  f"cannot go on ({cannot}): stopping the graph")
+            self.request_stop("failure")
+            return
+        self.reporter.message(f"process {st.plan.label} (pid {st.pid}) {why}: {group} taken out of the run, "
+                              "the yard goes on without it")
 
     def _echo(self, st: ProcessState) -> None:
         try:
@@ -384,6 +439,13 @@ class Supervisor:
         now = self.clock()
         changed = False
         for st in self.states:
+            if st.retire_at is not None and st.popen is not None and st.state == "running":
+                if st.popen.poll() is not None:
+                    st.returncode, st.state, st.retire_at = st.popen.returncode, "exited", None
+                    changed = True
+                elif now - st.retire_at > self.stop_timeout_s:
+                    self._signal(st, signal.SIGKILL)
+                continue
             if st.popen is not None and st.state in ("running", "stopping") and st.popen.poll() is not None:
                 self._on_exit(st, now)
                 changed = True
@@ -470,4 +532,4 @@ class Supervisor:
                 signal.signal(sig, handler)
         self._write_manifest()
         return RunResult(self._stop_reason or "stop requested", list(self.failures),
-                         {st.plan.label: st.returncode for st in self.states})
+                         {st.plan.label: st.returncode for st in self.states}, list(self.losses))

@@ -33,12 +33,18 @@ STILL_MPS = 0.01  # [m/s]
 
 
 def to_sim_trajectory(plan: Plan, sample_s: float, joints: tuple[str, ...]) -> JointTrajectory:
+    """The engine's form of the JointTrajectory message the node sends: stamp and times in whole nanoseconds."""
     points = tuple(
-        TrajectoryPoint(p.t, tuple(p.positions[j] for j in joints), tuple(p.velocities[j] for j in joints),
+        TrajectoryPoint(_ns(p.t), tuple(p.positions[j] for j in joints), tuple(p.velocities[j] for j in joints),
                         tuple(p.accelerations[j] for j in joints))
         for p in plan.points(sample_s)
     )
-    return JointTrajectory(tuple(joints), points, plan.stamp_s if plan.stamp_s is not None else plan.start_s)
+    return JointTrajectory(tuple(joints), points, _ns(plan.stamp_s if plan.stamp_s is not None else plan.start_s))
+
+
+def _ns(t: float) -> float:
+    """``t`` as a builtin_interfaces Time/Duration carries it (rounded here, whatever the plan did)."""
+    return round(t * 1e9) * 1e-9
 
 
 @dataclass

@@ -5,20 +5,31 @@ deterministic stand-in with the same JSON contracts, so a whole simulated
 day runs in minutes:
 
 * **carriers** accept or refuse a ``carrier_route`` exactly as the path
-  follower does (``yard_model.drivable.check_drivable``: a refused route is a
-  ``fault`` with the follower's reason), drive it one-dimensionally with the
+  follower does (``yard_model.drivable.check_drivable`` for its shape and
+  ``check_start`` against where the carrier stands, with the follower's default
+  limits: a refused route is a ``fault`` with the follower's reason), may leave
+  their route (``off_route_rate_hz``: pushed sideways beyond the follower's
+  ``max_tracking_error_m``, they stop and report the follower's ``off route``
+  fault until they get a new route), drive it one-dimensionally with the
   carrier type's acceleration and braking limits under the follower's speed
   caps (``yard_model.drivable.segment_speed_caps``: lane, curve, top speed),
   never past the movement authority, report ``follower_status`` and may
   *hesitate* (stop for a random time, reporting ``blocked``) or go *silent* (a
   fault) to disturb the plan;
-* **cranes** execute ``crane_job`` documents one at a time, starting one only
-  when both its bays are ready (carrier bays per the manager's ``bay_status``,
-  truck bays per the trucks here), with fixed handling times, and report job
-  events (a job for a known id is not executed again: its last event is
-  repeated);
+* **cranes** execute ``crane_job`` documents one at a time through the phases
+  of ``crane_control``'s controller, in the order of its sequencer
+  (``crane_control.sequencing``: a job starts when its pick bay is ready and
+  the place bay is ready, or the pick is a carrier, or the place carrier is
+  expected soon; the crane pre-positions over the next pick bay; a container
+  is held at safe height over a place bay that is not ready), each phase
+  timed by the controller's own motion planner for the bay geometry
+  (``yard_harness.crane_times``), and report job events (a job for a known id
+  is not executed again: its last event is repeated); bays are ready per the
+  manager's ``bay_status`` (carrier bays) and the trucks here;
 * **trucks** come from :class:`yard_sim.scenario.TrafficScenario` (deliveries
-  bring containers and trigger transport orders, empty trucks collect);
+  bring containers and trigger transport orders, empty trucks collect) and
+  leave as the simulator's do: still parked ``truck_leave_s -
+  truck_departure_s`` after their load changed, then driving off;
 * **batteries** drain with distance and idle power and charge on chargers.
 
 Every step checks safety independently of the manager's bookkeeping:
@@ -38,9 +49,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from agv_nav.follower_params import PathFollowerParams
+from crane_control.model import BaySpot
+from crane_control.sequencing import Job, Readiness, job_from_document, order
 from fleet_manager.manager import Output
-from yard_model.drivable import RouteError, check_drivable, segment_speed_caps
+from yard_model.drivable import RouteError, check_drivable, check_start, segment_speed_caps
 from yard_model.geometry import cumulative_length, point_at, rectangle
+from yard_sim.engine import SimConfig as EngineConfig
+from yard_sim.engine import start_spots
+
+from .crane_times import HOME, CraneTimes, FixedCraneTimes
+
+SIM_INITIAL_SOC = EngineConfig().initial_soc  # the simulator's battery at start
 
 
 @dataclass
@@ -49,17 +69,22 @@ class SimConfig:
     report_period_s: float = 1.0  # follower status while moving
     idle_report_period_s: float = 2.0
     tick_period_s: float = 1.0
-    crane_pick_s: float = 50.0  # from job start to container locked on the spreader
-    crane_place_s: float = 55.0  # from locked to landed (both bays ready)
-    crane_finish_s: float = 5.0  # landed -> done (twistlocks, hoist clear)
-    truck_leave_s: float = 30.0
+    # crane phases: None = timed by crane_control's planner for the bay geometry (yard_harness.crane_times);
+    # numbers = fixed handling times (pick: approach and lock, place: carry, lower and unlock; finish: clear)
+    crane_pick_s: float | None = None
+    crane_place_s: float | None = None
+    crane_finish_s: float = 5.0
+    truck_leave_s: float = 30.0  # a truck whose load changed is gone this long after (the simulator: 20 s + 10 s)
+    truck_departure_s: float = 10.0  # ... of which the last part driving off (the bay is still taken)
     hesitation_rate_hz: float = 0.0  # per moving carrier
     hesitation_s: tuple[float, float] = (5.0, 40.0)
     silence_rate_hz: float = 0.0  # per carrier: goes silent (fault) for silence_s
     silence_s: tuple[float, float] = (20.0, 90.0)
+    off_route_rate_hz: float = 0.0  # per moving carrier: leaves its route (the follower's off-route fault)
+    off_route_m: tuple[float, float] = (0.02, 0.4)  # how far beyond max_tracking_error_m it stands then
     deadlock_persist_s: float = 120.0
     intervention_s: float = 900.0
-    initial_soc: tuple[float, float] = (0.5, 0.95)
+    initial_soc: tuple[float, float] = (SIM_INITIAL_SOC, SIM_INITIAL_SOC)  # drawn uniformly; default: the simulator's
 
 
 @dataclass
@@ -77,6 +102,7 @@ class SimCarrier:
     v: float = 0.0
     authority: float = 0.0
     state: str = "idle"
+    reason: str = ""  # of a blocked state, as the follower words it
     hesitate_until: float = -1.0
     silent_until: float = -1.0
     last_report: float = -1e9
@@ -95,11 +121,14 @@ class SimCarrier:
 @dataclass
 class SimCrane:
     id: str
+    times: CraneTimes | FixedCraneTimes
     jobs: dict[str, dict] = field(default_factory=dict)
+    parsed: dict[str, Job] = field(default_factory=dict)
     queue: list[str] = field(default_factory=list)
     current: str | None = None
-    phase: str = ""
-    until: float = 0.0
+    phase: str = ""  # of the current job: approach, lock, hold, lower, unlock, clear
+    until: float = 0.0  # the current phase (or pre-positioning move) ends
+    at: str = HOME  # bay the spreader is over (HOME: at home)
     done: dict[str, str] = field(default_factory=dict)  # job id -> last event
 
 
@@ -137,18 +166,13 @@ class FleetSim:
         self.metrics = Metrics()
         ct = world.carrier_type
         self.ct = ct
-        # start on parking spots, both stations alternately, the downstream end of each lane first
-        by_station: dict[str, list] = {}
-        for sp in sorted(world.parking_spots(), key=lambda s: s.id, reverse=True):
-            by_station.setdefault(world.station_at(sp.pose.x, sp.pose.y), []).append(sp)
-        for sp in sorted(world.charging_spots(), key=lambda s: s.id, reverse=True):
-            by_station.setdefault(world.station_at(sp.pose.x, sp.pose.y), []).append(sp)
-        order = [sp for group in zip(*by_station.values()) for sp in group]
+        # start where the simulator starts them (yard_sim.engine.start_spots), so the day and the graph
+        # begin alike: parking spots, then charging spots, in world-file order
         self.carriers: dict[str, SimCarrier] = {}
-        for cid, sp in zip(carrier_ids, order):
+        for cid, sp in zip(carrier_ids, start_spots(world)):
             soc = float(self.rng.uniform(*self.cfg.initial_soc))
             self.carriers[cid] = SimCarrier(cid, sp.pose.x, sp.pose.y, sp.pose.yaw, soc)
-        self.cranes = {k: SimCrane(k) for k in world.cranes}
+        self.cranes = {k: SimCrane(k, self._crane_times(k)) for k in world.cranes}
         self.trucks: dict[str, dict] = {}  # bay -> {id, container_id, state, leave_at}
         self.containers: dict[str, dict] = {}
         self.bay_status: dict = {}
@@ -159,8 +183,10 @@ class FleetSim:
         self._cycle_since: float | None = None
         self._next_tick = 0.0
         self._next_state = 0.0
-        self.events: list[dict] = []
+        self.events: list[dict] = []  # order events (kept only with keep_events)
+        self.documents: list[tuple[str, dict]] = []  # (schema name, document) the yard produced (keep_events)
         self.keep_events = False
+        self.follower = PathFollowerParams()  # the limits a route is judged by, as the follower's defaults
 
     # ---------------------------------------------------------------- wiring
     def _deliver(self, outputs: list[Output]) -> None:
@@ -206,7 +232,9 @@ class FleetSim:
         if c.route is not None and c.route["route_id"] == doc["route_id"]:
             return
         try:
-            check_drivable(doc["points"], self.ct)  # the follower's own check
+            check_drivable(doc["points"], self.ct)  # the follower's own checks
+            check_start(doc["points"], c.x, c.y, c.yaw, self.follower.max_start_offset_m,
+                        self.follower.max_start_heading_deg)
         except RouteError as exc:
             c.route, c.state, c.v = None, "fault", 0.0
             c.refused = (doc["route_id"], f"route {doc['route_id']} rejected: {exc}")
@@ -227,14 +255,20 @@ class FleetSim:
         c.state = "following"
         self.metrics.route_count += 1
 
+    def _crane_times(self, crane_id: str) -> CraneTimes | FixedCraneTimes:
+        cfg = self.cfg
+        if cfg.crane_pick_s is None and cfg.crane_place_s is None:
+            return CraneTimes(self.world, crane_id)
+        return FixedCraneTimes(cfg.crane_pick_s or 0.0, cfg.crane_place_s or 0.0, cfg.crane_finish_s)
+
     def _on_job(self, crane: SimCrane, job: dict) -> None:
         jid = job["job_id"]
         if job.get("cancel"):
             if jid in crane.queue:
                 crane.queue.remove(jid)
                 self._job_event(crane, jid, "cancelled")
-            elif crane.current == jid and crane.phase == "pick":  # not lifted yet: abort
-                crane.current = None
+            elif crane.current == jid and crane.phase == "approach":  # not locked yet: abort
+                crane.current, crane.until = None, self.t
                 self._job_event(crane, jid, "cancelled")
             return
         if jid in crane.jobs:  # idempotent: tell the last event again
@@ -242,14 +276,32 @@ class FleetSim:
                 self._job_event(crane, jid, crane.done[jid])
             return
         crane.jobs[jid] = job
+        crane.parsed[jid] = self._parse_job(crane, job)
         crane.queue.append(jid)
         self._job_event(crane, jid, "accepted")
+
+    def _parse_job(self, crane: SimCrane, doc: dict) -> Job:
+        """The sequencer's form of a job (bays of a crane's model; fixed-time cranes use bare bay spots)."""
+        tm = crane.times
+        if isinstance(tm, CraneTimes):
+            return job_from_document(doc, tm.model, set(self.world.bays), self.t, len(crane.parsed))
+        spot = {r: BaySpot(doc[r]["bay"], self.world.bays[doc[r]["bay"]].kind, 0.0, 0.0, 0.0, 0.0)
+                for r in ("pick", "place")}
+        return Job(doc["job_id"], doc["container_id"], spot["pick"], spot["place"], int(doc.get("priority", 0)),
+                   doc.get("expected_ready_s"), self.t, len(crane.parsed), doc.get("order_id"))
+
+    def _document(self, name: str, doc: dict) -> None:
+        """Keep a document of the yard's (a sim_event, a crane job event, a follower status, a yard_state)."""
+        if self.keep_events:
+            self.documents.append((name, doc))
 
     def _job_event(self, crane: SimCrane, jid: str, event: str) -> None:
         job = crane.jobs[jid]
         crane.done[jid] = event
-        self.policy.on_crane_event({"job_id": jid, "crane_id": crane.id, "container_id": job["container_id"],
-                                    "event": event, "stamp": self.t}, self.t)
+        doc = {"job_id": jid, "crane_id": crane.id, "container_id": job["container_id"], "event": event,
+               "stamp": self.t}
+        self._document("crane_job_event", doc)
+        self.policy.on_crane_event(doc, self.t)
 
     # ---------------------------------------------------------------- world
     def _bay_ready(self, bay: str, container: str, need_container: bool) -> bool:
@@ -270,56 +322,89 @@ class FleetSim:
         return on_it if need_container else not any(
             v.get("holder") == "carrier" and v.get("holder_id") == c.id for v in self.containers.values())
 
+    def _readiness(self) -> Readiness:
+        """The bays as the crane sequencer sees them (carrier waiting times are not tracked here)."""
+        return Readiness(lambda j: self._bay_ready(j.pick.id, j.container_id, True),
+                         lambda j: self._bay_ready(j.place.id, j.container_id, False), lambda j: 0.0)
+
     def _crane_step(self, crane: SimCrane) -> None:
-        cfg = self.cfg
-        if crane.current is None:
-            for jid in list(crane.queue):  # any job whose two bays are both ready, oldest first
-                job = crane.jobs[jid]
-                if self._bay_ready(job["pick"]["bay"], job["container_id"], True) and \
-                        self._bay_ready(job["place"]["bay"], job["container_id"], False):
-                    crane.queue.remove(jid)
-                    crane.current, crane.phase, crane.until = jid, "pick", self.t + cfg.crane_pick_s
-                    self._job_event(crane, jid, "started")
-                    break
+        """A lift job's phases as crane_control runs them, timed by :mod:`yard_harness.crane_times`."""
+        tm, t = crane.times, self.t
+        if t < crane.until:
             return
-        job = crane.jobs[crane.current]
-        cid = job["container_id"]
-        if crane.phase == "pick" and self.t >= crane.until:
-            if not self._bay_ready(job["pick"]["bay"], cid, True):
+        if crane.current is None:
+            if not crane.queue:
                 return
+            jobs = [crane.parsed[j] for j in crane.queue]
+            ranked = order(jobs, t, self._readiness(), tm.prelift_horizon_s)
+            job, can = ranked[0]
+            if can:
+                crane.queue.remove(job.job_id)
+                crane.current, crane.phase = job.job_id, "approach"
+                crane.until = t + tm.approach(crane.at, job.pick.id)
+                self._job_event(crane, job.job_id, "started")
+            elif crane.at != job.pick.id:  # pre-position over the pick bay at safe height
+                crane.until = t + tm.reposition(crane.at, job.pick.id)
+                crane.at = job.pick.id
+            return
+        job = crane.parsed[crane.current]
+        cid, pick, place = job.container_id, job.pick.id, job.place.id
+        if crane.phase == "approach":
+            if self._bay_ready(pick, cid, True):
+                crane.phase, crane.until = "lock", t + tm.lock_s
+        elif crane.phase == "lock":
             self.containers[cid] = {"holder": "spreader", "holder_id": crane.id, "bay": None}
-            pb = self.world.bays[job["pick"]["bay"]]
-            if pb.kind == "truck":
-                self.trucks[pb.id]["container_id"] = None
-                self.trucks[pb.id]["leave_at"] = self.t + cfg.truck_leave_s
-                self.trucks[pb.id]["state"] = "departing"
-            crane.phase, crane.until = "place", self.t + cfg.crane_place_s
+            if self.world.bays[pick].kind == "truck":
+                self._load_changed(pick, None)
             self._job_event(crane, crane.current, "locked")
-        elif crane.phase == "place" and self.t >= crane.until:
-            if not self._bay_ready(job["place"]["bay"], cid, False):
-                return
-            pl = self.world.bays[job["place"]["bay"]]
+            if self._bay_ready(place, cid, False):
+                crane.phase, crane.until = "lower", t + tm.carry(pick, place)
+            else:
+                crane.phase, crane.until = "hold", t + tm.to_hold(pick, place)
+            crane.at = place
+        elif crane.phase == "hold":
+            if self._bay_ready(place, cid, False):
+                crane.phase, crane.until = "lower", t + tm.lower(place)
+            elif crane.done.get(crane.current) != "holding":
+                self._job_event(crane, crane.current, "holding")
+        elif crane.phase == "lower":
+            if self._bay_ready(place, cid, False):
+                crane.phase, crane.until = "unlock", t + tm.lock_s
+            else:  # the bay stopped being ready during the descent: lift back and hold
+                crane.phase, crane.until = "hold", t + tm.lower(place)
+        elif crane.phase == "unlock":
+            pl = self.world.bays[place]
             if pl.kind == "truck":
-                self.trucks[pl.id]["container_id"] = cid
-                self.trucks[pl.id]["leave_at"] = self.t + cfg.truck_leave_s
-                self.trucks[pl.id]["state"] = "departing"
                 self.containers[cid] = {"holder": "truck", "holder_id": self.trucks[pl.id]["id"], "bay": pl.id}
+                self._load_changed(pl.id, cid)
             else:
                 occ = self.bay_status[pl.id]["occupant"]
                 self.containers[cid] = {"holder": "carrier", "holder_id": occ, "bay": pl.id}
-            crane.phase, crane.until = "finish", self.t + cfg.crane_finish_s
+            crane.phase, crane.until = "clear", t + tm.clear(place)
             self._job_event(crane, crane.current, "landed")
-        elif crane.phase == "finish" and self.t >= crane.until:
+        elif crane.phase == "clear":
             self._job_event(crane, crane.current, "done")
             crane.current = None
 
+    def _load_changed(self, bay: str, container: str | None) -> None:
+        """A crane took the container of the truck at ``bay`` or put one on it: it leaves a while later."""
+        tr = self.trucks[bay]
+        tr["container_id"] = container
+        if tr["state"] == "parked":
+            tr["depart_at"] = self.t + max(self.cfg.truck_leave_s - self.cfg.truck_departure_s, 0.0)
+
     def _trucks_step(self) -> None:
         for bay, tr in list(self.trucks.items()):
+            if tr["state"] == "parked" and tr.get("depart_at") is not None and self.t >= tr["depart_at"]:
+                tr["state"] = "departing"
+                tr["leave_at"] = self.t + self.cfg.truck_departure_s
             if tr.get("leave_at") is not None and self.t >= tr["leave_at"]:
                 if tr["container_id"] is not None:
                     self.containers.pop(tr["container_id"], None)
                 del self.trucks[bay]
                 self._departed.add(bay)
+                self._document("sim_event", {"event": "truck_departed", "stamp": self.t, "truck_id": tr["id"],
+                                             "bay": bay, "container_id": tr["container_id"]})
         if self.scenario is None:
             return
         free = {b.id for b in self.world.truck_bays() if b.id not in self.trucks}
@@ -327,9 +412,11 @@ class FleetSim:
         self._departed = set()
         for a in arrivals:
             self.trucks[a.bay] = {"id": a.truck_id, "container_id": a.container_id, "state": "parked",
-                                  "leave_at": None}
+                                  "depart_at": None, "leave_at": None}
             if a.container_id:
                 self.containers[a.container_id] = {"holder": "truck", "holder_id": a.truck_id, "bay": a.bay}
+            self._document("sim_event", {"event": "truck_arrived", "stamp": self.t, "truck_id": a.truck_id,
+                                         "bay": a.bay, "container_id": a.container_id})
         if orders:
             self._send_yard_state()
         for o in orders:
@@ -348,6 +435,7 @@ class FleetSim:
                "trucks": {tr["id"]: {"bay": bay, "container_id": tr["container_id"], "state": tr["state"]}
                           for bay, tr in self.trucks.items()},
                "carriers": {c.id: {"soc": round(c.soc, 4), "fault": None} for c in self.carriers.values()}}
+        self._document("yard_state", doc)
         self.policy.on_yard_state(doc, self.t)
 
     # ---------------------------------------------------------------- carriers
@@ -383,9 +471,14 @@ class FleetSim:
             c.state = "docked" if c.route["goal"].get("dock") else "idle"
             self._charge(c, dt)
         elif c.hesitate_until > self.t:
-            c.state = "blocked"
+            c.state, c.reason = "blocked", "obstacle ahead"
+        elif c.v < 0.01 and stop < goal - 0.05 and c.s >= stop - 0.5:
+            # standing at the end of its movement authority: the path follower reports this as
+            # blocked, "waiting for movement authority at ... m" (docs/path_following.md)
+            c.state, c.reason = "blocked", f"waiting for movement authority at {stop:.2f} m"
+            c.wait_s += dt
         else:
-            c.state = "following"
+            c.state, c.reason = "following", ""
             if c.v < 0.01 and stop < goal - 0.05:
                 c.wait_s += dt
         if not arrived:
@@ -410,9 +503,10 @@ class FleetSim:
                "remaining_m": round(max(goal - c.s, 0.0), 3) if r else 0.0,
                "authority_m": c.authority if r else None, "speed_mps": round(c.v, 3),
                "goal_id": r["goal"].get("id") if r else None, "docking_error": None,
-               "reason": "obstacle ahead" if c.state == "blocked" else ""}
+               "reason": c.reason if c.state == "blocked" else ""}
         if r is None and c.refused is not None:  # as the follower reports a refused route
             doc.update(state="fault", route_id=c.refused[0], reason=c.refused[1])
+        self._document("follower_status", doc)
         self.policy.on_follower_status(doc, self.t)
         self.policy.on_odometry(c.id, c.x, c.y, c.yaw, c.v, self.t)
 
@@ -423,6 +517,19 @@ class FleetSim:
             c.hesitate_until = self.t + float(self.rng.uniform(*cfg.hesitation_s))
         if cfg.silence_rate_hz > 0 and c.silent_until < self.t and self.rng.random() < cfg.silence_rate_hz * dt:
             c.silent_until = self.t + float(self.rng.uniform(*cfg.silence_s))
+        if cfg.off_route_rate_hz > 0 and c.route is not None and c.v > 0.5 and \
+                self.rng.random() < cfg.off_route_rate_hz * dt:
+            side = 1.0 if self.rng.random() < 0.5 else -1.0
+            self.leave_route(c, side * (self.follower.max_tracking_error_m + float(self.rng.uniform(*cfg.off_route_m))))
+
+    def leave_route(self, c: SimCarrier, offset_m: float) -> None:
+        """The carrier stands ``offset_m`` beside its route (left positive) and faults as the follower does."""
+        c.x -= offset_m * math.sin(c.yaw)
+        c.y += offset_m * math.cos(c.yaw)
+        reason = f"off route: {offset_m:+.2f} m from the line (max {self.follower.max_tracking_error_m:g} m)"
+        c.refused = (c.route["route_id"], reason)
+        c.route, c.state, c.v, c.pieces = None, "fault", 0.0, None
+        self._report(c, force=True)
 
     # ---------------------------------------------------------------- safety checks
     def occupied_resources(self, c: SimCarrier) -> set[int]:
@@ -476,6 +583,10 @@ class FleetSim:
                 if hit and key not in self._collision_pairs:
                     self.metrics.collisions += 1
                     self._collision_pairs.add(key)
+                    self._document("sim_event", {"event": "collision", "stamp": self.t, "kind": "contact",
+                                                 "bodies": [f"carrier:{a.id}", f"carrier:{b.id}"],
+                                                 "x": (a.x + b.x) / 2.0, "y": (a.y + b.y) / 2.0,
+                                                 "count": self.metrics.collisions})
                 elif not hit:
                     self._collision_pairs.discard(key)
                 conflict = any(self.net.conflicts[r] & occ[b.id] for r in occ[a.id])

@@ -208,3 +208,38 @@ def _range_max(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray
         t = table[k]
         out[m] = np.maximum(t[lo[m]], t[hi[m] - (1 << k) + 1])
     return out
+
+
+def check_start(points, x: float, y: float, yaw: float, max_offset_m: float, max_heading_deg: float) -> None:
+    """RouteError unless a carrier at (x, y, yaw) stands on the start of the polyline, as the follower judges it.
+
+    The follower refuses a route that passes more than its ``max_start_offset_m`` from the carrier, starts
+    more than that ahead of it, or heads more than ``max_start_heading_deg`` away from its heading; these
+    are its messages. Judged here on the polyline (the follower's own projection lies on the arcs through
+    the points, within ``c^2 / (8 R)`` of the chords: 1 cm for 1 m points on the tightest curve), so a
+    caller that wants its routes accepted checks with a margin below the follower's limits.
+    """
+    pts = clean_points(points)
+    if len(pts) < 2:
+        raise RouteError("route needs at least two distinct points")
+    d0 = pts[1] - pts[0]
+    u0 = d0 / math.hypot(d0[0], d0[1])
+    rel = np.array([x, y]) - pts[0]
+    along0 = float(rel @ u0)
+    a, b = pts[:-1], pts[1:]
+    ab = b - a
+    ab_len2 = np.sum(ab * ab, axis=1)
+    t = np.clip(np.sum((np.array([x, y]) - a) * ab, axis=1) / ab_len2, 0.0, 1.0)
+    foot = a + ab * t[:, None]
+    i = int(np.argmin(np.sum((np.array([x, y]) - foot) ** 2, axis=1)))
+    before = i == 0 and along0 < 0.0  # before the first point: judged on the first segment's line, extended
+    lateral = float(u0[0] * rel[1] - u0[1] * rel[0]) if before else float(math.hypot(*(np.array([x, y]) - foot[i])))
+    if abs(lateral) > max_offset_m:
+        raise RouteError(f"route passes {abs(lateral):.2f} m from the carrier (max {max_offset_m:g} m)")
+    if before and -along0 > max_offset_m:
+        raise RouteError(f"route starts {-along0:.2f} m ahead of the carrier (max {max_offset_m:g} m)")
+    heading = math.atan2(ab[i][1], ab[i][0])
+    dyaw = abs((yaw - heading + math.pi) % (2.0 * math.pi) - math.pi)
+    if dyaw > math.radians(max_heading_deg):
+        raise RouteError(f"route heads {math.degrees(dyaw):.1f} deg away from the carrier's heading "
+                         f"(max {max_heading_deg:g} deg)")

@@ -140,6 +140,10 @@ def world_path(name_or_path: str | os.PathLike) -> Path:
     p = Path(raw).expanduser()
     if p.is_file():
         return p.resolve()
+    if p.is_dir():
+        found = sorted(q.name for q in p.iterdir() if q.suffix in WORLD_SUFFIXES and q.is_file())
+        raise ShareNotFoundError(f"{p} is a folder, not a world file" +
+                                 (f"; world files in it: {', '.join(found)}" if found else ""))
     if os.sep in raw or "/" in raw or p.suffix:
         if p.suffix and p.suffix not in WORLD_SUFFIXES:
             raise ShareNotFoundError(f"world file {p} does not exist (and '{p.suffix}' is not a world file suffix)")

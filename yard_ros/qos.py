@@ -10,8 +10,17 @@
   jobs, orders): reliable, volatile.
 * ``LATCHED``: documents a late joiner needs at once (world markers, fleet
   snapshot, emergency stop): reliable, transient local, depth 1.
-* ``EVENTS``: event streams (order and job events, collisions): reliable,
-  deep queue so bursts are not dropped.
+* ``EVENTS``: event streams (job events, collisions): reliable, deep queue
+  so bursts are not dropped.
+* ``ORDERS``: the fleet manager's order ingress (``/fleet/orders``
+  subscription): reliable, volatile, KEEP_ALL. A reliable KEEP_ALL reader
+  never drops a sample it has not handed to the node; when its buffer is full
+  the writer is held back (a KEEP_ALL writer) instead. History is not part of
+  QoS matching, so ``COMMAND`` (KEEP_LAST(10)) publishers still match.
+* ``ORDER_EVENTS``: the answers (``/fleet/order_events`` publisher):
+  reliable, volatile, KEEP_LAST(10000) — the writer never blocks and keeps a
+  burst of 10,000 answers until every reader has it; ``EVENTS`` subscribers
+  match.
 """
 
 from rclpy.qos import (
@@ -32,3 +41,5 @@ LATCHED = QoSProfile(
     durability=DurabilityPolicy.TRANSIENT_LOCAL,
 )
 EVENTS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=200, reliability=ReliabilityPolicy.RELIABLE)
+ORDERS = QoSProfile(history=HistoryPolicy.KEEP_ALL, reliability=ReliabilityPolicy.RELIABLE)
+ORDER_EVENTS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10000, reliability=ReliabilityPolicy.RELIABLE)

@@ -43,6 +43,16 @@ other faults       ``set_fault("drive_fault")`` etc.; commands  ``emergency_dece
                    are ignored (not stored) until cleared
 =================  ==========================================  ============================
 
+Why the command watchdog (stale command) brakes at the service deceleration, not the emergency
+one: a stale command means the controller is gone (its process died and is being restarted, a
+link dropped), not that a hazard was detected — a controlled stop (IEC 60204-1 stop category 1),
+as drive watchdogs do, sparing a 30 t load the emergency brake. It is also enough for traffic
+safety: a path follower always keeps room to stop at its movement authority at its planned
+deceleration (0.8 m/s², jerk-limited); holding the last command for ``stale_timeout_s`` (0.5 s)
+and then braking at 1.5 m/s² ends within that room plus the fleet manager's
+``authority_margin_m`` at every speed (``test_carrier_model``: the watchdog test). Detected
+hazards (drive fault, emergency stop) brake at the emergency deceleration.
+
 Battery: ``energy_use_kwh_per_km`` per km driven (either direction) plus ``idle_power_kw``
 all the time; soc is clamped to [0, 1]. Time is passed in by the caller; nothing reads a clock.
 """

@@ -37,7 +37,7 @@ from yard_model.world import ContainerType, Crane
 from .axis import AxisSim
 from .cargo import Cargo, Support, end_symmetric_yaw
 from .collisions import Body, Box
-from .trajectory import AxisReference, JointTrajectory, axis_knots, limit_violations
+from .trajectory import AxisReference, JointTrajectory, axis_knots, continuity_steps, joined, limit_violations
 
 GRAVITY_MPS2 = 9.80665
 SPREADER_HEIGHT_M = 1.0  # [m] vertical size of the spreader frame (collision body)
@@ -158,10 +158,13 @@ class CraneSim:
         """Replace the current motion with ``traj`` (validated; raises TrajectoryError).
 
         Axes the trajectory does not name brake to rest and hold; an empty trajectory stops all
-        of them (the twistlocks finish their turn). Returns limit-violation events.
+        of them (the twistlocks finish their turn). A trajectory received after its first point is
+        joined where it is at ``t_now`` (see :mod:`yard_sim.trajectory`). Returns limit-violation
+        events, each with ``late_s``: how long after its stamp the trajectory was received.
         """
         traj.validate(self.joint_names)
         events: list[dict] = []
+        joining = joined(traj, t_now)
         if not traj.points:
             for ax in self.axes.values():
                 ax.follow(None)
@@ -172,11 +175,14 @@ class CraneSim:
                 ax.follow(None)
                 continue
             j = traj.joint_names.index(name)
-            ref = AxisReference(axis_knots(traj, j, t_now, (ax.p, ax.v, ax.a)))
-            for v in limit_violations(name, ref, ax.limits, self.config.limit_tolerance):
+            state = (ax.p, ax.v, ax.a)
+            ref = AxisReference(axis_knots(traj, j, t_now, state))
+            found = continuity_steps(name, ref, t_now, state, ax.limits) if joining else []
+            for v in found + limit_violations(name, ref, ax.limits, self.config.limit_tolerance):
                 self.counters.limit_violations += 1
                 events.append({"event": "crane_limit_violation", "crane_id": self.id, "joint": v.joint,
-                               "limit": v.limit, "requested": v.requested, "allowed": v.allowed})
+                               "limit": v.limit, "requested": v.requested, "allowed": v.allowed,
+                               "late_s": t_now - traj.start_t})
             ax.follow(ref)
         if "twistlock" in traj.joint_names:
             j = traj.joint_names.index("twistlock")

@@ -23,6 +23,15 @@ Model (documented so KPIs can be read against it):
   simulated day reports both: the gate queue is where unmet demand shows).
 * A collection bay is refilled with an empty truck ``collection_refill_s``
   after its previous truck left (the simulator makes loaded trucks depart).
+* ``max_deliveries`` bounds the demand: after that many delivery trucks per
+  station no more come (collection trucks still do), for a run that must end
+  with every order done (the end-to-end test).
+* Every gate change is also logged as a ``gate_event`` document
+  (``gate_events``, taken with :meth:`TrafficScenario.take_gate_events`):
+  ``queued`` when a delivery truck arrives at the gate, ``admitted`` when it
+  parks (with its order). The simulated day and the graph's demand node
+  hand the same events to :mod:`yard_harness.kpis`, so both measure the
+  gate the same way.
 
 Deterministic for a seed; time is float seconds of simulated time.
 """
@@ -90,6 +99,7 @@ class ScenarioConfig:
     collection_refill_s: float = 120.0
     deadline_s: float | None = 3 * 3600.0  # order deadline after the truck parks (None = no deadline)
     delivery_bays: dict[str, tuple[str, ...]] = field(default_factory=dict)  # station -> bays; empty = default split
+    max_deliveries: int | None = None  # delivery trucks per station in the whole run (None = no limit)
 
 
 def split_truck_bays(world) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
@@ -132,11 +142,18 @@ class TrafficScenario:
         self._rate_scale = self.cfg.containers_per_day / 24.0 / 3600.0 / mean  # arrivals/s per unit weight
         self._next_arrival = {s: self._draw_next(s, 0.0) for s in stations}
         self.gate_queue: dict[str, deque[float]] = {s: deque() for s in stations}
+        self._queued = {s: 0 for s in stations}  # delivery trucks that came to each gate
         self._refill_at: dict[str, float] = {b: 0.0 for bays in self.collection_bays.values() for b in bays}
         self._counter = 0
         self.issued_orders = 0
         self.arrivals = 0
         self.gate_waits_s: list[float] = []  # per parked delivery truck: time from arrival to parking [s]
+        self.gate_events: list[dict] = []  # gate_event documents not taken yet
+
+    def take_gate_events(self) -> list[dict]:
+        """The ``gate_event`` documents since the previous call, oldest first."""
+        out, self.gate_events = self.gate_events, []
+        return out
 
     def rate_at(self, t: float) -> float:
         """Delivery truck arrival rate [1/s] per station at time t."""
@@ -172,22 +189,35 @@ class TrafficScenario:
         free = set(free_bays)
         for station, nxt in list(self._next_arrival.items()):
             while nxt <= t:
+                self._queued[station] += 1
+                if self.cfg.max_deliveries is not None and self._queued[station] > self.cfg.max_deliveries:
+                    nxt = math.inf  # the bounded demand is used up
+                    break
                 self.gate_queue[station].append(nxt)
+                self.gate_events.append({"event": "queued", "stamp": nxt, "station": station,
+                                         "waiting": len(self.gate_queue[station])})
                 nxt = self._draw_next(station, nxt)
             self._next_arrival[station] = nxt
             for bay in self.delivery_bays[station]:
                 if not self.gate_queue[station] or bay not in free:
                     continue
-                self.gate_waits_s.append(max(0.0, t - self.gate_queue[station].popleft()))
+                arrived = self.gate_queue[station].popleft()
+                self.gate_waits_s.append(max(0.0, t - arrived))
                 free.discard(bay)
                 container = self._container_id(station)
                 truck = TruckArrival(t, self._ident("truck_"), station, bay, container)
                 arrivals.append(truck)
                 self.arrivals += 1
                 deadline = t + self.cfg.deadline_s if self.cfg.deadline_s is not None else None
-                orders.append(OrderRequest(t, self._ident("order_"), container, station, bay,
-                                           self.other[station], deadline=deadline))
+                order = OrderRequest(t, self._ident("order_"), container, station, bay, self.other[station],
+                                     deadline=deadline)
+                orders.append(order)
                 self.issued_orders += 1
+                self.gate_events.append({
+                    "event": "admitted", "stamp": t, "station": station, "waiting": len(self.gate_queue[station]),
+                    "arrived": arrived, "wait_s": self.gate_waits_s[-1], "bay": bay, "truck_id": truck.truck_id,
+                    "container_id": container, "order_id": order.order_id,
+                    "destination_station": order.destination_station})
             for bay in self.collection_bays[station]:
                 if bay in free and t >= self._refill_at[bay]:
                     free.discard(bay)

@@ -7,8 +7,12 @@ GNSS position errors are first-order Gauss-Markov processes (Gelb, *Applied Opti
 Estimation*, §3.8; the usual model of slowly varying GNSS errors, e.g. Rankin 1994), one
 independent 3-D process per solution mode with its own sigma and correlation time, so a fix
 error does not jump around from epoch to epoch the way white noise would, and switching mode
-changes the error level at once. The reported covariance is the mode's configured sigma,
-so it is consistent with the actual errors, except during a multipath event: zones with
+changes the error level at once. Receivers differ (issue #14): a mode may add a white horizontal
+part (``gnss_<mode>_white_sigma_m``: many receivers' RTK fixed error is mostly white at 10 Hz;
+white + Gauss-Markov is a mixture), the correlation times are configurable, and the reported
+horizontal sigma is the mode's total sigma times ``gnss_reported_sigma_scale`` (1 = honest, 1/3 =
+an optimistic receiver, 3 = a pessimistic one). The reported covariance is otherwise consistent
+with the actual errors, except during a multipath event: zones with
 ``multipath_rate_hz`` > 0 start events as a Poisson process; each displaces the fixes by a
 constant horizontal offset (uniform magnitude in the zone's ``multipath_jump_m``, uniform
 direction) for a uniform ``multipath_min_duration_s``..``multipath_max_duration_s`` while the
@@ -62,7 +66,7 @@ from .carrier_model import CarrierState, advance_base_link
 GRAVITY_MPS2 = 9.80665  # [m/s^2] standard gravity
 _EPS_S = 1e-6  # [s] tolerance when comparing sample and release times
 _STREAMS = {"gnss_noise": 1, "gnss_latency": 2, "gnss_multipath": 3, "gnss_heading": 4, "odom": 5, "imu": 6,
-           "bay_positioning": 7}
+           "bay_positioning": 7, "gnss_white": 8}
 """Fixed stream ids: never renumber them, or every seeded run changes."""
 
 
@@ -75,7 +79,10 @@ class SensorConfig:
     gnss_latency_max_s: float = field(default=0.15, metadata=spec(
         "Longest GNSS output latency (uniform between min and max).", "s", 0.0, 1.0))
     gnss_fixed_sigma_m: float = field(default=0.015, metadata=spec(
-        "RTK fixed horizontal error sigma per axis (also the reported sigma).", "m", 0.0, 0.05))
+        "RTK fixed horizontal error sigma per axis of the slowly varying (Gauss-Markov) part.", "m", 0.0, 0.05))
+    gnss_fixed_white_sigma_m: float = field(default=0.0, metadata=spec(
+        "RTK fixed white horizontal error sigma per axis, added to the slow part (a mixture); the reported sigma is "
+        "the total.", "m", 0.0, 0.05))
     gnss_fixed_sigma_up_m: float = field(default=0.03, metadata=spec("RTK fixed vertical error sigma.", "m", 0.0, 1.0))
     gnss_fixed_time_constant_s: float = field(default=5.0, metadata=spec(
         "Correlation time of the RTK fixed error (Gauss-Markov).", "s", 0.01, 3600.0))
@@ -84,11 +91,18 @@ class SensorConfig:
     gnss_float_sigma_up_m: float = field(default=0.6, metadata=spec("RTK float vertical error sigma.", "m", 0.0, 20.0))
     gnss_float_time_constant_s: float = field(default=30.0, metadata=spec(
         "Correlation time of the RTK float error.", "s", 0.01, 3600.0))
+    gnss_float_white_sigma_m: float = field(default=0.0, metadata=spec(
+        "RTK float white horizontal error sigma per axis, added to the slow part.", "m", 0.0, 10.0))
     gnss_single_sigma_m: float = field(default=2.0, metadata=spec(
         "Single (autonomous) horizontal error sigma per axis.", "m", 0.05, 50.0))
     gnss_single_sigma_up_m: float = field(default=4.0, metadata=spec("Single vertical error sigma.", "m", 0.0, 100.0))
     gnss_single_time_constant_s: float = field(default=60.0, metadata=spec(
         "Correlation time of the single-point error.", "s", 0.01, 3600.0))
+    gnss_single_white_sigma_m: float = field(default=0.0, metadata=spec(
+        "Single white horizontal error sigma per axis, added to the slow part.", "m", 0.0, 50.0))
+    gnss_reported_sigma_scale: float = field(default=1.0, metadata=spec(
+        "The receiver reports its true horizontal sigma times this: 1 = honest, below 1 = optimistic (1/3: three "
+        "times too small), above 1 = pessimistic.", "", 0.1, 10.0))
     gnss_refix_time_s: float = field(default=8.0, metadata=spec(
         "Time in fixed-quality sky, reporting RTK float, before the receiver fixes again after losing RTK fixed.",
         "s", 0.0, 600.0))
@@ -150,9 +164,18 @@ class SensorConfig:
             raise ParameterError("multipath_min_duration_s must not exceed multipath_max_duration_s")
         if not self.gnss_fixed_sigma_m < self.gnss_float_sigma_m < self.gnss_single_sigma_m:
             raise ParameterError("GNSS sigmas must grow from fixed to float to single")
-        if self.gnss_float_sigma_m <= RTK_FIXED_MAX_SIGMA_M:
-            raise ParameterError(f"gnss_float_sigma_m must exceed {RTK_FIXED_MAX_SIGMA_M} m, or consumers read "
-                                 "float fixes as RTK fixed (docs/architecture.md)")
+        if self.reported_sigma("rtk_float") <= RTK_FIXED_MAX_SIGMA_M:
+            raise ParameterError(f"the reported RTK float sigma must exceed {RTK_FIXED_MAX_SIGMA_M} m, or consumers "
+                                 "read float fixes as RTK fixed (docs/architecture.md)")
+        if self.reported_sigma("rtk_fixed") > RTK_FIXED_MAX_SIGMA_M:
+            raise ParameterError(f"the reported RTK fixed sigma must not exceed {RTK_FIXED_MAX_SIGMA_M} m, or "
+                                 "consumers read fixed fixes as RTK float (docs/architecture.md)")
+
+    def reported_sigma(self, mode: str) -> float:
+        """Horizontal sigma per axis [m] the receiver reports in a mode: its total sigma times the scale."""
+        key = {"rtk_fixed": "fixed", "rtk_float": "float", "single": "single"}[mode]
+        slow, white = getattr(self, f"gnss_{key}_sigma_m"), getattr(self, f"gnss_{key}_white_sigma_m")
+        return math.hypot(slow, white) * self.gnss_reported_sigma_scale
 
 
 # ------------------------------------------------------------------ measurements
@@ -268,10 +291,13 @@ class CarrierSensors:
 
         # GNSS receiver
         c = config
-        self._gm = {  # mode -> (horizontal sigma, vertical sigma, time constant, normalised 3-D state)
-            "rtk_fixed": (c.gnss_fixed_sigma_m, c.gnss_fixed_sigma_up_m, c.gnss_fixed_time_constant_s),
-            "rtk_float": (c.gnss_float_sigma_m, c.gnss_float_sigma_up_m, c.gnss_float_time_constant_s),
-            "single": (c.gnss_single_sigma_m, c.gnss_single_sigma_up_m, c.gnss_single_time_constant_s),
+        self._gm = {  # mode -> (horizontal sigma, vertical sigma, time constant, white horizontal sigma)
+            "rtk_fixed": (c.gnss_fixed_sigma_m, c.gnss_fixed_sigma_up_m, c.gnss_fixed_time_constant_s,
+                          c.gnss_fixed_white_sigma_m),
+            "rtk_float": (c.gnss_float_sigma_m, c.gnss_float_sigma_up_m, c.gnss_float_time_constant_s,
+                          c.gnss_float_white_sigma_m),
+            "single": (c.gnss_single_sigma_m, c.gnss_single_sigma_up_m, c.gnss_single_time_constant_s,
+                       c.gnss_single_white_sigma_m),
         }
         self._gm_state = {m: self._rng["gnss_noise"].standard_normal(3) for m in self._gm}  # stationary start
         self._gnss = _Schedule(c.gnss_rate_hz)
@@ -379,13 +405,14 @@ class CarrierSensors:
         cfg = self.cfg
         dt = self._gnss.period_s
         noise = self._rng["gnss_noise"]
-        for m, (_, _, tau) in self._gm.items():  # every process evolves every epoch (fixed draw count)
+        for m, (_, _, tau, _) in self._gm.items():  # every process evolves every epoch (fixed draw count)
             phi = math.exp(-dt / tau)
             self._gm_state[m] = phi * self._gm_state[m] + math.sqrt(1.0 - phi * phi) * noise.standard_normal(3)
         lat_rng = self._rng["gnss_latency"]
         latency = float(lat_rng.uniform(cfg.gnss_latency_min_s, cfg.gnss_latency_max_s))
         mp = self._rng["gnss_multipath"]
         mp_draws = mp.random(4).tolist()  # event?, magnitude, direction, duration: fixed draw count per epoch
+        white = self._rng["gnss_white"].standard_normal(2).tolist()  # own stream: a white part changes no other draw
 
         east, north, up = self.antenna_enu(truth)
         available, zone = self._available_mode(t, east, north)
@@ -412,17 +439,18 @@ class CarrierSensors:
             self._release(release, GnssFix(t, math.nan, math.nan, math.nan, status, COVARIANCE_TYPE_UNKNOWN,
                                            (0.0,) * 9, mode, False))
             return
-        sigma_h, sigma_u, _ = self._gm[mode]
+        sigma_h, sigma_u, _, sigma_w = self._gm[mode]
         err = self._gm_state[mode].tolist()
-        east += sigma_h * err[0]
-        north += sigma_h * err[1]
+        east += sigma_h * err[0] + sigma_w * white[0]
+        north += sigma_h * err[1] + sigma_w * white[1]
         up += sigma_u * err[2]
         multipath = self._mp_offset is not None
         if multipath:
             east += self._mp_offset[0]
             north += self._mp_offset[1]
         lat, lon, alt = self.world.frame.geodetic_from_enu(east, north, up)
-        cov = (sigma_h ** 2, 0.0, 0.0, 0.0, sigma_h ** 2, 0.0, 0.0, 0.0, sigma_u ** 2)
+        var_h = cfg.reported_sigma(mode) ** 2
+        cov = (var_h, 0.0, 0.0, 0.0, var_h, 0.0, 0.0, 0.0, (sigma_u * cfg.gnss_reported_sigma_scale) ** 2)
         self._release(release, GnssFix(t, float(lat), float(lon), float(alt), status, cov_type, cov, mode, multipath))
 
     def _sample_heading(self, t: float, truth: CarrierState) -> None:

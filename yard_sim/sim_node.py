@@ -7,8 +7,14 @@ published at their rates in *simulation* time. The simulator is the clock: its p
 on the steady (monotonic) wall clock whatever ``use_sim_time`` says, and every stamp it publishes
 is simulation time. With ``real_time_factor`` r > 0 each tick runs the steps that bring simulation
 time to r x (wall time since start), at most ``max_catchup_steps`` (then the backlog is dropped and
-the achieved factor, reported in /diagnostics, falls below r); with r = 0 each tick runs steps for
-a short wall-time slice and yields to the executor so subscriptions are served.
+the achieved factor, reported in /diagnostics, falls below r); with r = 0 ticks follow each other
+as fast as possible. Either way no step runs while a carrier's controller lags behind the clock by
+more than ``controller_max_lag_s`` (:mod:`yard_sim.pacing`): the simulator waits for it, so
+simulated time only passes as fast as the controllers can follow it. And one tick runs at most
+``COMMAND_SERVICE_S`` of simulated time and then yields to the executor, so a command (a crane
+trajectory, a cmd_vel) that arrives while the simulator catches up is applied within that much
+simulated time of its arrival, not after the whole burst: a drive gets its commands when they
+come, and a trajectory stamped on the simulated clock is not made late by the simulator itself.
 
 Bad input (a NaN twist, an unknown joint, a malformed or impossible sim command) is logged with a
 reason, counted in /diagnostics, and ignored; the simulation keeps running.
@@ -42,12 +48,14 @@ from yard_ros.stamps import from_sec, to_sec
 
 from . import carrier_msgs
 from .engine import SimEngine, StepOutput
+from .pacing import ControllerPacer
 from .sensors import BayPose, GnssFix, GnssHeading, ImuSample, SensorConfig, WheelOdom
 from .sim_params import SimParams
 from .trajectory import JointTrajectory, TrajectoryError, TrajectoryPoint
 
 CLOCK_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)  # as rclpy's TimeSource subscribes
-FAST_SLICE_S = 0.02  # [s] wall time per tick when running as fast as possible
+COMMAND_SERVICE_S = 0.05  # [s] most simulated time one tick runs before subscriptions are served again
+PACING_SLEEP_S = 0.0005  # [s] wall time the simulator yields while it waits for a lagging controller
 LAG_WARN_FRACTION = 0.9  # achieved / requested real-time factor below this is a WARN
 
 
@@ -96,6 +104,7 @@ class SimNode(Node):
             f"{list(self.engine.carriers)} and cranes {list(self.engine.cranes)}, seed {p.seed}, "
             f"real-time factor {p.real_time_factor or 'max'}")
         self.bad_messages: dict[str, int] = {"cmd_vel": 0, "joint_trajectory": 0, "sim_command": 0}
+        self.pacer = ControllerPacer(p.controller_max_lag_s, p.controller_give_up_s)
         self._make_publishers()
         self._make_subscriptions()
         self._gates = {name: RateGate(getattr(p, f"{name}_rate_hz")) for name in
@@ -110,7 +119,8 @@ class SimNode(Node):
         self._diag_wall, self._diag_sim = self._wall_start, self.engine.t
         self.achieved_rtf = 0.0
         self.backlog_drops = 0
-        period = FAST_SLICE_S / 20 if p.real_time_factor == 0 else max(p.step_s / p.real_time_factor, 0.001)
+        self._burst_steps = max(1, round(COMMAND_SERVICE_S / p.step_s))
+        period = 0.0 if p.real_time_factor == 0 else max(p.step_s / p.real_time_factor, 0.001)
         self._timer = self.create_timer(period, self._tick, clock=Clock(clock_type=ClockType.STEADY_TIME))
         self._publish_step(self.engine.step())
 
@@ -162,6 +172,8 @@ class SimNode(Node):
             self._bad("cmd_vel", f"/{cid}/cmd_vel has a non-finite speed or yaw rate")
             return
         self.engine.command_carrier(cid, *vw)
+        self.pacer.command(cid, to_sec(msg.header.stamp), self.engine.t,  # answered, even if a fault ignores it
+                           moving=vw[0] != 0.0 or vw[1] != 0.0)
 
     def _on_trajectory(self, crane_id: str, msg: JointTrajectoryMsg) -> None:
         try:
@@ -185,12 +197,19 @@ class SimNode(Node):
                 self.backlog_drops += 1
                 n = p.max_catchup_steps
                 self._wall_start, self._sim_start = now, e.t + n * e.dt
-            for _ in range(max(n, 0)):
-                self._publish_step(e.step())
         else:
-            deadline = now + FAST_SLICE_S
-            while time.monotonic() < deadline:
-                self._publish_step(e.step())
+            n = self._burst_steps
+        for _ in range(min(n, self._burst_steps)):  # the rest of a backlog after the next service
+            if not self.pacer.may_step(e.t, now):
+                self._wall_start, self._sim_start = now, e.t  # waited: no catch-up burst afterwards
+                time.sleep(PACING_SLEEP_S)  # then serve the subscriptions (the late command) and ask again
+                return
+            self._publish_step(e.step())
+        if self.pacer.given_up:
+            for k in self.pacer.given_up:
+                self.get_logger().warning(f"controller pacing: {k} sent no cmd_vel for {self.pacer.give_up_s:g} s "
+                                          "of wall time; not waiting for it until it sends again")
+            self.pacer.given_up.clear()
 
     # --------------------------------------------------------- publishing
     def _publish_step(self, out: StepOutput) -> None:
@@ -264,6 +283,8 @@ class SimNode(Node):
         d["real_time_factor_requested"] = self.params.real_time_factor
         d["real_time_factor_achieved"] = round(self.achieved_rtf, 3)
         d["backlog_drops"] = self.backlog_drops
+        d["pacing_waits"] = self.pacer.waits
+        d["pacing_wait_wall_s"] = round(self.pacer.wait_wall_s, 3)
         problems = []
         if self.params.real_time_factor > 0 and self.achieved_rtf < LAG_WARN_FRACTION * self.params.real_time_factor:
             problems.append(f"running at {self.achieved_rtf:.2f}x, asked {self.params.real_time_factor:g}x")

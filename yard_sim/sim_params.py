@@ -42,8 +42,18 @@ class SimParams:
     step_s: float = field(default=0.01, metadata=spec(
         "Physics step; /clock is published every step.", "s", 0.001, 0.05))
     max_catchup_steps: int = field(default=50, metadata=spec(
-        "Most steps run in one timer tick to catch up with the wall clock; beyond that the simulator "
-        "drops the backlog and runs slower than real_time_factor (reported in diagnostics).", "", 1, 10000))
+        "Largest backlog of steps behind the wall clock the simulator catches up on (0.05 s of simulated time "
+        "per timer tick, serving commands in between); a larger one is dropped and the simulator runs slower "
+        "than real_time_factor (reported in diagnostics).", "", 1, 10000))
+    controller_max_lag_s: float = field(default=0.1, metadata=spec(
+        "Controller pacing: the simulator does not step while a carrier's latest cmd_vel asks for motion and its "
+        "stamp is older than this plus the controller's command period in simulation time, so a path follower "
+        "starved of CPU on a shared machine sees the world on time (yard_sim.pacing; 0 = off, the simulator runs "
+        "ahead of slow controllers).", "s", 0.0, 10.0))
+    controller_give_up_s: float = field(default=5.0, metadata=spec(
+        "Controller pacing: a controller that has not answered for this long (wall clock) while the simulator "
+        "waited is no longer waited for until it sends again (a stopped follower must not freeze the yard).",
+        "s", 0.1, 600.0))
     stale_timeout_s: float = field(default=0.5, metadata=spec(
         "A carrier whose last cmd_vel is older brakes to a stop (its safety layer).", "s", 0.05, 10.0))
     initial_soc: float = field(default=1.0, metadata=spec("Battery state of charge at start.", "", 0.0, 1.0))

@@ -1,0 +1,95 @@
+"""CPU per simulated second of each process of a running `yard-autonomy sim` (issue #10).
+
+    .venv/bin/yard-autonomy sim --world small_yard --carriers 2 --rtf 0 --containers-per-day 1000 \
+        --log-dir /tmp/g &
+    ROS_DOMAIN_ID=<the run's> .venv/bin/python bench/graph_cost.py /tmp/g --seconds 60
+
+Reads the pids from the run's ``processes.json``, their CPU time from ``/proc`` and the simulation
+time from ``/clock`` (in the run's ROS domain: set ``ROS_DOMAIN_ID`` to the id the command printed)
+at the start and the end of a wall-clock window, and prints CPU-seconds per simulated second per
+process. On a machine with N free cores the graph cannot run faster than N / total times real
+time; the ratio hardly depends on the machine's load (CPU time is counted, not wall time), though
+caches and scheduling make it somewhat worse on a loaded machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+
+def cpu_s(pid: int) -> float | None:
+    """User + system CPU time of a process [s], None if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def sim_time(timeout_s: float = 30.0) -> float:
+    """The latest /clock of the ROS domain of this process's environment [s]."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from rosgraph_msgs.msg import Clock
+
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    node = rclpy.create_node("graph_cost_clock", context=ctx)
+    ex = SingleThreadedExecutor(context=ctx)
+    ex.add_node(node)
+    got: list[float] = []
+    node.create_subscription(Clock, "/clock", lambda m: got.append(m.clock.sec + m.clock.nanosec * 1e-9),
+                             QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT))
+    end = time.monotonic() + timeout_s
+    while not got and time.monotonic() < end:
+        ex.spin_once(timeout_sec=0.2)
+    node.destroy_node()
+    ctx.shutdown()
+    if not got:
+        raise SystemExit("no /clock: is ROS_DOMAIN_ID the run's?")
+    return got[-1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("log_dir", type=Path, help="the run's --log-dir (holds processes.json)")
+    ap.add_argument("--seconds", type=float, default=60.0, help="wall-clock window")
+    a = ap.parse_args(argv)
+    procs = {p["label"]: p["pid"] for p in json.loads((a.log_dir / "processes.json").read_text())
+             if p.get("pid") and p.get("state") == "running"}
+    c0 = {k: cpu_s(p) for k, p in procs.items()}
+    s0, w0 = sim_time(), time.monotonic()
+    time.sleep(a.seconds)
+    c1 = {k: cpu_s(p) for k, p in procs.items()}
+    s1, w1 = sim_time(), time.monotonic()
+    ds = s1 - s0
+    if ds <= 0:
+        print("simulation time did not advance", file=sys.stderr)
+        return 1
+    t = Table(title=f"{ds:.1f} s simulated in {w1 - w0:.0f} s wall (real-time factor {ds / (w1 - w0):.2f}), "
+                    f"load average {os.getloadavg()[0]:.1f}", title_justify="left")
+    for col in ("process", "CPU s", "CPU s per simulated s"):
+        t.add_column(col, justify="left" if col == "process" else "right")
+    total = 0.0
+    for k in procs:
+        if c0[k] is None or c1[k] is None:
+            continue
+        d = c1[k] - c0[k]
+        total += d
+        t.add_row(k, f"{d:.1f}", f"{d / ds:.3f}")
+    t.add_row("[bold]total[/]", f"{total:.1f}", f"[bold]{total / ds:.3f}[/]")
+    Console(width=120).print(t)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
