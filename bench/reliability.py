@@ -10,16 +10,19 @@ Each scenario runs ``yard-autonomy sim --world small_yard --carriers 2`` in a pr
 plays its deliveries and its disruption, and prints: orders sent / answered / completed / failed /
 rejected / open at the end / lost, containers lost and duplicated, collisions. Exit status 1 if any
 scenario lost an order or a container, duplicated a container, collided or left a message
-unanswered. Logs of every process stay in ``--out``.
+unanswered. Logs of every process stay in ``--out``, and each scenario's counts in ``--out``/results.jsonl as
+soon as it ends.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,6 +63,9 @@ def main() -> int:
                              sim_limit_s=args.sim_limit)
             console.print(f"{name}: {'ok' if o.ok else 'NOT OK'} in {time.monotonic() - t0:.0f} s wall, "
                           f"{o.sim_s:.0f} s simulated; " + "; ".join(o.notes), highlight=False)
+            console.print("  " + json.dumps(asdict(o)), highlight=False, soft_wrap=True)
+            with (out_dir / "results.jsonl").open("a") as f:  # a run cut short keeps what it measured
+                f.write(json.dumps({**asdict(o), "ok": o.ok, "rtf": args.rtf}) + "\n")
             rows.append(o)
     t = Table(title=f"reliability (small_yard, 2 carriers, rtf {args.rtf:g}); logs: {out_dir}")
     for col in ("scenario", "sent", "answered", "completed", "failed", "rejected", "open", "lost",
