@@ -108,7 +108,7 @@ NO_LEAD_IN_M = 0.05
 
 
 def lead_in(points: np.ndarray, x: float, y: float, min_turning_radius_m: float,
-            min_length_m: float = 10.0, stretch: float = 1.0, search_m: float = 10.0) -> np.ndarray:
+            min_length_m: float = 10.0, stretch: float = 1.0, search_m: float = 15.0) -> np.ndarray:
     """The route's points shifted so that it starts where the carrier stands and blends onto the lane.
 
     The carrier at (x, y) is ``d`` beside the route's first ``search_m`` (signed, left positive). Points

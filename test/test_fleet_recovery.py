@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from agv_nav.follower import PathFollower, PoseEstimate
@@ -107,6 +107,7 @@ def test_a_refused_route_is_never_sent_again_by_id_or_by_shape():
 @settings(max_examples=80, deadline=None)
 @given(heading=st.floats(-math.pi, math.pi), along=st.floats(2.0, 12.0), side=st.floats(-3.0, 3.0),
        dyaw=st.floats(-0.3, 0.3), spacing=st.sampled_from([0.5, 1.0]))
+@example(heading=1.0, along=12.0, side=1.0, dyaw=0.0, spacing=0.5)  # foot point beyond the searched head
 def test_a_lead_in_starts_at_the_carrier_and_is_drivable(small_world, heading, along, side, dyaw, spacing):
     ct = small_world.carrier_type
     n = int(60.0 / spacing) + 1
@@ -191,6 +192,21 @@ def test_the_start_check_says_what_the_follower_says(small_world, pose, message)
 
 
 # ============================================================ the fleet manager against the kinematic yard
+ONE_PER_SIDE = ("cn_park_2", "vn_park_2")
+
+
+def place_one_per_side(sim: FleetSim, spots=ONE_PER_SIDE) -> None:
+    """Start the carriers one on each side (the simulator starts them all on CN's parking row).
+
+    small_yard's station roads are one-way loops: a carrier taken out of service on one boxes in
+    every carrier behind it on that side, for real. These tests are about the fleet manager's
+    recovery, so the carrier that must take the order over starts where the victim cannot block it.
+    """
+    poses = {s.id: s.pose for s in sim.world.parking_spots()}
+    for c, spot in zip(sim.carriers.values(), spots):
+        c.x, c.y, c.yaw = poses[spot].x, poses[spot].y, poses[spot].yaw
+
+
 def add_truck(sim: FleetSim, bay: str, container: str | None) -> None:
     tid = f"truck_{bay}_{container or 'empty'}"
     sim.trucks[bay] = {"id": tid, "container_id": container, "state": "parked", "leave_at": None}
@@ -205,6 +221,7 @@ class Yard:
         self.world, self.net = world, YardNetwork(world)
         self.mgr = FleetManager(world, store, config or ManagerConfig(tuple(ids)), 0.0, self.net)
         self.sim = FleetSim(world, self.net, self.mgr, ids, None, FAST, seed=5)
+        place_one_per_side(self.sim)
         self.sim.keep_events = True
         self.routes: list[tuple[float, str, dict, tuple[float, float]]] = []  # (t, carrier, doc, its x, y)
         self.refusals: list[tuple[str, str]] = []  # (route id, reason) the carriers reported
@@ -414,6 +431,7 @@ def test_random_off_route_faults_never_loop_nor_strand_a_carrier(small_world, se
     sim = FleetSim(small_world, net, mgr, IDS, scen,
                    SimConfig(crane_pick_s=12.0, crane_place_s=12.0, off_route_rate_hz=rate), seed=seed,
                    wait_graph=mgr.traffic.wait_graph)
+    place_one_per_side(sim)
     sim.keep_events = True
     faulted_since: dict[str, float] = {}
     bound = mgr.cfg.recovery.timeout_s + 30.0
