@@ -38,6 +38,7 @@ DELIVERIES_PER_STATION = 2
 SEED = 3
 SIM_LIMIT_S = 3600.0  # [s of simulated time] four orders take about 1,520 s in `day`; a graph that needs more fails
 STALL_S = 300.0  # [s of wall time] without simulated time advancing: the graph hung
+QUIET_S = 600.0  # [s of simulated time] without an order or simulator event: the yard is stuck, stop early
 WALL_GUARD_S = 4 * 3600.0  # [s] last resort only; on a loaded 2-core machine the run takes 35-110 minutes
 UNSAFE_EVENTS = ("collision", "crane_limit_violation", "container_dropped", "container_misplaced", "lock_failed")
 
@@ -64,6 +65,7 @@ class Observer:
         self.admitted: dict[str, dict] = {}  # order id -> gate event
         self.jobs: dict[str, list[dict]] = defaultdict(list)  # container -> crane jobs
         self.sim_events: list[dict] = []
+        self.last_event_t = 0.0  # simulated time of the newest order or simulator event
         n = self.node
         n.create_subscription(Clock, "/clock", self._on_clock, CLOCK_QOS)
         n.create_subscription(String, "/fleet/order_events", lambda m: self._doc("order_event", m), qos.EVENTS)
@@ -77,6 +79,8 @@ class Observer:
 
     def _doc(self, kind: str, msg) -> None:
         doc = parse_document(kind, msg.data)  # a malformed document is a failure of the graph
+        if kind in ("order_event", "sim_event"):
+            self.last_event_t = self.t
         if kind == "order_event":
             self.orders[doc["order_id"]].append(doc)
         elif kind == "gate_event" and doc["event"] == "admitted":
@@ -135,6 +139,8 @@ def run_port_day(base: Path):
                 break  # every order final and every collection truck gone with its container
             if any(obs.final(o) in ("failed", "cancelled") for o in obs.orders):
                 break  # the verdict is in
+            if obs.admitted and obs.t - obs.last_event_t > QUIET_S:
+                break  # nothing happens any more (a deadlock): the checks below say what was missing
         t_end, wall = obs.t, time.monotonic() - wall0
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
