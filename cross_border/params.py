@@ -36,7 +36,8 @@ class GatewayParams:
         "Zenoh session mode: peer (talks to the other gateway directly) or client (through a zenohd router).",
         choices=("peer", "client")))
     zenoh_listen: list[str] = field(default_factory=lambda: ["tcp/127.0.0.1:7450"], metadata=spec(
-        "Zenoh endpoints this session listens on (loopback by default; empty to only connect)."))
+        "Zenoh endpoints this session listens on (loopback by default). ROS cannot override a list with an "
+        "empty one: [''] listens nowhere. Ignored in client mode."))
     zenoh_connect: list[str] = field(default_factory=list, metadata=spec(
         "Zenoh endpoints to connect to: the other gateway (peer) or the zenohd router, e.g. tcp/10.0.0.5:7447; "
         "re-tried until they answer."))
@@ -71,8 +72,14 @@ class GatewayParams:
             raise ParameterError(f"peer_side: equals side ({self.side})")
         if self.resend_max_s < self.resend_initial_s:
             raise ParameterError("resend_max_s: below resend_initial_s")
-        if not self.zenoh_listen and not self.zenoh_connect:
+        if not self.listen_endpoints() and not self.zenoh_connect_endpoints():
             raise ParameterError("zenoh_listen, zenoh_connect: both empty; the gateway could reach no one")
+
+    def listen_endpoints(self) -> tuple[str, ...]:
+        return tuple(e for e in self.zenoh_listen if e) if self.zenoh_mode == "peer" else ()
+
+    def zenoh_connect_endpoints(self) -> tuple[str, ...]:
+        return tuple(e for e in self.zenoh_connect if e)
 
     def exchange_config(self) -> ExchangeConfig:
         return ExchangeConfig(side=self.side, peer=self.peer_side, resend_initial_s=self.resend_initial_s,
@@ -80,6 +87,6 @@ class GatewayParams:
                               max_clock_skew_s=self.max_clock_skew_s)
 
     def link_config(self) -> LinkConfig:
-        return LinkConfig(side=self.side, peer=self.peer_side, mode=self.zenoh_mode, listen=tuple(self.zenoh_listen),
-                          connect=tuple(self.zenoh_connect), multicast_scouting=self.zenoh_multicast_scouting,
+        return LinkConfig(side=self.side, peer=self.peer_side, mode=self.zenoh_mode, listen=self.listen_endpoints(),
+                          connect=self.zenoh_connect_endpoints(), multicast_scouting=self.zenoh_multicast_scouting,
                           key_prefix=self.key_prefix)

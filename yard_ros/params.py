@@ -26,6 +26,8 @@ def _coerce(kind: Any, value: Any, name: str = "") -> Any:
     """
     origin = typing.get_origin(kind)
     if origin in (list, tuple):
+        if value is None:  # rcl's YAML parser cannot type an empty list ([]) and leaves the parameter unset
+            value = []
         if not isinstance(value, (list, tuple)):
             raise ParameterError(f"{name}: expected a list, got {value!r}")
         (inner, *_) = typing.get_args(kind) or (Any,)
