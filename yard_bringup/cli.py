@@ -28,6 +28,7 @@ Subcommands:
   graph        print the node graph that `sim` and `ros2 launch` start
   day          run a simulated day in one process (fleet manager + kinematic yard): KPIs, plot, MCAP
   order        submit, cancel or query transport orders of a running yard (re-sends until answered)
+  border-keys  generate a side's Ed25519 key pair for the cross-border gateway
 
 Run `yard-autonomy <subcommand> --help` for its options.
 """
@@ -143,7 +144,7 @@ def _add_graph_options(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="yard-autonomy", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", metavar="{sim,check-world,gen-sdf,graph,day,order}")
+    sub = parser.add_subparsers(dest="command", metavar="{sim,check-world,gen-sdf,graph,day,order,border-keys}")
 
     p = sub.add_parser(
         "sim", help="start the simulated yard until Ctrl-C or --duration",
@@ -242,6 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .order_cli import add_parser as add_order_parser
 
     add_order_parser(sub)
+    from .border_cli import add_parser as add_border_keys_parser
+
+    add_border_keys_parser(sub)
     return parser
 
 
