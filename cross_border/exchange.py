@@ -103,11 +103,12 @@ class Exchange:
     def due(self, now: float) -> list[bytes]:
         """Signed envelopes of the documents to (re-)send now; each is due again after a growing back-off."""
         out = []
-        for row in self.store.outbox_due(now, self.config.batch):
-            attempt = row.attempts + 1
-            out.append(self._envelope(row.msg_id, row.kind, row.body, now, attempt, row.container_id, row.seq))
-            backoff = min(self.config.resend_max_s, self.config.resend_initial_s * 2 ** (attempt - 1))
-            self.store.outbox_sent(row.msg_id, attempt, now + backoff)
+        with self.store.transaction():
+            for row in self.store.outbox_due(now, self.config.batch):
+                attempt = row.attempts + 1
+                out.append(self._envelope(row.msg_id, row.kind, row.body, now, attempt, row.container_id, row.seq))
+                backoff = min(self.config.resend_max_s, self.config.resend_initial_s * 2 ** (attempt - 1))
+                self.store.outbox_sent(row.msg_id, attempt, now + backoff)
         return out
 
     def link_restored(self, now: float) -> int:
@@ -159,6 +160,11 @@ class Exchange:
         if not self.store.seen_add(f"{env['msg_id']}#{env['attempt']}", env["sent_at"]):
             return None, _with(who, "replayed", f"attempt {env['attempt']} of {env['msg_id']} was received before")
         return env, None
+
+    def receive_many(self, payloads: list[bytes], now: float) -> list[Received]:
+        """``receive`` for a batch in one transaction: one disk sync, and no acknowledgement leaves before it."""
+        with self.store.transaction():
+            return [self.receive(p, now) for p in payloads]
 
     def receive(self, payload: bytes, now: float) -> Received:
         """Handle one envelope from the link: reject it, take an acknowledgement, or store and acknowledge it."""
@@ -219,16 +225,18 @@ class Exchange:
         """Hand each deliverable document to ``publish``, in order per container; returns how many.
 
         A document is marked delivered right after ``publish`` returns, so it is never handed over twice
-        while the gateway runs; only a crash between the two repeats one, and its id says so.
+        while the gateway runs; only a crash before the batch's commit repeats its
+        documents, and their ids say so.
         """
         n = 0
-        while n < limit:
-            row = self.store.next_deliverable()
-            if row is None:
-                break
-            publish(row)
-            self.store.mark_delivered(row, now)
-            n += 1
+        with self.store.transaction():  # one disk sync per batch; a crash inside repeats at most this batch
+            while n < limit:
+                row = self.store.next_deliverable()
+                if row is None:
+                    break
+                publish(row)
+                self.store.mark_delivered(row, now)
+                n += 1
         return n
 
     def prune(self, now: float) -> int:

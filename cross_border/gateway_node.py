@@ -27,7 +27,7 @@ from yard_ros import qos
 from yard_ros.params import declare
 from yard_ros.spin import run_node
 
-from .exchange import Exchange, SubmitError
+from .exchange import Exchange, Received, SubmitError
 from .link import Link
 from .params import GatewayParams
 from .signing import fingerprint, load_private_key, load_public_key
@@ -121,8 +121,10 @@ class BorderGatewayNode(Node):
         elif self._link_up and not up:
             self.get_logger().warning(f"link to {self.p.peer_side} down; documents wait in the outbox")
         self._link_up = up
-        for payload in self.link.take():
-            self._receive(payload, now)
+        payloads = self.link.take()
+        if payloads:
+            for got in self.exchange.receive_many(payloads, now):  # committed before any acknowledgement leaves
+                self._received(got)
         self.exchange.deliver(now, self._publish_delivery)
         if up:
             for env in self.exchange.due(now):
@@ -131,8 +133,7 @@ class BorderGatewayNode(Node):
             self.exchange.prune(now)
             self._last_prune = now
 
-    def _receive(self, payload: bytes, now: float) -> None:
-        got = self.exchange.receive(payload, now)
+    def _received(self, got: Received) -> None:
         for reply in got.replies:
             self.link.send(reply)
         r = got.rejection

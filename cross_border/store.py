@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,6 +72,28 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(SCHEMA)
+        self._depth = 0
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One transaction (one disk sync) around everything inside; nested uses join the outer one."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._depth = 0
+            self.db.execute("ROLLBACK")
+            raise
+        self._depth = 0
+        self.db.execute("COMMIT")
 
     def close(self) -> None:
         self.db.close()
@@ -83,8 +107,7 @@ class Store:
     def outbox_add(self, msg_id: str, kind: str, container_id: str | None, body: dict[str, Any],
                    now: float) -> int | None:
         """Queue a document; returns its sequence number among this container's documents."""
-        with self.db:
-            self.db.execute("BEGIN IMMEDIATE")
+        with self.transaction():
             seq = None
             if container_id is not None:
                 (last,) = self.db.execute("SELECT MAX(seq) FROM outbox WHERE container_id=?",
@@ -154,8 +177,7 @@ class Store:
 
     def mark_delivered(self, row: InRow, now: float) -> None:
         """Delivered to the application: never again; the container's next document may follow."""
-        with self.db:
-            self.db.execute("BEGIN IMMEDIATE")
+        with self.transaction():
             self.db.execute("UPDATE inbox SET status='delivered', delivered_at=? WHERE msg_id=?", (now, row.msg_id))
             if row.seq is not None:
                 self._advance(row.sender, row.container_id, row.seq)
