@@ -174,3 +174,56 @@ def test_node_refuses_to_start_without_its_keys(rclpy_context, keys):
         BorderGatewayNode(context=rclpy_context, parameter_overrides=[
             Parameter("private_key_file", value=str(keys / "cn.pub")),
             Parameter("peer_public_key_file", value=str(keys / "vn.pub"))])
+
+
+@pytest.mark.node
+def test_each_forgery_sent_over_zenoh_to_the_node_is_rejected_with_its_code_and_delivers_nothing(rclpy_context, keys,
+                                                                                                 vn_links):
+    """The forgeries of test_cross_border_forgery, now through a real Zenoh session into the running node."""
+    import types
+
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+    from rclpy.parameter import Parameter
+    from std_msgs.msg import String
+    from test_cross_border_forgery import EXPECTED, FORGERIES, envelope
+
+    from cross_border.gateway_node import BorderGatewayNode
+    from yard_ros import qos
+
+    port = free_port()
+    vn_link = vn_links(LinkConfig(side="VN", peer="CN", listen=(f"tcp/127.0.0.1:{port}",)))
+    vn_key = load_private_key(keys / "vn.key")
+    forger = types.SimpleNamespace(keys={"VN": vn_key, "CN": load_private_key(keys / "cn.key")},
+                                   vn=Exchange(ExchangeConfig(side="VN", peer="CN"), Store(), vn_key,
+                                               load_public_key(keys / "cn.pub")))
+    gw = BorderGatewayNode(context=rclpy_context, parameter_overrides=[
+        Parameter(k, value=v) for k, v in {
+            "private_key_file": str(keys / "cn.key"), "peer_public_key_file": str(keys / "vn.pub"),
+            "db_path": ":memory:", "zenoh_listen": [""], "zenoh_connect": [f"tcp/127.0.0.1:{port}"]}.items()])
+    t = Node("forgery_test", context=rclpy_context)
+    events, decisions = [], []
+    t.create_subscription(String, "/border/events", lambda m: events.append(json.loads(m.data)), qos.EVENTS)
+    t.create_subscription(String, "/customs/decisions", lambda m: decisions.append(m.data), qos.EVENTS)
+    ex = SingleThreadedExecutor(context=rclpy_context)
+    ex.add_node(gw)
+    ex.add_node(t)
+    try:
+        assert spin_until(ex, lambda: gw.link.up() and gw.pub_events.get_subscription_count() > 0)
+        for name, forge in FORGERIES.items():
+            forger.vn.store = Store()  # a fresh envelope (and msg_id sequence) for each forgery
+            events.clear()
+            vn_link.send(forge(forger, envelope(forger, t=time.time())))
+            assert spin_until(ex, lambda: events), name
+            assert events[-1]["event"] == "rejected" and events[-1]["code"] == EXPECTED[name], (name, events[-1])
+        spin_until(ex, lambda: False, 0.5)
+        assert decisions == [] and len(events) == 1
+        assert sum(gw.exchange.rejections.values()) == len(FORGERIES)
+        assert vn_link.take() == []  # no acknowledgement for anything the peer did not sign
+    finally:
+        ex.remove_node(t)
+        ex.remove_node(gw)
+        gw.close()
+        gw.destroy_node()
+        t.destroy_node()
+        ex.shutdown()
