@@ -4,7 +4,8 @@ CN's graph (one domain) and VN's graph (another domain) never see each other ove
 plays each side's terminal operating system and customs with an rclpy node in each domain; the
 gateways are real processes; their Zenoh link runs through a TCP forwarder the test cuts while
 both sides keep publishing. Every document sent during the cut must arrive once, in order per
-container, after the link is restored.
+container, after the link is restored, even though the CN gateway is killed (SIGKILL) during the
+cut with those documents only in its outbox, and started again.
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ REPO = Path(__file__).resolve().parents[1]
 CONTAINERS = [f"CNXU00000{i}{i}" for i in range(4)]
 
 
-def gateway(side: str, peer: str, domain: int, keys: Path, tmp: Path, listen: list[str], connect: list[str]):
+def gateway(side: str, peer: str, domain: int, keys: Path, tmp: Path, listen: list[str], connect: list[str],
+            log_name: str = ""):
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", PYTHONUNBUFFERED="1")
-    log = open(tmp / f"{side}.log", "w")  # noqa: SIM115 (closed with the process)
+    log = open(tmp / f"{log_name or side}.log", "w")  # noqa: SIM115 (closed with the process)
     cmd = [sys.executable, "-m", "cross_border.gateway_node", "--ros-args",
            "--params-file", str(REPO / "config" / "cross_border.yaml"),
            "-p", f"side:={side}", "-p", f"peer_side:={peer}",
@@ -94,7 +96,7 @@ class Side:
 
 
 @pytest.mark.graph
-def test_documents_sent_while_the_link_is_cut_arrive_once_in_order_per_container(tmp_path):
+def test_documents_sent_while_the_link_is_cut_arrive_once_in_order_per_container_across_a_crash(tmp_path):
     keys = tmp_path / "keys"
     for side in ("cn", "vn"):
         generate_key_pair(keys / f"{side}.key", keys / f"{side}.pub")
@@ -143,6 +145,13 @@ def test_documents_sent_while_the_link_is_cut_arrive_once_in_order_per_container
             assert len(cn.decisions) == len(CONTAINERS)
             queued = [e["msg_id"] for e in cn.events if e["event"] == "queued"]
             assert set(sent_cn) <= set(queued)
+            # The CN gateway crashes with all of that in its outbox only, and is started again.
+            procs[0].kill()
+            procs[0].wait(timeout=10)
+            procs[0].log_file.close()
+            procs[0] = gateway("CN", "VN", cn_domain.domain_id, keys, tmp_path, [f"tcp/127.0.0.1:{cn_port}"], [""],
+                               log_name="CN-restarted")
+            assert spin_until(lambda: cn.pub_m.get_subscription_count() > 0, 60), "CN gateway did not restart"
 
             cut.set_cut(False)
             assert spin_until(lambda: len(vn.decisions) + len(vn.manifests) == len(sent_cn) + len(CONTAINERS)
@@ -166,7 +175,7 @@ def test_documents_sent_while_the_link_is_cut_arrive_once_in_order_per_container
             cn.close()
             vn.close()
             for p in procs:
-                if p.poll() is None:
+                if p.poll() is None:  # the killed CN gateway was replaced in procs
                     p.send_signal(2)
                     try:
                         p.wait(timeout=10)
@@ -175,8 +184,10 @@ def test_documents_sent_while_the_link_is_cut_arrive_once_in_order_per_container
                         p.wait()
                 p.log_file.close()
             cut.close()
-        for side in ("CN", "VN"):
+        for side in ("CN-restarted", "VN"):
             out = (tmp_path / f"{side}.log").read_text()
             assert "Traceback" not in out, out[-3000:]
             assert "link to" in out
+        restarted = (tmp_path / "CN-restarted.log").read_text()
+        assert f"({len(sent_cn)} unacknowledged documents to re-send)" in restarted
         assert all(p.returncode == 0 for p in procs), [p.returncode for p in procs]
