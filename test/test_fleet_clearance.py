@@ -1,0 +1,116 @@
+"""The fleet manager gates the crossing on customs clearance (issue #15, clearance_required): the core
+of fleet_manager.clearance, then the manager against the kinematic yard with simulated customs."""
+
+from __future__ import annotations
+
+import pytest
+
+from fleet_manager.clearance import ClearanceBook
+from fleet_manager.manager import FleetManager, ManagerConfig
+from fleet_manager.network import YardNetwork
+from fleet_manager.routing import Router
+from fleet_manager.store import FleetStore
+from yard_harness.fleet_sim import FleetSim, SimConfig
+from yard_model.documents import validate
+from yard_sim.scenario import ScenarioConfig, TrafficScenario
+
+
+def decision(container: str, side: str, direction: str, verdict: str, n: int = 1) -> dict:
+    doc = {"decision_id": f"d-{side}-{container}-{n}", "manifest_id": f"m-{container}", "container_id": container,
+           "side": side, "direction": direction, "decision": verdict, "reason": f"{verdict} by {side}",
+           "stamp": float(n)}
+    validate("clearance_decision", doc)
+    return doc
+
+
+def test_a_container_is_released_only_when_both_sides_release_it_and_hold_beats_inspect():
+    book = ClearanceBook()
+    assert book.state("C1", "CN", "VN")[0] == "pending"
+    book.record(decision("C1", "CN", "export", "released"))
+    state, reason = book.state("C1", "CN", "VN")
+    assert state == "pending" and "no import decision from VN" in reason
+    book.record(decision("C1", "VN", "import", "inspect"))
+    assert book.state("C1", "CN", "VN")[0] == "inspect"
+    book.record(decision("C1", "CN", "export", "hold", 2))
+    state, reason = book.state("C1", "CN", "VN")
+    assert state == "hold" and "CN export: hold" in reason and "VN import: inspect" in reason
+    book.record(decision("C1", "CN", "export", "released", 3))
+    book.record(decision("C1", "VN", "import", "released", 2))
+    assert book.state("C1", "CN", "VN") == ("released", "")
+    assert book.state("C1", "VN", "CN")[0] == "pending"  # the other way round needs other decisions
+    assert not book.record(decision("C1", "VN", "import", "released", 2))  # a repeat changes nothing
+    assert ClearanceBook.from_json(book.to_json()).state("C1", "CN", "VN") == ("released", "")
+
+
+def test_a_decision_of_the_wrong_direction_does_not_release():
+    book = ClearanceBook()
+    book.record(decision("C1", "CN", "import", "released"))  # CN deciding on an import it does not receive
+    book.record(decision("C1", "VN", "import", "released"))
+    assert book.state("C1", "CN", "VN")[0] == "pending"
+
+
+@pytest.fixture(scope="module")
+def small(small_world):
+    net = YardNetwork(small_world)
+    return small_world, net, Router(net)
+
+
+def country(world, station: str) -> str:
+    return world.stations[station].country
+
+
+def test_orders_wait_on_their_trucks_until_both_customs_release_them_and_a_held_one_stays(small, tmp_path):
+    world, net, router = small
+    ids = ["carrier_01", "carrier_02"]
+    db = tmp_path / "fm.sqlite"
+    cfg = ManagerConfig(tuple(ids), clearance_required=True)
+    mgr = FleetManager(world, FleetStore(str(db)), cfg, 0.0, net, router)
+    scen = TrafficScenario(world, ScenarioConfig(containers_per_day=1500.0), seed=5)
+    sim = FleetSim(world, net, mgr, ids, scen, SimConfig(crane_pick_s=25, crane_place_s=25), seed=5)
+    sim.keep_events = True
+    sim.run(600.0)
+    waiting = [o for o in mgr.orders.values() if not o.final]
+    assert len(waiting) >= 2, "the scenario should have brought orders by now"
+    assert all(o.phase == "queued" and o.carrier_id is None for o in waiting)  # nobody moved a thing
+    assert not [e for e in sim.events if e["event"] == "assigned"]
+    state = mgr.fleet_state(sim.t)
+    validate("fleet_state", state)
+    assert {state["orders"][o.order_id]["clearance"] for o in waiting} == {"pending"}
+
+    held, released = waiting[0], waiting[1:]
+    released_at = sim.t
+    for o in released:
+        origin, dest = country(world, o.origin_station), country(world, o.dest_station)
+        mgr.on_clearance(decision(o.container_id, origin, "export", "released"), sim.t)
+        mgr.on_clearance(decision(o.container_id, dest, "import", "released"), sim.t)
+    o_origin, o_dest = country(world, held.origin_station), country(world, held.dest_station)
+    mgr.on_clearance(decision(held.container_id, o_origin, "export", "released"), sim.t)
+    mgr.on_clearance(decision(held.container_id, o_dest, "import", "hold"), sim.t)
+    sim.run(1800.0)
+    done = {e["order_id"] for e in sim.events if e["event"] == "completed"}
+    assert {o.order_id for o in released} & done, "released orders should complete"
+    assert mgr.orders[held.order_id].phase == "queued" and mgr.orders[held.order_id].carrier_id is None
+    held_events = [e for e in sim.events if e["order_id"] == held.order_id and e["event"] == "clearance"]
+    assert held_events[-1]["clearance"] == "hold" and f"{o_dest} import: hold" in held_events[-1]["reason"]
+    for e in sim.events:
+        validate("order_event", e)
+    cleared = {o.order_id for o in released}
+    for e in sim.events:  # nothing was assigned before its container was released on both sides
+        if e["event"] == "assigned":
+            assert e["order_id"] in cleared and e["stamp"] >= released_at, e
+
+    # a restarted manager knows the decisions already taken (they are not sent again)
+    again = FleetManager(world, FleetStore(str(db)), cfg, sim.t, net, router)
+    assert again.clearance.state(held.container_id, o_origin, o_dest)[0] == "hold"
+
+    mgr.on_clearance(decision(held.container_id, o_dest, "import", "released", 2), sim.t)
+    sim.run(1200.0)
+    assert mgr.orders[held.order_id].carrier_id is not None or mgr.orders[held.order_id].final
+
+
+def test_without_clearance_required_decisions_change_nothing(small):
+    world, net, router = small
+    mgr = FleetManager(world, FleetStore(":memory:"), ManagerConfig(("carrier_01",)), 0.0, net, router)
+    mgr.on_clearance(decision("C1", "VN", "import", "hold"), 0.0)
+    assert mgr.clearance.decisions == {}
+    assert "clearance" not in next(iter(mgr.fleet_state(0.0)["orders"].values()), {})
