@@ -114,3 +114,58 @@ def test_without_clearance_required_decisions_change_nothing(small):
     mgr.on_clearance(decision("C1", "VN", "import", "hold"), 0.0)
     assert mgr.clearance.decisions == {}
     assert "clearance" not in next(iter(mgr.fleet_state(0.0)["orders"].values()), {})
+
+
+def test_simulated_customs_decide_every_manifest_on_both_sides_with_the_configured_rates():
+    from yard_sim.customs import CustomsConfig, CustomsSim
+
+    cfg = CustomsConfig(hold_rate=0.1, inspect_rate=0.2, hold_s=(100.0, 200.0), inspect_s=(300.0, 400.0))
+    sim = CustomsSim({"CN": cfg, "VN": cfg}, seed=4)
+    n = 1000
+    for i in range(n):
+        sim.manifest(f"C{i}", f"m-{i}", "CN", "VN", float(i))
+    got = sim.due(1e9)
+    assert [d["stamp"] for d in got] == sorted(d["stamp"] for d in got)
+    final: dict[tuple[str, str], str] = {}
+    first: dict[tuple[str, str], dict] = {}
+    for d in got:
+        validate("clearance_decision", d)
+        key = (d["container_id"], d["side"])
+        first.setdefault(key, d)
+        final[key] = d["decision"]
+        assert d["direction"] == ("export" if d["side"] == "CN" else "import")
+    assert len(final) == 2 * n and set(final.values()) == {"released"}  # every check ends in a release
+    held = sum(1 for d in first.values() if d["decision"] == "hold")
+    inspected = sum(1 for d in first.values() if d["decision"] == "inspect")
+    assert (held, inspected) == (sim.held, sim.inspected)
+    assert 0.07 * 2 * n < held < 0.13 * 2 * n and 0.16 * 2 * n < inspected < 0.24 * 2 * n
+    waits = sorted(d["stamp"] - int(d["container_id"][1:]) for d in first.values())
+    assert 90.0 < waits[n] < 150.0  # the median decision time, 120 s by default
+    with pytest.raises(ValueError, match="sum to at most 1"):
+        CustomsConfig(hold_rate=0.6, inspect_rate=0.5)
+
+
+def test_a_day_with_customs_gates_every_order_and_reports_the_clearance_wait(small_world):
+    from yard_harness.day import SimulatedDay, build_fleet_run
+    from yard_sim.customs import CustomsConfig
+
+    customs = CustomsConfig(decision_median_s=60.0, hold_rate=0.2, inspect_rate=0.2, hold_s=(120.0, 240.0),
+                            inspect_s=(120.0, 240.0))
+    day = SimulatedDay(build_fleet_run(small_world, 2, seed=2, containers_per_day=1500.0, customs=customs))
+    events: list[dict] = []
+    day.observers.append(lambda d: events.extend(d.new_events))
+    day.run_for(2400.0)
+    kpis = day.kpis()
+    validate("day_kpis", kpis)
+    c = kpis["clearance"]
+    assert c["cleared"] >= 3 and c["wait_s"]["mean"] > 0 and c["held"] + c["inspected"] >= 1
+    cleared = {}
+    for e in events:
+        if e.get("clearance") == "released":
+            cleared.setdefault(e["order_id"], e["stamp"])
+        if e["event"] == "assigned":  # never before both customs released the container
+            assert e["order_id"] in cleared and cleared[e["order_id"]] <= e["stamp"], e
+    assert kpis["orders"]["completed"] >= 1
+    plain = SimulatedDay(build_fleet_run(small_world, 2, seed=2, containers_per_day=1500.0))
+    plain.run_for(60.0)
+    assert "clearance" not in plain.kpis()  # without customs the day's KPIs are as before

@@ -238,6 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, metavar="DIR",
                    help="output folder (default: runs/day-<date>-<time>)")
     p.add_argument("--no-record", action="store_true", help="do not write day.mcap")
+    p.add_argument("--customs", action="store_true",
+                   help="simulate both sides' customs (yard_sim.customs: decision times, holds, inspections; "
+                        "assumed figures, see docs/cross_border.md) and gate every order on their release, as "
+                        "the fleet manager's clearance_required does; adds the clearance KPIs")
     p.set_defaults(func=cmd_day)
 
     from .order_cli import add_parser as add_order_parser
@@ -541,7 +545,12 @@ def cmd_day(args, console: Console) -> int:
 
     try:
         world = load_world(world_path(args.world))
-        run = build_fleet_run(world, args.carriers, args.seed, args.containers_per_day)
+        customs = None
+        if args.customs:
+            from yard_sim.customs import CustomsConfig
+
+            customs = CustomsConfig()
+        run = build_fleet_run(world, args.carriers, args.seed, args.containers_per_day, customs=customs)
     except (WorldError, ShareNotFoundError, ValueError) as exc:
         return _err(console, str(exc))
     logging.getLogger("fleet_manager").setLevel(logging.ERROR)  # the manager logs each refused plan
