@@ -54,6 +54,16 @@ def spin_until(executor, cond, timeout_s: float = 15.0) -> bool:
     return False
 
 
+def tear_down(ex, gw, test_node) -> None:
+    """rclpy.spin's order: nodes out of the executor, the gateway's session and database closed, nodes, executor."""
+    ex.remove_node(test_node)
+    ex.remove_node(gw)
+    gw.close()
+    gw.destroy_node()
+    test_node.destroy_node()
+    ex.shutdown()
+
+
 @pytest.fixture
 def keys(tmp_path):
     for side in ("cn", "vn"):
@@ -153,12 +163,7 @@ def test_node_carries_documents_both_ways_and_rejects_a_forgery_with_a_diagnosti
             validate("border_event", e)
         assert [e["event"] for e in events].count("delivered") == 2
     finally:
-        ex.remove_node(t)
-        ex.remove_node(gw)
-        gw.close()
-        gw.destroy_node()
-        t.destroy_node()
-        ex.shutdown()
+        tear_down(ex, gw, t)
 
 
 @pytest.mark.node
@@ -221,9 +226,4 @@ def test_each_forgery_sent_over_zenoh_to_the_node_is_rejected_with_its_code_and_
         assert sum(gw.exchange.rejections.values()) == len(FORGERIES)
         assert vn_link.take() == []  # no acknowledgement for anything the peer did not sign
     finally:
-        ex.remove_node(t)
-        ex.remove_node(gw)
-        gw.close()
-        gw.destroy_node()
-        t.destroy_node()
-        ex.shutdown()
+        tear_down(ex, gw, t)
