@@ -52,6 +52,7 @@ the wheels reach the commanded curvature while creeping."""
 STOPPED_SPEED_MPS = 0.01  # [m/s] below this measured speed the carrier counts as standing
 TWO_PI = 2.0 * math.pi
 MAX_CORRECTION_SPEED_MPS = 0.3  # [m/s] reverse re-approach after an overshoot
+START_SEARCH_M = 15.0  # [m] a new route's first stretch, where the carrier stands (its foot point is looked for there)
 
 
 @dataclass(frozen=True)
@@ -200,6 +201,14 @@ class PathFollower:
         self.route = route
         self.status_route_id = rid
         self.hint = None
+        # Where the carrier is on the new route, before any status goes out: the old route's arc length read on
+        # the new route told the fleet manager the carrier was hundreds of metres ahead (it then released and
+        # granted the single track behind the carrier: a head-on in the end-to-end run). A route starts at the
+        # carrier (_check_start), so its first START_SEARCH_M hold the foot point even on a route that loops back.
+        self.s, self.lateral_error = 0.0, 0.0
+        if self.pose is not None:
+            pr = route.path.project(self.pose.x, self.pose.y, 0, START_SEARCH_M)
+            self.s, self.lateral_error, self.hint = pr.s_m, pr.lateral_m, pr.index
         self.docking_error = None
         self._stopped_since = None
         self._corrections = 0

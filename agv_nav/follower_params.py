@@ -25,8 +25,8 @@ class PathFollowerParams:
     status_rate_hz: float = field(default=5.0, metadata=spec(
         "Rate of follower/status (also published on every state change).", "Hz", 0.5, 50.0))
     other_carriers: str = field(default="", metadata=spec(
-        "Comma-separated ids of the other carriers to watch; empty = discover every "
-        "/<id>/localization/odometry topic."))
+        "Comma-separated ids of the other carriers to watch (on /<id>/localization/odometry_throttle); empty = "
+        "discover every such topic."))
     # ---- speed regulation
     max_speed_mps: float = field(default=8.0, metadata=spec(
         "Speed cap on top of the lane limits (the carrier's own maximum still applies).", "m/s", 0.1, 40.0,

@@ -8,8 +8,9 @@ Subscribes (sensor QoS, best effort): ``gnss/fix`` (NavSatFix), ``odom/wheel`` (
 ``imu/data`` (Imu, gyro z), ``gnss/heading`` (Imu orientation, optional), ``bay_positioning/pose``
 (PoseWithCovarianceStamped in ``map``, the crane-mounted positioning at a bay; ``use_bay_positioning``).
 Publishes: ``localization/odometry`` (Odometry, frame ``map``, child ``<vehicle>/base_link``, full
-6x6 covariances) on a timer in ROS time; ``/diagnostics``; ``map -> <vehicle>/base_link`` on
-``/tf`` when ``tf2_ros`` is importable (it is not on PyPI-only installs).
+6x6 covariances) on a timer in ROS time; the same at ``throttle_rate_hz`` on
+``localization/odometry_throttle`` for other carriers and the fleet manager; ``/diagnostics``;
+``map -> <vehicle>/base_link`` on ``/tf`` when ``tf2_ros`` is importable (not on PyPI-only installs).
 Service: ``localization/reset`` (std_srvs/Trigger).
 """
 
@@ -21,7 +22,6 @@ from collections import Counter
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseWithCovarianceStamped
 from nav_msgs.msg import Odometry
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import Imu, NavSatFix
 from std_srvs.srv import Trigger
@@ -31,8 +31,9 @@ from yard_model.resources import world_path
 from yard_ros import qos
 from yard_ros.orientation import yaw_quaternion
 from yard_ros.params import declare
-from yard_ros.spin import run_node
+from yard_ros.spin import fast_executor, run_node
 from yard_ros.stamps import from_sec, to_sec
+from yard_ros.topics import ODOMETRY_THROTTLE
 
 from .lever_arm_check import lever_arm_findings
 from .localization_filter import Estimate, LocalizationFilter
@@ -110,6 +111,9 @@ class LocalizationNode(Node):
         self._last_out_t = -math.inf
 
         self.pub_odom = self.create_publisher(Odometry, "localization/odometry", qos.STATE)
+        self.pub_throttle = self.create_publisher(Odometry, ODOMETRY_THROTTLE, qos.STATE) \
+            if self.p.throttle_rate_hz > 0.0 else None
+        self._next_throttle_t = -math.inf
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.tf = TransformBroadcaster(self) if (self.p.publish_tf and TransformBroadcaster is not None) else None
         self.create_subscription(NavSatFix, "gnss/fix", self._on_fix, qos.SENSOR_SUB)
@@ -201,6 +205,10 @@ class LocalizationNode(Node):
         msg = odometry_msg(est, self.vehicle, self.p)
         self.pub_odom.publish(msg)
         self._published += 1
+        if self.pub_throttle is not None and est.t >= self._next_throttle_t:
+            period = 1.0 / self.p.throttle_rate_hz
+            self._next_throttle_t = max(self._next_throttle_t + period, est.t + 0.5 * period)
+            self.pub_throttle.publish(msg)
         if self.tf is not None:
             tf = TransformStamped()
             tf.header = msg.header
@@ -271,18 +279,9 @@ class LocalizationNode(Node):
         self.pub_diag.publish(msg)
 
 
-def _executor():
-    """rclpy's EventsExecutor where it exists (about half the CPU per message), else the single-threaded one."""
-    try:
-        from rclpy.experimental import EventsExecutor
-    except ImportError:
-        return SingleThreadedExecutor()
-    return EventsExecutor()
-
-
 def main(args=None) -> int:
     """Run until Ctrl-C or SIGTERM (exit 0); exit code 1 if the parameters or the world are unusable."""
-    return run_node(LocalizationNode, "localization", args, executor_factory=_executor)
+    return run_node(LocalizationNode, "localization", args, executor_factory=fast_executor)
 
 
 if __name__ == "__main__":

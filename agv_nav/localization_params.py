@@ -67,6 +67,10 @@ class LocalizationParams:
     output_rate_hz: float = field(default=50.0, metadata=spec(
         "Rate of localization/odometry (and the TF) on a timer in ROS time (sim time under simulation).",
         "Hz", 1.0, 500.0))
+    throttle_rate_hz: float = field(default=10.0, metadata=spec(
+        "Rate of localization/odometry_throttle: the same estimate for the other carriers' path followers and the "
+        "fleet manager, which need where a carrier is, not a control-rate stream (each of N followers watches "
+        "the N - 1 others); 0 = not published.", "Hz", 0.0, 500.0))
     publish_tf: bool = field(default=True, metadata=spec(
         "Publish map -> <vehicle>/base_link on /tf when tf2_ros is importable (absent on PyPI-only installs)."))
     diagnostics_period_s: float = field(default=1.0, metadata=spec(

@@ -28,8 +28,9 @@ from yard_model.resources import world_path
 from yard_ros import params as params_mod
 from yard_ros.orientation import yaw_of
 from yard_ros.qos import COMMAND, LATCHED, SENSOR_SUB, STATE
-from yard_ros.spin import run_node
+from yard_ros.spin import fast_executor, run_node
 from yard_ros.stamps import from_sec, to_sec
+from yard_ros.topics import ODOMETRY_THROTTLE
 
 from .follower import PathFollower, PoseEstimate, pose_estimate
 from .follower_params import PathFollowerParams
@@ -136,13 +137,13 @@ class PathFollowerNode(Node):
                                                     msg.pose.pose.position.y, yaw_of(msg.pose.pose.orientation)))
 
         self._others[carrier_id] = self.create_subscription(
-            Odometry, f"/{carrier_id}/localization/odometry", on_other, SENSOR_SUB)
+            Odometry, f"/{carrier_id}/{ODOMETRY_THROTTLE}", on_other, SENSOR_SUB)
         self.get_logger().info(f"watching {carrier_id}")
 
     def _discover(self) -> None:
         for name, types in self.get_topic_names_and_types():
             parts = name.strip("/").split("/")
-            if len(parts) == 3 and parts[1:] == ["localization", "odometry"] and "nav_msgs/msg/Odometry" in types:
+            if "/".join(parts[1:]) == ODOMETRY_THROTTLE and "nav_msgs/msg/Odometry" in types:
                 self._watch(parts[0])
 
     # --------------------------------------------------------------- outputs
@@ -193,7 +194,7 @@ class PathFollowerNode(Node):
 
 def main(args=None) -> int:
     """Run one follower until Ctrl-C or SIGTERM (exit 0); exit 1 if its parameters or world are bad."""
-    return run_node(PathFollowerNode, "path_follower", args)
+    return run_node(PathFollowerNode, "path_follower", args, executor_factory=fast_executor)
 
 
 if __name__ == "__main__":

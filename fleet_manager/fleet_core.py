@@ -96,6 +96,7 @@ class CarrierInfo:
     recovery: CarrierRecovery = field(default_factory=CarrierRecovery)
     reconcile: bool = False  # restored route: waiting for the follower to say whether it drives it
     stale: bool = False  # restored route the follower does not drive: plan again from the reported pose
+    distrusted_route: str | None = None  # route whose progress reports went beyond its authority (warned once)
 
     def persist_doc(self) -> dict:
         return {"task": self.task, "order_id": self.order_id, "route_seq": self.route_seq, "faulted": self.faulted,

@@ -1,7 +1,7 @@
 """ROS 2 node of the fleet manager: translates topics to and from :class:`~fleet_manager.manager.FleetManager`.
 
 Subscribes ``/fleet/orders``, ``/yard/state``, and per carrier ``follower/status``,
-``localization/odometry``, ``battery``, per crane ``job_events``. Publishes
+``localization/odometry_throttle`` (10 Hz), ``battery``, per crane ``job_events``. Publishes
 ``/fleet/order_events``, ``/fleet/state``, ``/fleet/bay_status``, and per carrier
 ``route`` and ``movement_authority``, per crane ``jobs``. All planning happens
 in the core; this file only parses, stamps, publishes and confirms the
@@ -36,6 +36,7 @@ from yard_model.resources import world_path
 from yard_ros import qos
 from yard_ros.params import declare
 from yard_ros.spin import ExecutorThread, fast_executor, run_node
+from yard_ros.topics import ODOMETRY_THROTTLE
 
 from .ingress import overloaded, peek_order_id, rejection
 from .manager import FleetManager, Output
@@ -79,7 +80,7 @@ class FleetManagerNode(Node):
         self.create_subscription(String, "/yard/state", self._on_yard_state, qos.LATCHED)
         for c in self.p.carrier_ids:
             self.create_subscription(String, f"/{c}/follower/status", self._on_status, qos.SENSOR_SUB)
-            self.create_subscription(Odometry, f"/{c}/localization/odometry",
+            self.create_subscription(Odometry, f"/{c}/{ODOMETRY_THROTTLE}",
                                      lambda m, c=c: self._on_odom(c, m), qos.SENSOR_SUB)
             self.create_subscription(BatteryState, f"/{c}/battery", lambda m, c=c: self._on_battery(c, m),
                                      qos.SENSOR_SUB)
@@ -281,7 +282,7 @@ class FleetManagerNode(Node):
 
 def main(args=None) -> int:
     """Run the fleet manager until Ctrl-C or SIGTERM (exit 0); exit 1 if its parameters or world are bad."""
-    return run_node(FleetManagerNode, "fleet_manager", args)
+    return run_node(FleetManagerNode, "fleet_manager", args)  # a guard condition wakes it: not EventsExecutor
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import math
 
 from .fleet_core import CarrierInfo, FleetCore
 
+BEYOND_AUTHORITY_M = 5.0  # [m] progress reported further beyond the authority given is not believed
 AT_AUTHORITY_M = 1.0  # [m] a follower standing this close to its authority limit waits for it (it stops < 0.5 m short)
 
 log = logging.getLogger("fleet_manager")
@@ -111,6 +112,15 @@ class Liveness(FleetCore):
         if not c.located:
             c.located = True
         progress = float(doc["progress_m"])
+        granted = self.traffic.carriers[c.id].authority_m if c.id in self.traffic.carriers else math.inf
+        if progress > granted + BEYOND_AUTHORITY_M:
+            # A follower stops short of its authority: a report far beyond it is wrong, and believing it would
+            # release what the carrier still needs and grant what lies behind it to others.
+            if c.distrusted_route != c.route_id:
+                c.distrusted_route = c.route_id
+                log.warning("%s reports %.1f m along %s, beyond the %.1f m it was given: progress not believed",
+                            c.id, progress, c.route_id, granted)
+            return
         if state == "blocked" and not self._at_authority(doc):
             c.blocked_since = c.blocked_since if c.blocked_since is not None else now
         else:

@@ -105,8 +105,8 @@ class Resource:
 
     id: int
     name: str
-    kind: str  # "cell" | "place"
-    area: Polygon = field(repr=False)
+    kind: str  # "cell" | "place" | "direction"
+    area: Polygon | None = field(repr=False)  # None for a direction (not a place on the ground)
 
 
 @dataclass(frozen=True)
@@ -198,6 +198,7 @@ class YardNetwork:
         self._build_cells()
         self._build_places()
         self.conflicts: list[frozenset[int]] = self._build_conflicts()
+        self.directions: dict[Traversal, int] = self._build_directions()
         self.traversal_time_s = {t: self._traversal_time(t) for t in self.infos}
 
     # ------------------------------------------------------------------ building
@@ -263,6 +264,29 @@ class YardNetwork:
                 sets[a].add(b)
                 sets[b].add(a)
         return [frozenset(s) for s in sets]
+
+    def _build_directions(self) -> dict[Traversal, int]:
+        """One resource per driving direction of each two-way lane, conflicting only with the other one.
+
+        Cells alone order opposing carriers cell by cell, which is enough for time-disjoint plans made
+        together, but one carrier re-planned (a new route, a stripped plan) can be ordered first on the
+        near cells and second on the far ones: both are then granted into the single track from its two
+        ends and meet head-on (seen in the end-to-end graph run on small_yard's link). A route holds its
+        direction from entering the lane's first cell to leaving its last, so the whole passage is ordered
+        against every opposing one; carriers in the same direction still follow each other cell by cell.
+        """
+        out: dict[Traversal, int] = {}
+        conflicts = list(self.conflicts)
+        for lane in self.world.lanes.values():
+            if not lane.two_way:
+                continue
+            fwd, rev = len(self.resources), len(self.resources) + 1
+            self.resources.append(Resource(fwd, f"{lane.id}:forward", "direction", None))
+            self.resources.append(Resource(rev, f"{lane.id}:reverse", "direction", None))
+            conflicts += [frozenset({rev}), frozenset({fwd})]  # not with itself: same-direction carriers share it
+            out[Traversal(lane.id, True)], out[Traversal(lane.id, False)] = fwd, rev
+        self.conflicts = conflicts
+        return out
 
     # ------------------------------------------------------------------ speeds and times
     def lane_speed_caps(self, lane_id: str) -> np.ndarray:
@@ -367,13 +391,17 @@ class YardNetwork:
         for (t, a, b, is_tail), o in zip(segs, offsets):
             if is_tail and start_place is not None:
                 continue  # standing on a place: the place resource covers the footprint
+            cells = []
             for rid, c0, c1 in self.traversal_cells(t):
                 enter, exit_ = o + (c0 - a), o + (c1 - a)
                 if exit_ < start_m - 1e-6 or c0 >= b - 1e-9 or enter >= goal_m - 1e-9:
                     continue
                 if start_place is not None and exit_ <= start_m + 1e-6:
                     continue  # the cell the carrier arrived through, behind the place
-                resources.append(RouteResource(rid, enter, exit_))
+                cells.append(RouteResource(rid, enter, exit_))
+            resources += cells
+            if cells and t in self.directions:  # the whole passage of a single track, one direction at a time
+                resources.append(RouteResource(self.directions[t], cells[0].enter_m, cells[-1].exit_m))
         if start_place is not None:
             sp = self.places[start_place].resource
             resources.insert(0, RouteResource(sp, start_m, start_m + self.cfg.dock_tolerance_m))

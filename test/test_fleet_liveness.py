@@ -70,3 +70,40 @@ def test_a_silent_follower_makes_its_carrier_unavailable_until_a_follower_report
     fm.tick(t)
     routes = [o for o in fm.drain() if o.kind == "route" and o.key == cid]
     assert routes and routes[-1].doc["route_id"] == fm.carriers[cid].route_id
+
+
+def test_progress_reported_far_beyond_the_authority_is_not_believed(small_world):
+    """A follower stops short of its movement authority. A report hundreds of metres beyond it (the old
+    route's arc length sent with the new route's id, seen in the end-to-end run) must not release the
+    resources behind that point nor extend the authority: both would hand the track to others."""
+    fm = FleetManager(small_world, FleetStore(":memory:"), ManagerConfig(CARRIERS), 0.0)
+    fm.on_yard_state({"stamp": 0.0, "collisions": 0, "trucks": {}, "carriers": {},
+                      "containers": {"CNXU0000017": {"holder": "truck", "holder_id": "t1", "bay": "cn_truck_11",
+                                                     "x": 0, "y": 0, "z": 1.4, "yaw": 0}}}, 0.0)
+    spots = small_world.parking_spots()
+
+    def report(t: float, progress: dict[str, float]) -> None:
+        for i, c in enumerate(CARRIERS):
+            p = spots[i].pose
+            fm.on_odometry(c, p.x, p.y, p.yaw, 0.0, t)
+            rid = fm.carriers[c].route_id
+            doc = status(c, t, rid, "following" if rid else "idle")
+            doc["progress_m"] = progress.get(c, 0.0)
+            fm.on_follower_status(doc, t)
+
+    fm.on_order(json.dumps({"order_id": "o1", "container_id": "CNXU0000017", "destination": {"station": "vn_station"},
+                            "origin": {"station": "cn_station", "truck_bay": "cn_truck_11"}}), 0.5)
+    t = 0.0
+    while t < 20.0 and fm.orders["o1"].carrier_id is None:
+        t += 0.5
+        report(t, {})
+        fm.tick(t)
+    cid = fm.orders["o1"].carrier_id
+    ct = fm.traffic.carriers[cid]
+    held, auth = sorted(fm.traffic.held_resources(cid)), ct.authority_m
+    assert ct.geometry is not None and auth < ct.geometry.goal_m - 100.0
+    report(t + 0.5, {cid: auth + 400.0})
+    assert sorted(fm.traffic.held_resources(cid)) == held and ct.authority_m == auth
+    assert ct.progress_m < auth
+    report(t + 1.0, {cid: auth - 1.0})  # a believable report is taken
+    assert ct.progress_m == auth - 1.0

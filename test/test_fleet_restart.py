@@ -56,7 +56,7 @@ class RosWorld:
         self.pub_orders = n.create_publisher(String, "/fleet/orders", qos.COMMAND)
         self.pub_yard = n.create_publisher(String, "/yard/state", qos.LATCHED)
         self.pub_status = {c: n.create_publisher(String, f"/{c}/follower/status", qos.SENSOR_PUB) for c in CARRIERS}
-        self.pub_odom = {c: n.create_publisher(Odometry, f"/{c}/localization/odometry", qos.SENSOR_PUB)
+        self.pub_odom = {c: n.create_publisher(Odometry, f"/{c}/localization/odometry_throttle", qos.SENSOR_PUB)
                          for c in CARRIERS}
         self.pub_jobev = {k: n.create_publisher(String, f"/{k}/job_events", qos.EVENTS) for k in world.cranes}
         for c in CARRIERS:

@@ -42,10 +42,31 @@ def test_conflict_zones_come_from_geometry(yy):
     assert not conflicts(net, "place:cn_park_4", "place:cn_park_5")
     assert conflicts(net, "place:cn_park_5", "cn_park_4#0")  # leaving park_4 means passing park_5
     assert not conflicts(net, "place:cn_park_4", "cn_park_5#0")  # leaving park_5 does not touch park_4
-    # conflicts are symmetric and reflexive
+    # conflicts are symmetric, and reflexive for everything on the ground (a direction is shared)
     for i, cs in enumerate(net.conflicts):
-        assert i in cs
+        assert (i in cs) == (net.resources[i].kind != "direction")
         assert all(i in net.conflicts[j] for j in cs)
+
+
+def test_a_single_track_is_held_one_direction_at_a_time_for_the_whole_passage(yy):
+    """Each two-way lane has one resource per direction, conflicting only with the other; a route over
+    the lane holds its direction from entering the first cell to leaving the last."""
+    net, router = yy
+    two_way = sorted(lane.id for lane in net.world.lanes.values() if lane.two_way)
+    assert two_way and len(net.directions) == 2 * len(two_way)
+    for lane in two_way:
+        fwd, rev = net.directions[Traversal(lane, True)], net.directions[Traversal(lane, False)]
+        assert net.conflicts[fwd] == {rev} and net.conflicts[rev] == {fwd}
+    path = router.route("cn_park_5", "vn_bay_a1")
+    geom = net.build_route(list(path.traversals), 0.0, net.infos[path.traversals[-1]].length_m, "cn_park_5",
+                           "vn_bay_a1", prev=net.places["cn_park_5"].entries[0])
+    assert [t for t in path.traversals if t in net.directions]  # it crosses the single track
+    by_id = {r.resource: r for r in geom.resources}
+    for t in path.traversals:
+        if t in net.directions:
+            d = by_id[net.directions[t]]
+            cells = [by_id[rid] for rid, _, _ in net.traversal_cells(t)]
+            assert d.enter_m == pytest.approx(cells[0].enter_m) and d.exit_m == pytest.approx(cells[-1].exit_m)
 
 
 def test_two_way_lane_is_one_set_of_cells_for_both_directions(yy):

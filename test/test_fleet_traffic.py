@@ -85,6 +85,59 @@ def test_without_a_passing_loop_the_second_carrier_waits_for_the_first(small):
     assert not has_cycle(tc.wait_graph())
 
 
+def _on_link(tc, net, carrier) -> set[str]:
+    """The link's directions this carrier holds or is granted a cell of (its authority reaches into it)."""
+    out = set()
+    for r in tc.table.of(carrier):
+        name = net.resources[r.resource].name
+        if r.granted and name.startswith("link"):
+            out.add(name if ":" in name else "cell")
+    return out
+
+
+@pytest.mark.parametrize("first", ["north", "south"])
+def test_a_carrier_replanned_while_another_crosses_the_single_track_waits_for_the_whole_crossing(small, first):
+    """The end-to-end run's head-on (small_yard, seed 3): a carrier loaded on the VN side crosses north while
+    the other, loaded in CN's parking, is (re-)planned south. Whatever the order they were planned in and
+    however often one of them is stripped and re-planned, the two are never granted into the link from
+    its two ends: the one planned second stands before the link until the other has left it."""
+    world, net, router = small
+    tc = TrafficController(net, router)
+    tc.stand("north", 0.0, place="vn_bay_a1" if first == "north" else "vn_park_2")
+    tc.stand("south", 0.0, place="cn_park_2")
+    goals = {"north": "cn_bay_a2", "south": "vn_bay_a1"}
+    second = "south" if first == "north" else "north"
+    progress: dict[str, float] = {}
+    auth: dict[str, float] = {}
+
+    def start(c: str, now: float) -> None:
+        plan = tc.plan(c, [goals[c]], now)[0]
+        tc.commit(c, f"{c}-1", plan, now)
+        progress[c] = plan.geometry.start_m
+        auth[c] = tc.update(c, progress[c])
+
+    start(first, 0.0)
+    for step in range(4000):
+        now = 1.0 + step * 0.5
+        if step == 20:
+            start(second, now)  # the first one is 40 m on its way (off the bay the second one goes to)
+        for c in list(progress):  # each drives 2 m per step up to its authority
+            progress[c] = min(progress[c] + 2.0, auth[c], tc.carriers[c].geometry.goal_m)
+            auth[c] = tc.update(c, progress[c])
+        if second in progress and step % 25 == 10:  # the second one is stripped and re-planned
+            for c in tc.stop(second):
+                tc.replan([c], now)
+            tc.resume(second)
+            tc.replan([second], now)
+            auth[second] = tc.update(second, progress[second])
+        held = {c: _on_link(tc, net, c) for c in ("north", "south")}
+        assert not (held["north"] and held["south"]), (step, held, progress)
+        if len(progress) == 2 and all(tc.is_arrived(c, progress[c]) for c in progress):
+            break
+    assert all(tc.is_arrived(c, progress[c]) for c in progress), progress
+    assert tc.table.overlaps() == [] and not has_cycle(tc.wait_graph())
+
+
 def test_execution_follows_plan_order_whatever_the_delays(yy):
     """Grant in plan order with one carrier stalled: the other never enters what the first still needs."""
     world, net, router = yy

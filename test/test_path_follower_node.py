@@ -32,7 +32,7 @@ class Harness:
         self.route_pub = self.test.create_publisher(String, "/carrier_01/route", COMMAND)
         self.estop_pub = self.test.create_publisher(Bool, "/carrier_01/emergency_stop", LATCHED)
         self.odom_pub = self.test.create_publisher(Odometry, "/carrier_01/localization/odometry", SENSOR_PUB)
-        self.other_pub = self.test.create_publisher(Odometry, "/carrier_02/localization/odometry", SENSOR_PUB)
+        self.other_pub = self.test.create_publisher(Odometry, "/carrier_02/localization/odometry_throttle", SENSOR_PUB)
         self.status: list[dict] = []
         self.cmds: list[tuple[float, float]] = []
         self.test.create_subscription(String, "/carrier_01/follower/status",

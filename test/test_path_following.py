@@ -131,6 +131,20 @@ def test_route_rejections_say_why(carrier):
     assert "ahead of the carrier" in _reject(carrier, route_doc([(10, 0), (40, 0)], 3.0))
 
 
+def test_the_first_status_of_a_new_route_says_where_the_carrier_is_on_it(carrier):
+    """After 120 m of one route, a new route from where the carrier stands: its very first status (sent as the
+    route is taken, before any control step) gives the progress along the new route, not the old route's
+    120 m (which told the fleet manager the carrier was far ahead: it released the track behind it)."""
+    line = [[float(x), 0.0] for x in range(0, 201)]
+    f, m, _ = run_route(carrier, route_doc(line[:121], 4.0, dock=False), ORIGIN, settle_s=0.0)
+    assert f.status(60.0)["progress_m"] > 100.0
+    st = m.state
+    new = [[st.x + float(k), st.y] for k in range(-2, 80)]  # starts 2 m behind the carrier
+    assert f.set_route(route_doc(new, 4.0, dock=False, route_id="r2")) is None
+    status = f.status(60.0)
+    assert status["route_id"] == "r2" and status["progress_m"] == pytest.approx(2.0, abs=0.3)
+
+
 def test_route_for_another_carrier_is_ignored(carrier):
     f = make_follower(carrier)
     reason = f.set_route(route_doc(Straight(30).points(), 3.0, carrier_id="carrier_09"))

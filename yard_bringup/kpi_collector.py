@@ -28,7 +28,7 @@ from yard_model.params import spec
 from yard_model.resources import DEFAULT_WORLD, world_path
 from yard_ros import qos
 from yard_ros.params import declare
-from yard_ros.spin import run_node
+from yard_ros.spin import fast_executor, run_node
 
 
 @dataclass
@@ -145,7 +145,7 @@ class KpiCollectorNode(Node):
 def main(args=None) -> int:
     """Measure until ``duration_s`` of simulation time (or Ctrl-C), write the report, exit 0."""
     return run_node(KpiCollectorNode, "kpi_collector", args, on_exit=KpiCollectorNode.write,
-                    done=lambda n: n.written is not None)
+                    done=lambda n: n.written is not None, executor_factory=fast_executor)
 
 
 if __name__ == "__main__":

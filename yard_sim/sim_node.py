@@ -1,9 +1,10 @@
 """The ``yard_sim`` node: runs :class:`~yard_sim.engine.SimEngine` against the wall clock and speaks ROS.
 
 It only translates (docs/architecture.md, "Simulator" topic table): cmd_vel, joint trajectories and
-sim commands go into the engine; each physics step's /clock, sensor measurements and events come
-out, and ground truth, joint states, batteries, the yard state, markers and diagnostics are
-published at their rates in *simulation* time. The simulator is the clock: its pacing timer runs
+sim commands go into the engine; each physics step's sensor measurements and events come out, and
+/clock (``clock_rate_hz``, 50 Hz: every sim-time node wakes for each one), ground truth, joint
+states, batteries, the yard state, markers and diagnostics are published at their rates in
+*simulation* time. The simulator is the clock: its pacing timer runs
 on the steady (monotonic) wall clock whatever ``use_sim_time`` says, and every stamp it publishes
 is simulation time. With ``real_time_factor`` r > 0 each tick runs the steps that bring simulation
 time to r x (wall time since start), at most ``max_catchup_steps`` (then the backlog is dropped and
@@ -108,7 +109,7 @@ class SimNode(Node):
         self._make_publishers()
         self._make_subscriptions()
         self._gates = {name: RateGate(getattr(p, f"{name}_rate_hz")) for name in
-                       ("ground_truth", "joint_state", "battery", "yard_state", "markers", "diagnostics")}
+                       ("clock", "ground_truth", "joint_state", "battery", "yard_state", "markers", "diagnostics")}
         period = p.static_markers_period_s
         self._static_gate = RateGate(1.0 / period) if period > 0 else None
         if self._static_gate is not None:
@@ -215,12 +216,13 @@ class SimNode(Node):
     def _publish_step(self, out: StepOutput) -> None:
         e, t = self.engine, out.t
         stamp = from_sec(t)
-        self.pub_clock.publish(ClockMsg(clock=stamp))
+        g = self._gates
+        if g["clock"].due(t):
+            self.pub_clock.publish(ClockMsg(clock=stamp))
         for cid, m in out.measurements:
             self._publish_measurement(cid, m)
         for ev in out.events:
             self._publish_event(ev)
-        g = self._gates
         if g["ground_truth"].due(t):
             for cid, c in e.carriers.items():
                 self.pub_truth[cid].publish(carrier_msgs.ground_truth_msg(c.state, t, f"{cid}/base_link"))

@@ -24,7 +24,7 @@ from yard_model.documents import DocumentError, dump_document, parse_document
 from yard_model.resources import world_path
 from yard_ros import qos
 from yard_ros.params import declare
-from yard_ros.spin import run_node
+from yard_ros.spin import fast_executor, run_node
 
 from .scenario import TrafficScenario
 from .traffic import TrafficDriver
@@ -139,7 +139,7 @@ class TrafficNode(Node):
 
 def main(args=None) -> int:
     """Run the demand node until Ctrl-C or SIGTERM (exit 0); exit 1 if its parameters or world are bad."""
-    return run_node(TrafficNode, "traffic", args)
+    return run_node(TrafficNode, "traffic", args, executor_factory=fast_executor)
 
 
 if __name__ == "__main__":
