@@ -35,6 +35,7 @@ from .routing import Router
 from .store import FleetStore
 from .traffic import TrafficController
 
+BEFORE_CROSSING = ("queued", "to_origin", "at_origin", "loaded")  # phases in which customs can still stop an order
 CLEARANCE_KEPT = 20000  # containers whose decisions the book keeps (about ten days at the site's target)
 
 __all__ = ["FREE_TASKS", "TASKS", "CarrierInfo", "FleetManager", "ManagerConfig", "Output"]
@@ -91,10 +92,12 @@ class FleetManager(OrderIntake, OrderFlow, Liveness, RecoveryFlow, Dispatch, Car
         self._housekeep(now)
 
     def on_clearance(self, doc: dict, now: float) -> None:
-        """A customs decision (``clearance_decision``, validated): record it and tell the container's queued orders.
+        """A customs decision (``clearance_decision``, validated): record it and tell the container's orders that
+        have not left for the other side yet.
 
-        Ignored unless ``clearance_required``. The allocation then offers the order to a carrier only once
-        both sides have released the container (see :mod:`fleet_manager.clearance`).
+        Ignored unless ``clearance_required``. The allocation offers an order to a carrier only once both sides
+        have released the container, and a loaded carrier leaves for the destination only while it is released
+        (see :mod:`fleet_manager.clearance`).
         """
         if not self.cfg.clearance_required or not self.clearance.record(doc):
             return
@@ -103,7 +106,7 @@ class FleetManager(OrderIntake, OrderFlow, Liveness, RecoveryFlow, Dispatch, Car
         with self._tx():
             self.store.set_meta("clearance", self.clearance.to_json())
             for o in self.orders.values():
-                if not o.final and o.phase == "queued" and o.container_id == doc["container_id"]:
+                if not o.final and o.phase in BEFORE_CROSSING and o.container_id == doc["container_id"]:
                     state, reason = self._clearance_of(o)
                     self._event(o, "clearance", now, reason or "released for export and import")
         self._alloc_dirty = True

@@ -169,3 +169,41 @@ def test_a_day_with_customs_gates_every_order_and_reports_the_clearance_wait(sma
     plain = SimulatedDay(build_fleet_run(small_world, 2, seed=2, containers_per_day=1500.0))
     plain.run_for(60.0)
     assert "clearance" not in plain.kpis()  # without customs the day's KPIs are as before
+
+
+def test_a_hold_after_assignment_keeps_the_loaded_carrier_on_its_origin_bay_until_released(small):
+    world, net, router = small
+    ids = ["carrier_01", "carrier_02"]
+    mgr = FleetManager(world, FleetStore(":memory:"), ManagerConfig(tuple(ids), clearance_required=True), 0.0, net,
+                       router)
+    scen = TrafficScenario(world, ScenarioConfig(containers_per_day=1500.0), seed=5)
+    sim = FleetSim(world, net, mgr, ids, scen, SimConfig(crane_pick_s=25, crane_place_s=25), seed=5)
+    sim.keep_events = True
+    sim.run(300.0)
+    o = next(o for o in mgr.orders.values() if not o.final)
+    origin, dest = country(world, o.origin_station), country(world, o.dest_station)
+    mgr.on_clearance(decision(o.container_id, origin, "export", "released"), sim.t)
+    mgr.on_clearance(decision(o.container_id, dest, "import", "released"), sim.t)
+    for _ in range(4000):  # until a carrier is on its way to the container
+        sim.step()
+        if o.phase != "queued":
+            break
+    assert o.phase in ("to_origin", "at_origin"), o.phase
+    mgr.on_clearance(decision(o.container_id, dest, "import", "hold", 2), sim.t)  # the late hold
+    for _ in range(4000):
+        sim.step()
+        if o.phase == "loaded":
+            break
+    assert o.phase == "loaded"
+    bay, carrier = o.origin_bay, sim.carriers[o.carrier_id]
+    sim.run(600.0)  # ten minutes on hold: loaded, on the origin bay, not routed across
+    assert (o.phase, o.state) == ("loaded", "loaded")
+    assert mgr.traffic.carriers[carrier.id].place == bay
+    hold_events = [e for e in sim.events if e["order_id"] == o.order_id and e["event"] == "clearance"]
+    assert hold_events and hold_events[-1]["clearance"] == "hold"
+    mgr.on_clearance(decision(o.container_id, dest, "import", "released", 3), sim.t)
+    for _ in range(8000):
+        sim.step()
+        if o.final:
+            break
+    assert o.state == "completed"
