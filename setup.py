@@ -25,6 +25,7 @@ NODES = {
     "yard_traffic": "yard_sim.traffic_node:main",
     "yard_kpis": "yard_bringup.kpi_collector:main",
     "border_gateway": "cross_border.gateway_node:main",
+    "customs_sim": "yard_sim.customs_node:main",
 }
 
 

@@ -10,6 +10,7 @@ stream, so the same seed gives the same day.
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import math
 import random
@@ -71,7 +72,10 @@ class CustomsSim:
               n: int) -> None:
         reason = {"released": "cleared" if n == 1 else "cleared after the check", "hold": "documents requested",
                   "inspect": "selected for physical inspection"}[decision]
-        doc = {"decision_id": f"d-{side}-{manifest_id}-{n}", "manifest_id": manifest_id,
+        decision_id = f"d-{side}-{manifest_id}-{n}"
+        if len(decision_id) > 64:  # the schema's limit: a long manifest id is shortened by its digest
+            decision_id = f"d-{side}-{hashlib.sha1(manifest_id.encode()).hexdigest()[:20]}-{n}"
+        doc = {"decision_id": decision_id, "manifest_id": manifest_id,
                "container_id": container_id, "side": side, "direction": direction, "decision": decision,
                "reason": reason, "stamp": t}
         self._n += 1
