@@ -24,6 +24,8 @@ NODES = {
     "fleet_manager": "fleet_manager.fleet_manager_node:main",
     "yard_traffic": "yard_sim.traffic_node:main",
     "yard_kpis": "yard_bringup.kpi_collector:main",
+    "border_gateway": "cross_border.gateway_node:main",
+    "customs_sim": "yard_sim.customs_node:main",
 }
 
 
@@ -50,7 +52,7 @@ setup(
     version="0.1.0",
     packages=find_packages(
         include=["yard_model*", "yard_sim*", "yard_ros*", "yard_bringup*", "agv_nav*", "crane_control*",
-                 "fleet_manager*", "yard_harness*"],
+                 "fleet_manager*", "yard_harness*", "cross_border*"],
     ),
     package_data={"": ["schemas/*.json"]},
     data_files=[
@@ -77,6 +79,8 @@ setup(
         "mcap-ros2-support>=0.5",
         "rich>=13.0",
         "matplotlib>=3.6",
+        "eclipse-zenoh>=1.0",  # cross_border: the link between the two sites' gateways
+        "cryptography>=42",  # cross_border: Ed25519 signatures on every exchanged document
     ],
     extras_require={
         # ROS 2 Jazzy from PyPI, for machines without an apt-installed ROS 2.

@@ -63,7 +63,8 @@ class Dispatch(FleetCore):
     def _allocate(self, now: float) -> None:
         self._last_alloc = now
         self._alloc_dirty = False
-        open_orders = [o for o in self.orders.values() if o.state == "accepted" and o.phase == "queued"]
+        open_orders = [o for o in self.orders.values() if o.state == "accepted" and o.phase == "queued"
+                       and self._clearance_of(o)[0] == "released"]  # held / awaiting customs: stays on its truck
         if not open_orders:
             return
         slots = []

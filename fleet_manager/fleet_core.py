@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .allocation import AllocationConfig, allocate
+from .clearance import ClearanceBook
 from .ingress import IngressLimits
 from .network import YardNetwork
 from .orders import Order
@@ -52,6 +53,7 @@ class ManagerConfig:
     rejections_kept: int = 10000  # rejections remembered (re-sent rejected ids answered alike), newest first
     rejections_kept_s: float = 86400.0  # ... and for at most this long
     max_state_orders: int = 200  # unfinished orders listed in fleet_state (the rest: query by id)
+    clearance_required: bool = False  # an order waits for both customs' release (fleet_manager.clearance)
     ingress: IngressLimits = field(default_factory=IngressLimits)
     allocation: AllocationConfig = field(default_factory=AllocationConfig)
     traffic: TrafficConfig = field(default_factory=TrafficConfig)
@@ -128,6 +130,7 @@ class FleetCore:
         self._jobs: dict[str, tuple[str, str]] = {}  # job id -> (order id, "load"|"unload")
         self._unblock_t: dict[str, float] = {}
         self._bay_doc: dict | None = None
+        self.clearance = ClearanceBook.from_json(store.get_meta("clearance"))
         # order intake (fleet_manager.order_intake): shed orders, rejection log rate, store pruning
         self.shed = 0
         self._log_second, self._log_lines, self._log_suppressed = -1, 0, 0
@@ -180,8 +183,18 @@ class FleetCore:
                "container_id": order.container_id}
         if reason:
             doc["reason"] = reason
+        if self.cfg.clearance_required:
+            doc["clearance"] = self._clearance_of(order)[0]
         seq = self.store.append_outbox("order_event", "", doc)
         self._emit(Output("order_event", "", doc, seq))
+
+    def _clearance_of(self, order: Order) -> tuple[str, str]:
+        """(state, reason) of the order's container: released when clearance is not required."""
+        if not self.cfg.clearance_required:
+            return "released", ""
+        stations = self.world.stations
+        return self.clearance.state(order.container_id, stations[order.origin_station].country,
+                                    stations[order.dest_station].country)
 
     def _save(self, order: Order, now: float) -> None:
         order.updated_s = now

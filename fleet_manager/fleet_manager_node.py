@@ -86,6 +86,8 @@ class FleetManagerNode(Node):
                                      qos.SENSOR_SUB)
         for k in self.world.cranes:
             self.create_subscription(String, f"/{k}/job_events", self._on_job_event, qos.EVENTS)
+        if self.p.clearance_required:  # both sides' customs decisions (the border gateway brings the other's)
+            self.create_subscription(String, "/customs/decisions", self._on_clearance, qos.ORDERS)
 
         self._odom_t: dict[str, float] = {}
         self.shed_at_ingress = 0
@@ -218,6 +220,10 @@ class FleetManagerNode(Node):
     def _on_job_event(self, msg: String) -> None:
         self._guard("crane_job_event", lambda: self.core.on_crane_event(
             parse_document("crane_job_event", msg.data), self._now()))
+
+    def _on_clearance(self, msg: String) -> None:
+        self._guard("clearance_decision", lambda: self.core.on_clearance(
+            parse_document("clearance_decision", msg.data), self._now()))
 
     def _on_odom(self, carrier: str, msg: Odometry) -> None:
         now = self._now()

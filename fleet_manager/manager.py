@@ -35,6 +35,9 @@ from .routing import Router
 from .store import FleetStore
 from .traffic import TrafficController
 
+BEFORE_CROSSING = ("queued", "to_origin", "at_origin", "loaded")  # phases in which customs can still stop an order
+CLEARANCE_KEPT = 20000  # containers whose decisions the book keeps (about ten days at the site's target)
+
 __all__ = ["FREE_TASKS", "TASKS", "CarrierInfo", "FleetManager", "ManagerConfig", "Output"]
 
 
@@ -87,6 +90,26 @@ class FleetManager(OrderIntake, OrderFlow, Liveness, RecoveryFlow, Dispatch, Car
             self._free_carriers(now)
         self._publish_bay_status(now)
         self._housekeep(now)
+
+    def on_clearance(self, doc: dict, now: float) -> None:
+        """A customs decision (``clearance_decision``, validated): record it and tell the container's orders that
+        have not left for the other side yet.
+
+        Ignored unless ``clearance_required``. The allocation offers an order to a carrier only once both sides
+        have released the container, and a loaded carrier leaves for the destination only while it is released
+        (see :mod:`fleet_manager.clearance`).
+        """
+        if not self.cfg.clearance_required or not self.clearance.record(doc):
+            return
+        while len(self.clearance.decisions) > CLEARANCE_KEPT:  # oldest containers first (insertion order)
+            self.clearance.forget(next(iter(self.clearance.decisions)))
+        with self._tx():
+            self.store.set_meta("clearance", self.clearance.to_json())
+            for o in self.orders.values():
+                if not o.final and o.phase in BEFORE_CROSSING and o.container_id == doc["container_id"]:
+                    state, reason = self._clearance_of(o)
+                    self._event(o, "clearance", now, reason or "released for export and import")
+        self._alloc_dirty = True
 
     def _ready_to_plan(self, now: float) -> bool:
         missing = [c.id for c in self.carriers.values() if not c.located]

@@ -67,6 +67,8 @@ class OrderFlow(FleetCore):
         c = self.carriers[o.carrier_id]
         if c.faulted or c.stopped:
             return False
+        if self._clearance_of(o)[0] != "released":
+            return False  # a hold or inspect that came after the order was assigned: wait loaded on the origin bay
         occupied = self._occupied_places(exclude=c.id)
         goals = [b for b in self._unload_bays(o) if b not in occupied]
         plan = self._best_plan(c, goals, now) if c.route_id is None else None

@@ -111,6 +111,10 @@ class FleetManagerParams:
     max_state_orders: int = field(default=200, metadata=spec(
         "Unfinished orders listed in /fleet/state (those under way first, then the oldest queued); query the "
         "others by id.", "", 0, 100000))
+    clearance_required: bool = field(default=False, metadata=spec(
+        "Offer an order to a carrier only once customs released its container on both sides (export at the "
+        "origin station's country, import at the destination's), from /customs/decisions; needs both sides' "
+        "border gateways (cross_border) and customs. Off: a container crosses as soon as a carrier is free."))
     max_recovery_attempts: int = field(default=3, metadata=spec(
         "Recovery routes a faulted carrier gets (from where it stands) before it is taken out of service; the "
         "count starts again when it arrives somewhere.", "", 0, 100))
@@ -150,6 +154,7 @@ class FleetManagerParams:
             rejections_kept=self.rejections_kept,
             rejections_kept_s=self.rejections_kept_s,
             max_state_orders=self.max_state_orders,
+            clearance_required=self.clearance_required,
             ingress=IngressLimits(max_message_bytes=self.max_message_bytes),
             recovery=RecoveryConfig(max_attempts=self.max_recovery_attempts, max_order_faults=self.max_order_faults,
                                     timeout_s=self.recovery_timeout_s),

@@ -44,6 +44,8 @@ class Reports(FleetCore):
                 "destination_station": o.dest_station, "destination_bay": o.dest_bay,
                 "destination_truck_bay": o.dest_truck_bay, "priority": o.priority, "deadline": o.deadline,
                 "accepted_s": o.accepted_s, "updated_s": o.updated_s, "reason": o.reason}
+            if self.cfg.clearance_required:
+                orders[o.order_id]["clearance"] = self._clearance_of(o)[0]
         wg = self.traffic.wait_graph()
         carriers = {}
         for c in self.carriers.values():

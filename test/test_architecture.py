@@ -21,7 +21,7 @@ MODEL = "yard_model"
 GLUE = "yard_ros"
 HARNESS = "yard_harness"
 BRINGUP = "yard_bringup"
-SIDE_BY_SIDE = ("agv_nav", "crane_control", "fleet_manager", "yard_sim")
+SIDE_BY_SIDE = ("agv_nav", "crane_control", "fleet_manager", "yard_sim", "cross_border")
 PACKAGES = (MODEL, GLUE, *SIDE_BY_SIDE, HARNESS, BRINGUP)
 
 # ROS-side modules of a side-by-side package: a node, or the translation of its core's types to messages.
@@ -31,11 +31,12 @@ ROS_ROOTS = {"rclpy", "rcl_interfaces", "builtin_interfaces", "ament_index_pytho
 ROS_MESSAGE_PACKAGE = re.compile(r"_(msgs|srvs|interfaces)$")
 
 RULES = {
-    "side": "agv_nav, crane_control, fleet_manager and yard_sim stand side by side and never import each other",
-    "side_up": "agv_nav, crane_control, fleet_manager and yard_sim never import the harness or bringup",
+    "side": ("agv_nav, crane_control, fleet_manager, yard_sim and cross_border stand side by side and never "
+             "import each other"),
+    "side_up": "agv_nav, crane_control, fleet_manager, yard_sim and cross_border never import the harness or bringup",
     "model": "yard_model is the bottom: it imports none of the project's other packages and no ROS",
-    "core": ("a core (any module of agv_nav, crane_control, fleet_manager, yard_sim except the *_node.py nodes "
-             "and *_msgs.py message translation) imports neither ROS nor yard_ros"),
+    "core": ("a core (any module of agv_nav, crane_control, fleet_manager, yard_sim, cross_border except the "
+             "*_node.py nodes and *_msgs.py message translation) imports neither ROS nor yard_ros"),
     "glue": "yard_ros imports only yard_model of the project's packages",
     "harness": "yard_harness never imports yard_bringup",
     "bringup": "nothing below bringup imports yard_bringup",
@@ -176,6 +177,9 @@ BAD = [  # (file, text, line of the bad import, rules it breaks)
     ("yard_ros/spin.py", "def f():\n    from yard_bringup import graph\n", 2, {"glue", "bringup"}),
     ("yard_harness/day.py", "class D:\n    def f(self):\n        from yard_bringup.cli import main\n", 3, {"harness"}),
     ("crane_control/sub/deep.py", "from ...yard_sim import cranes\n", 1, {"side"}),
+    ("cross_border/exchange.py", "import rclpy\n", 1, {"core"}),
+    ("cross_border/link.py", "from fleet_manager.manager import FleetManager\n", 1, {"side"}),
+    ("fleet_manager/clearance.py", "from cross_border.exchange import Exchange\n", 1, {"side"}),
 ]
 
 

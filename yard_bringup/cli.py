@@ -28,6 +28,7 @@ Subcommands:
   graph        print the node graph that `sim` and `ros2 launch` start
   day          run a simulated day in one process (fleet manager + kinematic yard): KPIs, plot, MCAP
   order        submit, cancel or query transport orders of a running yard (re-sends until answered)
+  border-keys  generate a side's Ed25519 key pair for the cross-border gateway
 
 Run `yard-autonomy <subcommand> --help` for its options.
 """
@@ -143,7 +144,7 @@ def _add_graph_options(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="yard-autonomy", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", metavar="{sim,check-world,gen-sdf,graph,day,order}")
+    sub = parser.add_subparsers(dest="command", metavar="{sim,check-world,gen-sdf,graph,day,order,border-keys}")
 
     p = sub.add_parser(
         "sim", help="start the simulated yard until Ctrl-C or --duration",
@@ -237,11 +238,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, metavar="DIR",
                    help="output folder (default: runs/day-<date>-<time>)")
     p.add_argument("--no-record", action="store_true", help="do not write day.mcap")
+    p.add_argument("--customs", action="store_true",
+                   help="simulate both sides' customs (yard_sim.customs: decision times, holds, inspections; "
+                        "assumed figures, see docs/cross_border.md) and gate every order on their release, as "
+                        "the fleet manager's clearance_required does; adds the clearance KPIs")
     p.set_defaults(func=cmd_day)
 
     from .order_cli import add_parser as add_order_parser
 
     add_order_parser(sub)
+    from .border_cli import add_parser as add_border_keys_parser
+
+    add_border_keys_parser(sub)
     return parser
 
 
@@ -537,7 +545,12 @@ def cmd_day(args, console: Console) -> int:
 
     try:
         world = load_world(world_path(args.world))
-        run = build_fleet_run(world, args.carriers, args.seed, args.containers_per_day)
+        customs = None
+        if args.customs:
+            from yard_sim.customs import CustomsConfig
+
+            customs = CustomsConfig()
+        run = build_fleet_run(world, args.carriers, args.seed, args.containers_per_day, customs=customs)
     except (WorldError, ShareNotFoundError, ValueError) as exc:
         return _err(console, str(exc))
     logging.getLogger("fleet_manager").setLevel(logging.ERROR)  # the manager logs each refused plan

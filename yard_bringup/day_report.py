@@ -50,6 +50,14 @@ def kpi_rows(k: dict) -> list[tuple[str, str]]:
              f"{g['trucks_waiting_mean']:.1f} / {g['trucks_waiting_max']} / {g['trucks_waiting_at_end']}"),
             ("gate wait of parked delivery trucks mean / p95", f"{minutes(w['mean'])} / {minutes(w['p95'])}"),
         ]
+    cl = k.get("clearance")
+    if cl is not None:
+        rows += [
+            ("customs clearance wait mean / p95 (released / waiting at end)",
+             f"{minutes(cl['wait_s']['mean'])} / {minutes(cl['wait_s']['p95'])} ({cl['cleared']} / "
+             f"{cl['waiting_at_end']})"),
+            ("containers held / inspected by customs", f"{cl['held']} / {cl['inspected']}"),
+        ]
     if cb is not None:
         rows.append((f"carrier bays free / approached / occupied (mean of {cb['count']})",
                      f"{cb['free_mean']:.1f} / {cb['approached_mean']:.1f} / {cb['occupied_mean']:.1f}"))

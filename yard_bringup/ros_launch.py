@@ -45,6 +45,22 @@ CARRIER_ARGUMENTS: dict[str, tuple[str, str]] = {
 }
 
 
+BORDER_ARGUMENTS: dict[str, tuple[str, str]] = {
+    "side": ("CN", "this gateway's side (ISO 3166-1 alpha-2)"),
+    "peer_side": ("VN", "the other side"),
+    "keys_dir": ("", "folder with <side>.key and <peer_side>.pub (lower case, as `yard-autonomy border-keys` "
+                     "writes them); ignored for a key file given below"),
+    "private_key_file": ("", "this side's Ed25519 private key (PEM); empty = <keys_dir>/<side>.key"),
+    "peer_public_key_file": ("", "the other side's Ed25519 public key (PEM); empty = <keys_dir>/<peer_side>.pub"),
+    "zenoh_mode": ("peer", "peer (direct to the other gateway) or client (through a zenohd router)"),
+    "zenoh_listen": ("", "comma-separated Zenoh endpoints to listen on (empty = the config file's loopback one)"),
+    "zenoh_connect": ("", "comma-separated Zenoh endpoints to connect to: the other gateway or the router"),
+    "db_path": ("", "SQLite file of the outbox (empty = ~/.ros/yard_autonomy/border_<side>.sqlite)"),
+    "use_sim_time": ("false", "event stamps follow /clock (the link itself always runs on wall-clock time)"),
+    "params_file": ("", "extra ROS parameter file applied after the shipped one (empty = none)"),
+}
+
+
 def parse_bool(name: str, text: str) -> bool:
     t = text.strip().lower()
     if t in TRUE_WORDS:
@@ -129,6 +145,41 @@ def carrier_nodes(context) -> list:
         return [LogInfo(msg=f"yard_autonomy: no carrier subsystem is installed here; nothing to start for "
                             f"{v['carrier_id']}")]
     return [node_action(s, _extra_files(v["params_file"])) for s in specs]
+
+
+def border_parameters(v: dict[str, str]) -> dict:
+    """The per-side parameter overrides of one border gateway from launch argument values."""
+    side, peer = v["side"].strip().upper(), v["peer_side"].strip().upper()
+    keys = Path(v["keys_dir"].strip()) if v["keys_dir"].strip() else None
+    out: dict = {"side": side, "peer_side": peer, "zenoh_mode": v["zenoh_mode"].strip(),
+                 "use_sim_time": parse_bool("use_sim_time", v["use_sim_time"]),
+                 "db_path": v["db_path"].strip() or f"~/.ros/yard_autonomy/border_{side.lower()}.sqlite"}
+    for name, default in (("private_key_file", f"{side.lower()}.key"), ("peer_public_key_file", f"{peer.lower()}.pub")):
+        given = v[name].strip()
+        if given or keys is not None:
+            out[name] = given or str(keys / default)
+    for name in ("zenoh_listen", "zenoh_connect"):
+        endpoints = [e.strip() for e in v[name].split(",") if e.strip()]
+        if endpoints:
+            out[name] = endpoints
+    return out
+
+
+def border_nodes(context) -> list:
+    """OpaqueFunction body of border_gateway.launch.py: one side's gateway."""
+    from launch_ros.actions import Node
+
+    v = _values(context, BORDER_ARGUMENTS)
+    return [Node(package=PACKAGE, executable="border_gateway", name="border_gateway", namespace=None,
+                 parameters=[str(config_path("cross_border")), border_parameters(v), *_extra_files(v["params_file"])],
+                 remappings=[], respawn=True, output="screen")]
+
+
+def border_launch_description():
+    from launch import LaunchDescription
+    from launch.actions import OpaqueFunction
+
+    return LaunchDescription([*declare_arguments(BORDER_ARGUMENTS), OpaqueFunction(function=border_nodes)])
 
 
 def simulation_launch_description():

@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from fleet_manager.manager import FleetManager, ManagerConfig
 from fleet_manager.network import YardNetwork
 from fleet_manager.routing import Router
 from fleet_manager.store import FleetStore
+from yard_sim.customs import CustomsConfig
 
 from .fleet_sim import FleetSim, SimConfig
 from .kpis import CarrierTruth, DaySample, KpiLog
@@ -57,14 +58,17 @@ def carrier_ids(count: int) -> tuple[str, ...]:
 
 def build_fleet_run(world, carriers: int, seed: int = 0, containers_per_day: float = 1000.0,
                     sim_config: SimConfig | None = None, db_path: str = ":memory:", *,
-                    router=None, traffic=None, allocator=None, network: YardNetwork | None = None) -> FleetRun:
+                    router=None, traffic=None, allocator=None, network: YardNetwork | None = None,
+                    customs: CustomsConfig | None = None) -> FleetRun:
     """Fleet manager + kinematic yard + truck scenario, wired as ``bench/fleet.py`` and ``day`` run them.
 
     ``carriers``: how many (ids ``carrier_01``...; at most the world's parking and
     charging spots). ``containers_per_day``: per direction (the scenario's
     ``containers_per_day``). ``router``/``traffic``/``allocator`` replace the
     manager's own (a peer policy); ``sim_config`` defaults to random hesitations
-    of 0.001 /s per moving carrier (the benchmark's disturbance).
+    of 0.001 /s per moving carrier (the benchmark's disturbance). ``customs``: both sides'
+    customs decide on every container (:mod:`yard_sim.customs`) and the manager gates each
+    order on their release (``clearance_required``); None: containers cross without customs.
     """
     from yard_sim.scenario import ScenarioConfig, TrafficScenario
 
@@ -76,11 +80,14 @@ def build_fleet_run(world, carriers: int, seed: int = 0, containers_per_day: flo
     net = network or YardNetwork(world)
     ids = carrier_ids(carriers)
     store = FleetStore(db_path)
-    cfg = ManagerConfig(ids)
+    cfg = ManagerConfig(ids, clearance_required=customs is not None)
     kwargs = {} if allocator is None else {"allocator": allocator}
     mgr = FleetManager(world, store, cfg, 0.0, net, router or Router(net), traffic=traffic, **kwargs)
     scen = TrafficScenario(world, ScenarioConfig(containers_per_day=containers_per_day), seed=seed)
-    sim = FleetSim(world, net, mgr, list(ids), scen, sim_config or SimConfig(hesitation_rate_hz=0.001), seed=seed,
+    sim_config = sim_config or SimConfig(hesitation_rate_hz=0.001)
+    if customs is not None:
+        sim_config = replace(sim_config, customs=customs)
+    sim = FleetSim(world, net, mgr, list(ids), scen, sim_config, seed=seed,
                    wait_graph=mgr.traffic.wait_graph)
     return FleetRun(world, net, mgr, sim, scen, store, ids, seed)
 

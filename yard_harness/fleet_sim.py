@@ -55,6 +55,7 @@ from crane_control.sequencing import Job, Readiness, job_from_document, order
 from fleet_manager.manager import Output
 from yard_model.drivable import RouteError, check_drivable, check_start, segment_speed_caps
 from yard_model.geometry import cumulative_length, point_at, rectangle
+from yard_sim.customs import CustomsConfig, CustomsSim
 from yard_sim.engine import SimConfig as EngineConfig
 from yard_sim.engine import start_spots
 
@@ -85,6 +86,7 @@ class SimConfig:
     deadlock_persist_s: float = 120.0
     intervention_s: float = 900.0
     initial_soc: tuple[float, float] = (SIM_INITIAL_SOC, SIM_INITIAL_SOC)  # drawn uniformly; default: the simulator's
+    customs: CustomsConfig | None = None  # both sides' simulated customs decide on each order's container (issue #15)
 
 
 @dataclass
@@ -160,6 +162,8 @@ class FleetSim:
         self.policy = policy
         self.cfg = config or SimConfig()
         self.rng = np.random.default_rng(seed)
+        self.customs = None if self.cfg.customs is None else CustomsSim(
+            {st.country: self.cfg.customs for st in world.stations.values()}, seed)
         self.scenario = scenario
         self.wait_graph = wait_graph  # callable -> {carrier: set(carriers)} of the policy, for deadlock detection
         self.t = 0.0
@@ -427,6 +431,11 @@ class FleetSim:
         self.metrics.orders_issued += 1
         self.order_t[doc["order_id"]] = self.t
         self.policy.on_order(json.dumps(doc), self.t)
+        if self.customs is not None and doc.get("container_id"):  # the manifest goes to both customs with the order
+            stations = self.world.stations
+            self.customs.manifest(doc["container_id"], f"m-{doc['order_id']}",
+                                  stations[doc["origin"]["station"]].country,
+                                  stations[doc["destination"]["station"]].country, self.t)
 
     def _send_yard_state(self) -> None:
         doc = {"stamp": self.t, "collisions": self.metrics.collisions,
@@ -656,6 +665,10 @@ class FleetSim:
         if self.t >= self._next_state:
             self._next_state = self.t + 1.0
             self._send_yard_state()
+        if self.customs is not None:
+            for decision in self.customs.due(self.t):
+                self._document("clearance_decision", decision)
+                self.policy.on_clearance(decision, self.t)
         if self.t >= self._next_tick:
             self._next_tick = self.t + cfg.tick_period_s
             self.policy.tick(self.t)

@@ -144,6 +144,9 @@ class KpiLog:
         # orders
         self.issued: set[str] = set()
         self.accepted_at: dict[str, float] = {}
+        self.cleared_at: dict[str, float] = {}  # order -> first event saying both customs released it
+        self.customs_checks: dict[str, set[str]] = {"hold": set(), "inspect": set()}  # orders held / inspected
+        self.clearance_seen = False  # order events carry clearance (the fleet manager's clearance_required)
         self.finished: dict[str, str] = {}  # order id -> completed | failed | cancelled
         self.rejected: set[str] = set()
         self.directions: dict[str, tuple[str, str]] = {}
@@ -199,6 +202,13 @@ class KpiLog:
                 return  # re-sent after a fleet manager restart
             self._order_seqs.add(seq)
         oid, ev, stamp = doc["order_id"], doc["event"], float(doc["stamp"])
+        clearance = doc.get("clearance")
+        if clearance is not None:
+            self.clearance_seen = True
+            if clearance == "released":
+                self.cleared_at.setdefault(oid, stamp)
+            elif clearance in self.customs_checks:
+                self.customs_checks[clearance].add(oid)
         if ev == "accepted":
             self.accepted_at.setdefault(oid, stamp)
         elif ev == "rejected":
@@ -358,7 +368,7 @@ class KpiLog:
             head["source"] = source
         if scenario is not None:
             head["scenario"] = dict(scenario)
-        return {
+        doc = {
             **head,
             "world": self.world.name,
             "carriers": n,
@@ -425,4 +435,19 @@ class KpiLog:
                 "per_container": round(self.energy_used_kwh / completed, 3) if completed else None,
                 "soc_min": round(min(socs), 4) if socs else None,
             },
+        }
+        if self.clearance_seen:
+            doc["clearance"] = self._clearance_kpis()
+        return doc
+
+    def _clearance_kpis(self) -> dict:
+        """Customs clearance (issue #15): wait from order accepted to both sides' release, orders held/inspected."""
+        waits = sorted(t - self.accepted_at[oid] for oid, t in self.cleared_at.items() if oid in self.accepted_at)
+        pending = sum(1 for oid in self.accepted_at if oid not in self.cleared_at and oid not in self.finished)
+        return {
+            "cleared": len(waits), "waiting_at_end": pending,
+            "wait_s": {"mean": round(statistics.fmean(waits), 1) if waits else None,
+                       "p95": round(float(np.percentile(waits, 95)), 1) if waits else None,
+                       "max": round(waits[-1], 1) if waits else None},
+            "held": len(self.customs_checks["hold"]), "inspected": len(self.customs_checks["inspect"]),
         }

@@ -26,6 +26,8 @@ def _coerce(kind: Any, value: Any, name: str = "") -> Any:
     """
     origin = typing.get_origin(kind)
     if origin in (list, tuple):
+        if value is None:  # rcl's YAML parser cannot type an empty list ([]) and leaves the parameter unset
+            value = []
         if not isinstance(value, (list, tuple)):
             raise ParameterError(f"{name}: expected a list, got {value!r}")
         (inner, *_) = typing.get_args(kind) or (Any,)
@@ -68,7 +70,11 @@ def declare(node, cls: type[T], prefix: str = "") -> T:
         desc = ps.description + (f" [{ps.unit}]" if ps.unit else "")
         if ps.choices:
             desc += f" One of: {', '.join(ps.choices)}."
-        d = ParameterDescriptor(description=desc, read_only=not ps.dynamic, dynamic_typing=_is_float_kind(kind))
+        # rclpy types an empty list as BYTE_ARRAY, so `[]` from YAML would be refused for a list of strings
+        # (and a list of strings for an empty default): list parameters are dynamically typed too.
+        is_list = typing.get_origin(kind) in (list, tuple)
+        d = ParameterDescriptor(description=desc, read_only=not ps.dynamic,
+                                dynamic_typing=_is_float_kind(kind) or is_list)
         # Float ranges are checked by check_value (rclpy skips them for dynamically typed parameters).
         if kind is int and ps.min is not None and ps.max is not None:
             d.integer_range = [IntegerRange(from_value=int(ps.min), to_value=int(ps.max), step=0)]

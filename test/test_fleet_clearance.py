@@ -1,0 +1,209 @@
+"""The fleet manager gates the crossing on customs clearance (issue #15, clearance_required): the core
+of fleet_manager.clearance, then the manager against the kinematic yard with simulated customs."""
+
+from __future__ import annotations
+
+import pytest
+
+from fleet_manager.clearance import ClearanceBook
+from fleet_manager.manager import FleetManager, ManagerConfig
+from fleet_manager.network import YardNetwork
+from fleet_manager.routing import Router
+from fleet_manager.store import FleetStore
+from yard_harness.fleet_sim import FleetSim, SimConfig
+from yard_model.documents import validate
+from yard_sim.scenario import ScenarioConfig, TrafficScenario
+
+
+def decision(container: str, side: str, direction: str, verdict: str, n: int = 1) -> dict:
+    doc = {"decision_id": f"d-{side}-{container}-{n}", "manifest_id": f"m-{container}", "container_id": container,
+           "side": side, "direction": direction, "decision": verdict, "reason": f"{verdict} by {side}",
+           "stamp": float(n)}
+    validate("clearance_decision", doc)
+    return doc
+
+
+def test_a_container_is_released_only_when_both_sides_release_it_and_hold_beats_inspect():
+    book = ClearanceBook()
+    assert book.state("C1", "CN", "VN")[0] == "pending"
+    book.record(decision("C1", "CN", "export", "released"))
+    state, reason = book.state("C1", "CN", "VN")
+    assert state == "pending" and "no import decision from VN" in reason
+    book.record(decision("C1", "VN", "import", "inspect"))
+    assert book.state("C1", "CN", "VN")[0] == "inspect"
+    book.record(decision("C1", "CN", "export", "hold", 2))
+    state, reason = book.state("C1", "CN", "VN")
+    assert state == "hold" and "CN export: hold" in reason and "VN import: inspect" in reason
+    book.record(decision("C1", "CN", "export", "released", 3))
+    book.record(decision("C1", "VN", "import", "released", 2))
+    assert book.state("C1", "CN", "VN") == ("released", "")
+    assert book.state("C1", "VN", "CN")[0] == "pending"  # the other way round needs other decisions
+    assert not book.record(decision("C1", "VN", "import", "released", 2))  # a repeat changes nothing
+    assert ClearanceBook.from_json(book.to_json()).state("C1", "CN", "VN") == ("released", "")
+
+
+def test_a_decision_of_the_wrong_direction_does_not_release():
+    book = ClearanceBook()
+    book.record(decision("C1", "CN", "import", "released"))  # CN deciding on an import it does not receive
+    book.record(decision("C1", "VN", "import", "released"))
+    assert book.state("C1", "CN", "VN")[0] == "pending"
+
+
+@pytest.fixture(scope="module")
+def small(small_world):
+    net = YardNetwork(small_world)
+    return small_world, net, Router(net)
+
+
+def country(world, station: str) -> str:
+    return world.stations[station].country
+
+
+def test_orders_wait_on_their_trucks_until_both_customs_release_them_and_a_held_one_stays(small, tmp_path):
+    world, net, router = small
+    ids = ["carrier_01", "carrier_02"]
+    db = tmp_path / "fm.sqlite"
+    cfg = ManagerConfig(tuple(ids), clearance_required=True)
+    mgr = FleetManager(world, FleetStore(str(db)), cfg, 0.0, net, router)
+    scen = TrafficScenario(world, ScenarioConfig(containers_per_day=1500.0), seed=5)
+    sim = FleetSim(world, net, mgr, ids, scen, SimConfig(crane_pick_s=25, crane_place_s=25), seed=5)
+    sim.keep_events = True
+    sim.run(600.0)
+    waiting = [o for o in mgr.orders.values() if not o.final]
+    assert len(waiting) >= 2, "the scenario should have brought orders by now"
+    assert all(o.phase == "queued" and o.carrier_id is None for o in waiting)  # nobody moved a thing
+    assert not [e for e in sim.events if e["event"] == "assigned"]
+    state = mgr.fleet_state(sim.t)
+    validate("fleet_state", state)
+    assert {state["orders"][o.order_id]["clearance"] for o in waiting} == {"pending"}
+
+    held, released = waiting[0], waiting[1:]
+    released_at = sim.t
+    for o in released:
+        origin, dest = country(world, o.origin_station), country(world, o.dest_station)
+        mgr.on_clearance(decision(o.container_id, origin, "export", "released"), sim.t)
+        mgr.on_clearance(decision(o.container_id, dest, "import", "released"), sim.t)
+    o_origin, o_dest = country(world, held.origin_station), country(world, held.dest_station)
+    mgr.on_clearance(decision(held.container_id, o_origin, "export", "released"), sim.t)
+    mgr.on_clearance(decision(held.container_id, o_dest, "import", "hold"), sim.t)
+    sim.run(1800.0)
+    done = {e["order_id"] for e in sim.events if e["event"] == "completed"}
+    assert {o.order_id for o in released} & done, "released orders should complete"
+    assert mgr.orders[held.order_id].phase == "queued" and mgr.orders[held.order_id].carrier_id is None
+    held_events = [e for e in sim.events if e["order_id"] == held.order_id and e["event"] == "clearance"]
+    assert held_events[-1]["clearance"] == "hold" and f"{o_dest} import: hold" in held_events[-1]["reason"]
+    for e in sim.events:
+        validate("order_event", e)
+    cleared = {o.order_id for o in released}
+    for e in sim.events:  # nothing was assigned before its container was released on both sides
+        if e["event"] == "assigned":
+            assert e["order_id"] in cleared and e["stamp"] >= released_at, e
+
+    # a restarted manager knows the decisions already taken (they are not sent again)
+    again = FleetManager(world, FleetStore(str(db)), cfg, sim.t, net, router)
+    assert again.clearance.state(held.container_id, o_origin, o_dest)[0] == "hold"
+
+    mgr.on_clearance(decision(held.container_id, o_dest, "import", "released", 2), sim.t)
+    sim.run(1200.0)
+    assert mgr.orders[held.order_id].carrier_id is not None or mgr.orders[held.order_id].final
+
+
+def test_without_clearance_required_decisions_change_nothing(small):
+    world, net, router = small
+    mgr = FleetManager(world, FleetStore(":memory:"), ManagerConfig(("carrier_01",)), 0.0, net, router)
+    mgr.on_clearance(decision("C1", "VN", "import", "hold"), 0.0)
+    assert mgr.clearance.decisions == {}
+    assert "clearance" not in next(iter(mgr.fleet_state(0.0)["orders"].values()), {})
+
+
+def test_simulated_customs_decide_every_manifest_on_both_sides_with_the_configured_rates():
+    from yard_sim.customs import CustomsConfig, CustomsSim
+
+    cfg = CustomsConfig(hold_rate=0.1, inspect_rate=0.2, hold_s=(100.0, 200.0), inspect_s=(300.0, 400.0))
+    sim = CustomsSim({"CN": cfg, "VN": cfg}, seed=4)
+    n = 1000
+    for i in range(n):
+        sim.manifest(f"C{i}", f"m-{i}", "CN", "VN", float(i))
+    got = sim.due(1e9)
+    assert [d["stamp"] for d in got] == sorted(d["stamp"] for d in got)
+    final: dict[tuple[str, str], str] = {}
+    first: dict[tuple[str, str], dict] = {}
+    for d in got:
+        validate("clearance_decision", d)
+        key = (d["container_id"], d["side"])
+        first.setdefault(key, d)
+        final[key] = d["decision"]
+        assert d["direction"] == ("export" if d["side"] == "CN" else "import")
+    assert len(final) == 2 * n and set(final.values()) == {"released"}  # every check ends in a release
+    held = sum(1 for d in first.values() if d["decision"] == "hold")
+    inspected = sum(1 for d in first.values() if d["decision"] == "inspect")
+    assert (held, inspected) == (sim.held, sim.inspected)
+    assert 0.07 * 2 * n < held < 0.13 * 2 * n and 0.16 * 2 * n < inspected < 0.24 * 2 * n
+    waits = sorted(d["stamp"] - int(d["container_id"][1:]) for d in first.values())
+    assert 90.0 < waits[n] < 150.0  # the median decision time, 120 s by default
+    with pytest.raises(ValueError, match="sum to at most 1"):
+        CustomsConfig(hold_rate=0.6, inspect_rate=0.5)
+
+
+def test_a_day_with_customs_gates_every_order_and_reports_the_clearance_wait(small_world):
+    from yard_harness.day import SimulatedDay, build_fleet_run
+    from yard_sim.customs import CustomsConfig
+
+    customs = CustomsConfig(decision_median_s=60.0, hold_rate=0.2, inspect_rate=0.2, hold_s=(120.0, 240.0),
+                            inspect_s=(120.0, 240.0))
+    day = SimulatedDay(build_fleet_run(small_world, 2, seed=2, containers_per_day=1500.0, customs=customs))
+    events: list[dict] = []
+    day.observers.append(lambda d: events.extend(d.new_events))
+    day.run_for(2400.0)
+    kpis = day.kpis()
+    validate("day_kpis", kpis)
+    c = kpis["clearance"]
+    assert c["cleared"] >= 3 and c["wait_s"]["mean"] > 0 and c["held"] + c["inspected"] >= 1
+    cleared = {}
+    for e in events:
+        if e.get("clearance") == "released":
+            cleared.setdefault(e["order_id"], e["stamp"])
+        if e["event"] == "assigned":  # never before both customs released the container
+            assert e["order_id"] in cleared and cleared[e["order_id"]] <= e["stamp"], e
+    assert kpis["orders"]["completed"] >= 1
+    plain = SimulatedDay(build_fleet_run(small_world, 2, seed=2, containers_per_day=1500.0))
+    plain.run_for(60.0)
+    assert "clearance" not in plain.kpis()  # without customs the day's KPIs are as before
+
+
+def test_a_hold_after_assignment_keeps_the_loaded_carrier_on_its_origin_bay_until_released(small):
+    world, net, router = small
+    ids = ["carrier_01", "carrier_02"]
+    mgr = FleetManager(world, FleetStore(":memory:"), ManagerConfig(tuple(ids), clearance_required=True), 0.0, net,
+                       router)
+    scen = TrafficScenario(world, ScenarioConfig(containers_per_day=1500.0), seed=5)
+    sim = FleetSim(world, net, mgr, ids, scen, SimConfig(crane_pick_s=25, crane_place_s=25), seed=5)
+    sim.keep_events = True
+    sim.run(300.0)
+    o = next(o for o in mgr.orders.values() if not o.final)
+    origin, dest = country(world, o.origin_station), country(world, o.dest_station)
+    mgr.on_clearance(decision(o.container_id, origin, "export", "released"), sim.t)
+    mgr.on_clearance(decision(o.container_id, dest, "import", "released"), sim.t)
+    for _ in range(4000):  # until a carrier is on its way to the container
+        sim.step()
+        if o.phase != "queued":
+            break
+    assert o.phase in ("to_origin", "at_origin"), o.phase
+    mgr.on_clearance(decision(o.container_id, dest, "import", "hold", 2), sim.t)  # the late hold
+    for _ in range(4000):
+        sim.step()
+        if o.phase == "loaded":
+            break
+    assert o.phase == "loaded"
+    bay, carrier = o.origin_bay, sim.carriers[o.carrier_id]
+    sim.run(600.0)  # ten minutes on hold: loaded, on the origin bay, not routed across
+    assert (o.phase, o.state) == ("loaded", "loaded")
+    assert mgr.traffic.carriers[carrier.id].place == bay
+    hold_events = [e for e in sim.events if e["order_id"] == o.order_id and e["event"] == "clearance"]
+    assert hold_events and hold_events[-1]["clearance"] == "hold"
+    mgr.on_clearance(decision(o.container_id, dest, "import", "released", 3), sim.t)
+    for _ in range(8000):
+        sim.step()
+        if o.final:
+            break
+    assert o.state == "completed"
