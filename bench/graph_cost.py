@@ -4,6 +4,11 @@
         --log-dir /tmp/g &
     ROS_DOMAIN_ID=<the run's> .venv/bin/python bench/graph_cost.py /tmp/g --seconds 60
 
+Or let it start the graph itself, let it warm up, measure, and stop it (issue #10 item 7: youyiguan
+with 12 carriers at a real-time factor of 1):
+
+    .venv/bin/python bench/graph_cost.py --launch youyiguan --carriers 12 --rtf 1 --warmup 60 --seconds 120
+
 Reads the pids from the run's ``processes.json``, their CPU time from ``/proc`` and the simulation
 time from ``/clock`` (in the run's ROS domain: set ``ROS_DOMAIN_ID`` to the id the command printed)
 at the start and the end of a wall-clock window, and prints CPU-seconds per simulated second per
@@ -17,7 +22,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -59,11 +67,53 @@ def sim_time(timeout_s: float = 30.0) -> float:
     return got[-1]
 
 
+def kind(label: str) -> str:
+    """``carrier_07/path_follower`` -> ``path_follower``: one row per node kind."""
+    return label.rsplit("/", 1)[-1]
+
+
+def launch(a: argparse.Namespace) -> tuple[subprocess.Popen, Path]:
+    """Start ``yard-autonomy sim`` in its own ROS domain; wait until every process runs and /clock ticks."""
+    log_dir = Path(tempfile.mkdtemp(prefix="graph_cost-"))
+    domain = os.environ.get("ROS_DOMAIN_ID") or str(200 + os.getpid() % 30)
+    os.environ.update(ROS_DOMAIN_ID=domain, ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+    cmd = [str(Path(sys.executable).parent / "yard-autonomy"), "sim", "--world", a.launch, "--carriers",
+           str(a.carriers), "--rtf", str(a.rtf), "--seed", "0", "--domain-id", domain, "--log-dir", str(log_dir)]
+    if a.containers_per_day:
+        cmd += ["--containers-per-day", str(a.containers_per_day), "--out", str(log_dir / "kpis")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    sim_time(timeout_s=300.0)
+    time.sleep(a.warmup)
+    return proc, log_dir
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("log_dir", type=Path, help="the run's --log-dir (holds processes.json)")
+    ap.add_argument("log_dir", type=Path, nargs="?", help="the run's --log-dir (holds processes.json)")
     ap.add_argument("--seconds", type=float, default=60.0, help="wall-clock window")
+    ap.add_argument("--launch", metavar="WORLD", help="start `yard-autonomy sim --world WORLD` and measure it")
+    ap.add_argument("--carriers", type=int, default=12, help="with --launch")
+    ap.add_argument("--rtf", type=float, default=1.0, help="with --launch: the real-time factor asked for")
+    ap.add_argument("--containers-per-day", type=float, default=0.0, help="with --launch: a port day's demand")
+    ap.add_argument("--warmup", type=float, default=60.0, help="with --launch: wall seconds before measuring")
     a = ap.parse_args(argv)
+    proc = None
+    if a.launch:
+        proc, a.log_dir = launch(a)
+    elif a.log_dir is None:
+        ap.error("give the run's log_dir or --launch WORLD")
+    try:
+        return measure(a)
+    finally:
+        if proc is not None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def measure(a: argparse.Namespace) -> int:
     procs = {p["label"]: p["pid"] for p in json.loads((a.log_dir / "processes.json").read_text())
              if p.get("pid") and p.get("state") == "running"}
     c0 = {k: cpu_s(p) for k, p in procs.items()}
@@ -77,16 +127,17 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     t = Table(title=f"{ds:.1f} s simulated in {w1 - w0:.0f} s wall (real-time factor {ds / (w1 - w0):.2f}), "
                     f"load average {os.getloadavg()[0]:.1f}", title_justify="left")
-    for col in ("process", "CPU s", "CPU s per simulated s"):
-        t.add_column(col, justify="left" if col == "process" else "right")
-    total = 0.0
+    for col in ("node kind", "processes", "CPU s", "CPU s per simulated s", "each"):
+        t.add_column(col, justify="left" if col == "node kind" else "right")
+    by_kind: dict[str, list[float]] = {}
     for k in procs:
-        if c0[k] is None or c1[k] is None:
-            continue
-        d = c1[k] - c0[k]
-        total += d
-        t.add_row(k, f"{d:.1f}", f"{d / ds:.3f}")
-    t.add_row("[bold]total[/]", f"{total:.1f}", f"[bold]{total / ds:.3f}[/]")
+        if c0[k] is not None and c1[k] is not None:
+            by_kind.setdefault(kind(k), []).append(c1[k] - c0[k])
+    total = sum(sum(v) for v in by_kind.values())
+    for k, v in sorted(by_kind.items(), key=lambda kv: -sum(kv[1])):
+        t.add_row(k, str(len(v)), f"{sum(v):.1f}", f"{sum(v) / ds:.3f}", f"{sum(v) / ds / len(v):.3f}")
+    t.add_row("[bold]total[/]", str(sum(len(v) for v in by_kind.values())), f"{total:.1f}",
+              f"[bold]{total / ds:.3f}[/]", "")
     Console(width=120).print(t)
     return 0
 
