@@ -113,6 +113,18 @@ def test_country_at(small_world, x, y, country):
     assert small_world.border.country_at(x, y) == country
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.floats(-3000.0, 3000.0), st.floats(-3000.0, 3000.0))
+def test_country_at_is_the_side_of_the_nearest_border_segment(youyiguan_world, x, y):
+    # country_at computes with plain floats for speed; it must agree with the projection helper
+    from yard_model.geometry import project_onto_polyline
+
+    b = youyiguan_world.border
+    _, lateral, _ = project_onto_polyline(np.asarray(b.points), (x, y))
+    if abs(lateral) > 1e-6:  # exactly on the line either answer is fine
+        assert b.country_at(x, y) == (b.left if lateral > 0 else b.right)
+
+
 def test_every_bay_lies_in_its_stations_country(youyiguan_world):
     w = youyiguan_world
     for bay in w.bays.values():

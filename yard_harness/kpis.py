@@ -284,7 +284,9 @@ class KpiLog:
                     self.energy_used_kwh -= d_soc * cap
                 else:
                     self.energy_charged_kwh += d_soc * cap
-            side = border.country_at(now.x, now.y)
+            # a carrier that has not moved is on the side it was (most of them, most samples)
+            side = self.side[cid] if before is not None and before.x == now.x and before.y == now.y \
+                else border.country_at(now.x, now.y)
             if cid in self.side and side != self.side[cid]:
                 self.crossings += 1
                 if cid in self.loaded:

@@ -292,9 +292,22 @@ class Border:
         return LineString(self.points)
 
     def country_at(self, x: float, y: float) -> str:
-        """Country code on whose side of the border (x, y) lies."""
-        pts = np.asarray(self.points)
-        _, lateral, _ = geometry.project_onto_polyline(pts, (x, y))
+        """Country code on whose side of the border (x, y) lies: the side of the nearest border segment.
+
+        Plain floats rather than :func:`geometry.project_onto_polyline`: a border has a handful of
+        points, and this is asked for every moving carrier every second of a simulated day.
+        """
+        best, lateral = math.inf, 0.0
+        pts = self.points
+        for (ax, ay), (bx, by) in zip(pts, pts[1:]):
+            abx, aby = bx - ax, by - ay
+            apx, apy = x - ax, y - ay
+            l2 = max(abx * abx + aby * aby, 1e-12)
+            t = min(max((apx * abx + apy * aby) / l2, 0.0), 1.0)
+            dx, dy = apx - t * abx, apy - t * aby
+            d2 = dx * dx + dy * dy
+            if d2 < best:  # the first nearest segment, as project_onto_polyline's argmin
+                best, lateral = d2, abx * apy - aby * apx
         return self.left if lateral > 0 else self.right
 
 
