@@ -184,6 +184,9 @@ class FleetSim:
         self._departed: set[str] = set()
         self._conflict_pairs: set[tuple[str, str]] = set()
         self._collision_pairs: set[tuple[str, str]] = set()
+        self._safety_keys: dict[str, tuple] = {}  # carrier -> what its safety check depends on, at the last check
+        self._occupied: dict[str, set[int]] = {}  # carrier -> resources it stood in at the last check
+        self._pairs_checked: set[tuple[str, str]] = set()  # pairs checked since either changed
         self._cycle_since: float | None = None
         self._next_tick = 0.0
         self._next_state = 0.0
@@ -581,12 +584,23 @@ class FleetSim:
 
     def _check_safety(self) -> None:
         cs = [c for c in self.carriers.values() if c.out_until <= self.t]
-        occ = {c.id: self.occupied_resources(c) for c in cs}
+        # what each carrier's check depends on; a pair of carriers neither of which changed since the
+        # last check gives the same answer again (most pairs, most steps: carriers stand or wait)
+        keys = {c.id: (c.x, c.y, c.yaw, c.v < 0.01, c.route["route_id"] if c.route else None, c.s) for c in cs}
+        changed = {c.id for c in cs if self._safety_keys.get(c.id) != keys[c.id]}
+        self._safety_keys = keys
+        occ = self._occupied
+        for c in cs:
+            if c.id in changed or c.id not in occ:
+                occ[c.id] = self.occupied_resources(c)
         L, W = self.ct.length_m, self.ct.width_m
         for i in range(len(cs)):
             for j in range(i + 1, len(cs)):
                 a, b = cs[i], cs[j]
                 key = (a.id, b.id)
+                if a.id not in changed and b.id not in changed and key in self._pairs_checked:
+                    continue
+                self._pairs_checked.add(key)
                 near = math.hypot(a.x - b.x, a.y - b.y) < L + 1.0
                 hit = near and _rects_overlap(rectangle(a.x, a.y, a.yaw, L, W), rectangle(b.x, b.y, b.yaw, L, W))
                 if hit and key not in self._collision_pairs:
