@@ -30,6 +30,9 @@ from .network import YardNetwork
 
 LABELS_ABOVE = 2000
 """Search graphs with more vertices than this also get hub labels (memory for speed)."""
+ROUTE_CACHE_SIZE = 20000
+"""Route answers remembered (a few MB); the memory is cleared when it is full."""
+_MISSING = object()
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ class Router:
         # large yards: hub labels on top of the hierarchy make a query a merge of two sorted arrays
         self.labels = HubLabels(self.hierarchy) if use_hierarchy and n > LABELS_ABOVE else None
         self._table: dict[tuple[str, str], float] | None = None
+        self._routes: dict[tuple, RoutePath | None] = {}
 
     # ---------------------------------------------------------------- queries
     def route(self, start, goal_place: str, blocked: frozenset[int] = frozenset()) -> RoutePath | None:
@@ -80,7 +84,23 @@ class Router:
 
         ``blocked`` are resource ids nobody may drive through (their conflicts are
         avoided). Returns None when the goal is unreachable.
+
+        The answer depends on nothing else (the graph is static), so it is remembered: the
+        manager asks the same questions tick after tick while the yard stands still (a
+        loaded carrier waiting for a bay, an order waiting for a carrier), and a blocked
+        query is a plain Dijkstra.
         """
+        key = (start, goal_place, frozenset(blocked))
+        hit = self._routes.get(key, _MISSING)
+        if hit is not _MISSING:
+            return hit
+        path = self._route(start, goal_place, key[2])
+        if len(self._routes) >= ROUTE_CACHE_SIZE:
+            self._routes.clear()  # simple bound; the questions of the present come back at once
+        self._routes[key] = path
+        return path
+
+    def _route(self, start, goal_place: str, blocked: frozenset[int]) -> RoutePath | None:
         goal = self.place_vertex.get(goal_place)
         if goal is None:
             return None

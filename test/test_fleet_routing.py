@@ -132,6 +132,22 @@ def test_routes_avoid_standing_carriers(yy):
     assert p is not None and all(not t.lane.startswith("vn_transfer_a") for t in p.traversals)
 
 
+def test_a_remembered_route_is_the_one_a_fresh_router_finds(yy, youyiguan_world):
+    # routes are remembered per (start, goal, blocked): asked again, and of a router that never saw
+    # the question, the answer is the same
+    net, router = yy
+    blocked = frozenset([rid(net, "place:cn_bay_a1")])
+    t = Traversal("link_north", True)
+    questions = [("cn_park_5", "vn_bay_a2", frozenset()), ("cn_park_5", "vn_bay_b2", blocked),
+                 ((t, 100.0), "vn_bay_a1", frozenset()), ((t, 100.0), "vn_bay_a1", blocked),
+                 ("cn_park_5", "cn_bay_a2", blocked)]
+    first = [router.route(*q) for q in questions]
+    again = [router.route(*q) for q in questions]
+    fresh = Router(net)
+    assert first == again == [fresh.route(*q) for q in questions]
+    assert first[4] is None and first[0] is not None
+
+
 def test_route_from_a_lane_position(yy):
     net, router = yy
     t = Traversal("link_north", True)
