@@ -140,28 +140,36 @@ class ReservationTable:
     def busy(self, resource: int, carrier: str, after: float) -> list[tuple[float, float]]:
         """Merged intervals in which another carrier occupies something conflicting with ``resource``."""
         out = []
+        by_resource = self.by_resource
         for c in self.conflicts[resource]:
-            for r in self.by_resource.get(c, ()):
+            lst = by_resource.get(c)
+            if not lst:
+                continue
+            for r in lst:
                 if r.carrier != carrier and r.t_end >= after:
                     # granted: the other carrier may already be there, whatever was planned
                     out.append((min(r.t_start, after) if r.granted else r.t_start, r.t_end))
-        return _merge(out, 0.0)
+        return _merge(out, 0.0) if len(out) > 1 else out
 
     def can_grant(self, r: Reservation) -> bool:
         """True when every conflicting reservation planned before ``r`` has been released."""
+        by_resource = self.by_resource
+        carrier, t_start = r.carrier, r.t_start
         for c in self.conflicts[r.resource]:
-            for o in self.by_resource.get(c, ()):
-                if o.carrier != r.carrier and o.t_start < r.t_start:
+            for o in by_resource.get(c, ()):
+                if o.carrier != carrier and o.t_start < t_start:
                     return False
         return True
 
     def blockers(self, r: Reservation) -> list[Reservation]:
         """Reservations ``r`` waits for (conflicting, of another carrier, planned earlier)."""
         out = []
+        by_resource = self.by_resource
+        carrier, t_start = r.carrier, r.t_start
         for c in self.conflicts[r.resource]:
-            for o in self.by_resource.get(c, ()):
-                if o.carrier != r.carrier and o.t_start < r.t_start:
-                    out.append(o)
+            lst = by_resource.get(c)
+            if lst:
+                out.extend(o for o in lst if o.carrier != carrier and o.t_start < t_start)
         return out
 
     def overlaps(self) -> list[tuple[Reservation, Reservation]]:
@@ -342,7 +350,9 @@ def schedule(table: ReservationTable, carrier: str, resources: list, timing: Rou
     # waits before resource k shift every arc >= enter_k: index of the last wait point at or before each arc
     idx_enter = np.searchsorted(enter, enter + 1e-9, side="right") - 1
     idx_exit = np.searchsorted(enter, np.where(finite_exit, exit_ + pm, 0.0) + 1e-9, side="right") - 1
-    busy = [table.busy(r.resource, carrier, now) for r in res]
+    # busy intervals are looked up as the check reaches each resource: a plan that fails (a goal held
+    # by someone else) usually fails early, and most of a route is never looked at then
+    busy: list[list[tuple[float, float]] | None] = [None] * n
     waits = np.zeros(n)
     check_from = 0
     for _ in range(max_iter):
@@ -353,6 +363,8 @@ def schedule(table: ReservationTable, carrier: str, resources: list, timing: Rou
         bad = None
         for k in range(check_from, n):
             bl = busy[k]
+            if bl is None:
+                bl = busy[k] = table.busy(res[k].resource, carrier, now)
             if not bl:
                 continue
             a = max(t_start[k], now) if entered[k] else t_start[k]
