@@ -255,7 +255,7 @@ class ReservationTable:
             if kind == 0:
                 if r.granted or r.enter_m < tm.progress_m - 1e-6:
                     continue  # granted (maybe inside): its start, and so its place in the order, stays
-                own = base_in[rid] + sum(x for a, x in w if a <= r.enter_m)
+                own = base_in[rid] + (sum(x for a, x in w if a <= r.enter_m) if w else 0.0)
                 need = own
                 for o in self.blockers(r):
                     end = new_end.get(id(o), o.t_end)
@@ -267,7 +267,8 @@ class ReservationTable:
                 new_start[rid] = need
             else:
                 x = r.exit_m + pm
-                new_end[rid] = max(base_out[rid] + sum(v for a, v in w if a <= x), new_start.get(rid, r.t_start) + 1e-3)
+                new_end[rid] = max(base_out[rid] + (sum(v for a, v in w if a <= x) if w else 0.0),
+                                   new_start.get(rid, r.t_start) + 1e-3)
         for lst in self.by_carrier.values():
             for r in lst:
                 if id(r) in new_start:
