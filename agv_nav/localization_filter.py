@@ -335,7 +335,9 @@ class LocalizationFilter:
                 self._done = i  # a late event: re-process from its stamp
             if kind <= K_GYRO and self._held_from < self._done:
                 self._done = self._held_from  # events processed with this input held: now it is known
-            self._process()
+            # A measurement is decided at once; the inputs after it are re-integrated when the next input or an
+            # output needs them (a fix and its heading arrive together: the inputs after them are run once, not twice).
+            self._process(None if kind <= K_GYRO else i + 1)
             if kind <= K_GYRO:
                 self.counts[_ACCEPTED_KEY[kind]] += 1
                 outcome = _ACCEPTED
@@ -496,8 +498,9 @@ class LocalizationFilter:
         live_floor = newest - self.p.input_timeout_s
         return min(t for t in (odom, gyro) if t >= live_floor)
 
-    def _process(self) -> None:
-        """Process events from ``_done`` up to the frontier, from the last snapshot before them.
+    def _process(self, until: int | None = None) -> None:
+        """Process events from ``_done`` up to the frontier (and before index ``until``), from the last snapshot
+        before them.
 
         A measurement stamped beyond the frontier (it came earlier than the inputs around it) is processed
         at once with the inputs held, so that it is decided now; an input that arrives later with an earlier
@@ -513,6 +516,8 @@ class LocalizationFilter:
         end = n
         while end > i and events[end - 1].kind <= K_GYRO and events[end - 1].t > frontier:
             end -= 1  # inputs beyond the frontier wait for the next sample of the other stream
+        if until is not None:
+            end = min(end, until)
         if end <= i:
             return
         j = i
@@ -994,7 +999,8 @@ class LocalizationFilter:
 
     # ------------------------------------------------------------------ output
     def _newest(self) -> _State:
-        """The state after the last processed event (the events beyond the frontier not yet included)."""
+        """The state after the last event up to the frontier (the events beyond it not yet included)."""
+        self._process()
         return self._events[self._done - 1].snap if self._done > 0 else self._base
 
     def estimate(self, t: float | None = None) -> Estimate | None:
