@@ -83,6 +83,7 @@ MAX_BLIND_S = 3600.0  # [s] extrapolating further than this past the last input 
 MAX_INCREMENT_GAP_S = 0.5  # [s] consecutive fixes further apart are not compared (jump test, noise estimate)
 TURNED_RAD = 0.02  # [rad] turned during a drift of the fixes: the lever arm may be what is wrong
 MAX_LEVER_VAR = 9.0  # [m^2] the lever arm is never widened beyond 3 m
+LAZY_BACKLOG = 0.5  # inputs are integrated on demand (output, measurement), at the latest this share of history_s late
 
 MODES = ("rtk_fixed", "rtk_float", "single")
 _MODE_INDEX = {m: i for i, m in enumerate(MODES)}
@@ -335,9 +336,14 @@ class LocalizationFilter:
                 self._done = i  # a late event: re-process from its stamp
             if kind <= K_GYRO and self._held_from < self._done:
                 self._done = self._held_from  # events processed with this input held: now it is known
-            # A measurement is decided at once; the inputs after it are re-integrated when the next input or an
-            # output needs them (a fix and its heading arrive together: the inputs after them are run once, not twice).
-            self._process(None if kind <= K_GYRO else i + 1)
+            if kind > K_GYRO:
+                # A measurement is decided at once, from the inputs before its stamp. The inputs after it (and new
+                # inputs) are integrated when an output or the next measurement needs them: a late fix and its
+                # heading re-run the inputs since their stamp once, not once each plus once per input in between.
+                self._process(i + 1)
+            elif self._done < len(self._events) and \
+                    self._events[self._done].t < self._latest_t - LAZY_BACKLOG * self.p.history_s:
+                self._process()  # nobody asked for an output for a while: keep the backlog (and the history) short
             if kind <= K_GYRO:
                 self.counts[_ACCEPTED_KEY[kind]] += 1
                 outcome = _ACCEPTED

@@ -89,7 +89,9 @@ def run_ours(d: Drive, params: LocalizationParams | None = None) -> Run:
     cpu = 0
     for arrival, r in d.items:
         while next_t <= arrival:
+            c0 = time.thread_time_ns()
             e = filt.estimate(next_t)
+            cpu += time.thread_time_ns() - c0
             if e is not None:
                 ts.append(next_t)
                 xy.append((e.x, e.y))
