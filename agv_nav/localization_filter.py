@@ -24,7 +24,9 @@ Method (details and the reasons in docs/localization.md):
 * **Latency**: every input and measurement is an event in a time-ordered history with the filter
   state after it. Events are processed up to the *frontier* (the newest stamp every live input stream
   has reached, so the first-order hold always knows both ends); a late measurement is inserted at its
-  stamp and the events after it are re-processed (exact, unlike extrapolating the measurement).
+  stamp and the events after it are re-processed (exact, unlike extrapolating the measurement). Inputs are
+  integrated on demand (an output or a measurement needs the state; at the latest half the history late), so
+  a late fix and its heading re-run the inputs since their stamp once.
 * **Robustness**: a step that would produce a non-finite or non-positive covariance is undone and
   counted; the state never goes NaN.
 
