@@ -24,7 +24,9 @@ Method (details and the reasons in docs/localization.md):
 * **Latency**: every input and measurement is an event in a time-ordered history with the filter
   state after it. Events are processed up to the *frontier* (the newest stamp every live input stream
   has reached, so the first-order hold always knows both ends); a late measurement is inserted at its
-  stamp and the events after it are re-processed (exact, unlike extrapolating the measurement).
+  stamp and the events after it are re-processed (exact, unlike extrapolating the measurement). Inputs are
+  integrated on demand (an output or a measurement needs the state; at the latest half the history late), so
+  a late fix and its heading re-run the inputs since their stamp once.
 * **Robustness**: a step that would produce a non-finite or non-positive covariance is undone and
   counted; the state never goes NaN.
 
@@ -83,6 +85,7 @@ MAX_BLIND_S = 3600.0  # [s] extrapolating further than this past the last input 
 MAX_INCREMENT_GAP_S = 0.5  # [s] consecutive fixes further apart are not compared (jump test, noise estimate)
 TURNED_RAD = 0.02  # [rad] turned during a drift of the fixes: the lever arm may be what is wrong
 MAX_LEVER_VAR = 9.0  # [m^2] the lever arm is never widened beyond 3 m
+LAZY_BACKLOG = 0.5  # inputs are integrated on demand (output, measurement), at the latest this share of history_s late
 
 MODES = ("rtk_fixed", "rtk_float", "single")
 _MODE_INDEX = {m: i for i, m in enumerate(MODES)}
@@ -335,7 +338,14 @@ class LocalizationFilter:
                 self._done = i  # a late event: re-process from its stamp
             if kind <= K_GYRO and self._held_from < self._done:
                 self._done = self._held_from  # events processed with this input held: now it is known
-            self._process()
+            if kind > K_GYRO:
+                # A measurement is decided at once, from the inputs before its stamp. The inputs after it (and new
+                # inputs) are integrated when an output or the next measurement needs them: a late fix and its
+                # heading re-run the inputs since their stamp once, not once each plus once per input in between.
+                self._process(i + 1)
+            elif self._done < len(self._events) and \
+                    self._events[self._done].t < self._latest_t - LAZY_BACKLOG * self.p.history_s:
+                self._process()  # nobody asked for an output for a while: keep the backlog (and the history) short
             if kind <= K_GYRO:
                 self.counts[_ACCEPTED_KEY[kind]] += 1
                 outcome = _ACCEPTED
@@ -496,8 +506,9 @@ class LocalizationFilter:
         live_floor = newest - self.p.input_timeout_s
         return min(t for t in (odom, gyro) if t >= live_floor)
 
-    def _process(self) -> None:
-        """Process events from ``_done`` up to the frontier, from the last snapshot before them.
+    def _process(self, until: int | None = None) -> None:
+        """Process events from ``_done`` up to the frontier (and before index ``until``), from the last snapshot
+        before them.
 
         A measurement stamped beyond the frontier (it came earlier than the inputs around it) is processed
         at once with the inputs held, so that it is decided now; an input that arrives later with an earlier
@@ -513,6 +524,8 @@ class LocalizationFilter:
         end = n
         while end > i and events[end - 1].kind <= K_GYRO and events[end - 1].t > frontier:
             end -= 1  # inputs beyond the frontier wait for the next sample of the other stream
+        if until is not None:
+            end = min(end, until)
         if end <= i:
             return
         j = i
@@ -994,7 +1007,8 @@ class LocalizationFilter:
 
     # ------------------------------------------------------------------ output
     def _newest(self) -> _State:
-        """The state after the last processed event (the events beyond the frontier not yet included)."""
+        """The state after the last event up to the frontier (the events beyond it not yet included)."""
+        self._process()
         return self._events[self._done - 1].snap if self._done > 0 else self._base
 
     def estimate(self, t: float | None = None) -> Estimate | None:

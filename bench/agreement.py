@@ -81,6 +81,9 @@ def run_graph(world: str, carriers: int, hours: float, seed: int, per_day: float
            "--duration", f"{hours * 3600.0:g}", "--out", str(out), "--log-dir", str(out / "logs"),
            "--stop-timeout", "60"]
     print("graph:", " ".join(cmd), flush=True)
+    if os.environ.get("ROS_DOMAIN_ID"):  # else `yard-autonomy sim` leases a free id for the run
+        print(f"ROS_DOMAIN_ID={os.environ['ROS_DOMAIN_ID']} as set (not leased): a test or another run in the same "
+              "domain would mix its messages into this one (unset it to get a leased id)", flush=True)
     t0 = time.perf_counter()
     rc = subprocess.run(cmd, env=dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")).returncode
     wall = time.perf_counter() - t0

@@ -72,10 +72,21 @@ def kind(label: str) -> str:
     return label.rsplit("/", 1)[-1]
 
 
+_LEASE = None  # the domain lease of a --launch run, held until the process ends
+
+
 def launch(a: argparse.Namespace) -> tuple[subprocess.Popen, Path]:
     """Start ``yard-autonomy sim`` in its own ROS domain; wait until every process runs and /clock ticks."""
+    global _LEASE
     log_dir = Path(tempfile.mkdtemp(prefix="graph_cost-"))
-    domain = os.environ.get("ROS_DOMAIN_ID") or str(200 + os.getpid() % 30)
+    domain = os.environ.get("ROS_DOMAIN_ID")
+    if domain:  # the user's choice: nothing stops another run from using it too
+        print(f"ROS_DOMAIN_ID={domain} as set (not leased): make sure no other run or test uses it", flush=True)
+    else:  # a free id locked for this run (yard_ros.domain), as `yard-autonomy sim` and the tests take theirs
+        from yard_ros.domain import lease_domain_id
+
+        _LEASE = lease_domain_id()
+        domain = str(_LEASE.domain_id)
     os.environ.update(ROS_DOMAIN_ID=domain, ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
     cmd = [str(Path(sys.executable).parent / "yard-autonomy"), "sim", "--world", a.launch, "--carriers",
            str(a.carriers), "--rtf", str(a.rtf), "--seed", "0", "--domain-id", domain, "--log-dir", str(log_dir)]

@@ -70,7 +70,8 @@ from yard_model.world import Pose2D  # noqa: E402
 from yard_sim.carrier_model import CarrierModel  # noqa: E402
 from yard_sim.sensors import CarrierSensors, GnssFix, GnssHeading, ImuSample, SensorConfig, WheelOdom  # noqa: E402
 
-WORLD = REPO / "sim_worlds" / "youyiguan.yaml"
+# The link drives of the scenarios below (and the figures in docs/benchmarks.md) are on the single-track layout.
+WORLD = REPO / "sim_worlds" / "youyiguan_single_track.yaml"
 DT = 0.01  # [s] physics tick, as the simulator node
 OUTPUT_HZ = 50.0
 CHI2_2DOF_999 = 13.82  # 99.9 % of a consistent 2-D error
@@ -527,12 +528,15 @@ def matrix(args, console) -> None:
                                          ("rl", lambda d: loc_matrix.run_peer(d, gated=False)),
                                          ("rl_gated", lambda d: loc_matrix.run_peer(d, gated=True)))
                   if k in args.estimators]
-    truth = recorded_drive.drive()  # the same drive for every model and seed (the errors are what differs)
+    # the same drive for every model and seed (the errors are what differs); --true-slip changes the vehicle's tyres
+    vehicle = recorded_drive.VehicleModel() if args.true_slip is None else \
+        recorded_drive.VehicleModel(rear_slip_rad_per_mps2=args.true_slip)
+    truth = recorded_drive.drive(vehicle=vehicle)
     for source in args.generators:
         table = Table(title=f"GNSS error-model matrix, generator: {source}, {args.seeds} seed(s) per model; errors "
                             "of base_link, RTK fixed samples (lever arm model: after the first turn)")
         for col in ("model", "estimator", "RMSE", "p95", "max", "inside 3σ", "clean fixes rejected",
-                    "multipath rejected", "longest lock-out", "µs / message"):
+                    "multipath rejected", "longest lock-out", "µs / message (with outputs)"):
             table.add_column(col, justify="left" if col in ("model", "estimator") else "right")
         for name in names:
             if source == "yard_sim" and name not in SIM_MODELS:
@@ -592,6 +596,9 @@ def main(argv=None) -> int:
                     help="matrix: the independent generator, the simulator's sensor models, or both")
     ap.add_argument("--estimators", nargs="+", choices=("ours", "rl", "rl_gated"), default=["ours", "rl", "rl_gated"],
                     help="matrix: ours (shipped configuration) and the robot_localization-style peer, ungated / gated")
+    ap.add_argument("--true-slip", type=float, default=None,
+                    help="matrix, independent generator: the vehicle's rear slip angle per lateral acceleration "
+                         "[rad/(m/s^2)] instead of its default 0.008 (what one turn can tell about the lever arm)")
     ap.add_argument("--scenarios", nargs="*", default=[s.name for s in SCENARIOS])
     ap.add_argument("--seeds", type=int, default=3, help="seeds per scenario (figures pool all runs)")
     ap.add_argument("--export-scenarios", type=Path, help="write every run's inputs/truth as CSV for a peer here")

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 import time
 
+import rclpy
 from builtin_interfaces.msg import Duration, Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
@@ -24,7 +27,7 @@ from yard_model import load_world
 from yard_model.documents import DocumentError, dump_document, parse_document
 from yard_model.resources import world_path
 from yard_ros import params, qos
-from yard_ros.spin import run_node
+from yard_ros.spin import ExecutorThread, fast_executor, run_node
 from yard_ros.stamps import to_sec
 
 from .controller import CraneController
@@ -142,8 +145,10 @@ class CraneControllerNode(Node):
             for peer in self.model.rail_neighbours:
                 self.create_subscription(JointState, f"/{peer}/joint_states",
                                          functools.partial(self._on_peer_joints, peer), JOINT_STATES_QOS)
+        self._clock_lock = threading.Lock()
+        self._clock_probe: ExecutorThread | None = None
         if self.sim_clock is not None:
-            self.create_subscription(Clock, "/clock", self._on_clock, CLOCK_QOS)
+            self._start_clock_probe()
         self.create_timer(1.0 / self.p.control_rate_hz, self._tick)
         self.create_timer(1.0, self._publish_diagnostics)
         self.get_logger().info(f"crane controller for '{self.crane_id}' ({world.name}), axes {self.model.axes}, "
@@ -163,11 +168,25 @@ class CraneControllerNode(Node):
         now = self.now_s()
         if self.sim_clock is None:
             return now, 0.0
-        est = self.sim_clock.now(time.time())
+        with self._clock_lock:
+            est = self.sim_clock.now(time.time())
         return now, max(0.0, est - now) if est is not None else 0.0
 
+    def _start_clock_probe(self) -> None:
+        """``/clock`` with its DDS source timestamps, on a node of its own spun by a plain executor thread.
+
+        The node itself runs on rclpy's EventsExecutor (about half the CPU per callback), which cannot
+        deliver a message's info (Jazzy 7.1.6 wheels: ``SystemError: null argument to internal
+        routine``), and ClockEstimate needs the time each sample was *sent*.
+        """
+        probe = rclpy.create_node(f"{self.get_name()}_clock_probe", namespace=self.get_namespace(),
+                                  context=self.context, use_global_arguments=False, start_parameter_services=False)
+        probe.create_subscription(Clock, "/clock", self._on_clock, CLOCK_QOS)
+        self._clock_probe = ExecutorThread(probe, SingleThreadedExecutor(context=self.context), "clock_probe")
+
     def _on_clock(self, msg: Clock, info) -> None:
-        self.sim_clock.add(to_sec(msg.clock), info["source_timestamp"] * 1e-9)
+        with self._clock_lock:
+            self.sim_clock.add(to_sec(msg.clock), info["source_timestamp"] * 1e-9)
 
     # ------------------------------------------------------------- inputs
     @_guard
@@ -294,13 +313,19 @@ class CraneControllerNode(Node):
         self.diag_pub.publish(arr)
 
 
+    def destroy_node(self):
+        if self._clock_probe is not None:
+            self._clock_probe.close()
+        super().destroy_node()
+
+
 def main(args=None) -> int:
     """Run one crane controller until Ctrl-C or SIGTERM (exit 0); exit 1 if its parameters or world are bad.
 
-    The plain executor (yard_ros.spin): rclpy's experimental EventsExecutor delivered no subscription
-    callbacks to this node with use_sim_time in a graph test (Jazzy 7.1.6 wheels).
+    rclpy's EventsExecutor (yard_ros.spin.fast_executor): the /clock samples that need their source
+    timestamps come in on a probe node of their own (``_start_clock_probe``).
     """
-    return run_node(CraneControllerNode, "crane_controller", args)
+    return run_node(CraneControllerNode, "crane_controller", args, executor_factory=fast_executor)
 
 
 if __name__ == "__main__":

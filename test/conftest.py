@@ -69,3 +69,11 @@ def youyiguan_world():
     from yard_model import load_world
 
     return load_world(WORLDS / "youyiguan.yaml")
+
+
+@pytest.fixture(scope="session")
+def single_track_world():
+    """Youyiguan with the earlier single-track link and passing loop (sim_worlds/youyiguan_single_track.yaml)."""
+    from yard_model import load_world
+
+    return load_world(WORLDS / "youyiguan_single_track.yaml")

@@ -80,7 +80,8 @@ def test_check_world_names_the_bad_key_and_exits_1(capsys, tmp_path):
     assert code == 1
     assert "wheelbase_m" in out and "error" in out and "Traceback" not in out
     code, out = run_cli(capsys, "check-world", "atlantis")
-    assert code == 1 and "available: small_yard.yaml, youyiguan.yaml" in " ".join(out.split())
+    assert code == 1 and "available: small_yard.yaml, youyiguan.yaml, youyiguan_single_track.yaml" in \
+        " ".join(out.split())
 
 
 def test_console_script_is_installed():
@@ -139,11 +140,12 @@ def test_gen_sdf_writes_and_checks_every_world(capsys, monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "yard_model.sdf", fake)
     monkeypatch.setattr(yard_model, "sdf", fake, raising=False)
     code, out = run_cli(capsys, "gen-sdf", "--out-dir", str(tmp_path), "--check")
-    assert code == 1 and out.count("missing") == 2
+    assert code == 1 and out.count("missing") == 3
     code, out = run_cli(capsys, "gen-sdf", "--out-dir", str(tmp_path))
-    assert code == 0 and sorted(p.name for p in tmp_path.iterdir()) == ["small_yard.sdf", "youyiguan.sdf"]
+    assert code == 0 and sorted(p.name for p in tmp_path.iterdir()) == [
+        "small_yard.sdf", "youyiguan.sdf", "youyiguan_single_track.sdf"]
     code, out = run_cli(capsys, "gen-sdf", "--out-dir", str(tmp_path), "--check")
-    assert code == 0 and out.count("up to date") == 2
+    assert code == 0 and out.count("up to date") == 3
     (tmp_path / "youyiguan.sdf").write_text("<sdf/>")
     code, out = run_cli(capsys, "gen-sdf", "youyiguan", "--out-dir", str(tmp_path), "--check")
     assert code == 1 and "out of date" in out

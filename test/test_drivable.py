@@ -37,7 +37,8 @@ from yard_model.drivable import (
 from yard_model.geometry import point_at
 from yard_model.lane_graph import tight_connections, traversal_curvature, traversal_points
 
-WORLD_FIXTURES = {"small_yard": "small_world", "youyiguan": "youyiguan_world"}
+WORLD_FIXTURES = {"small_yard": "small_world", "youyiguan": "youyiguan_world",
+                  "youyiguan_single_track": "single_track_world"}
 
 
 @pytest.fixture(scope="module", params=sorted(WORLD_FIXTURES))
@@ -108,8 +109,9 @@ def test_routes_from_anywhere_on_a_lane_are_accepted_by_the_follower(yard):
     assert refused == [], f"{len(refused)} of {n} routes refused, e.g. {refused[:3]}"
 
 
-def test_shipped_worlds_have_no_tight_connection(small_world, youyiguan_world):
+def test_shipped_worlds_have_no_tight_connection(small_world, youyiguan_world, single_track_world):
     assert tight_connections(small_world) == [] and tight_connections(youyiguan_world) == []
+    assert tight_connections(single_track_world) == []
 
 
 # ============================================================ the contract's curvature

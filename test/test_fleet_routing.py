@@ -17,8 +17,9 @@ from yard_model.lane_graph import Traversal, transition_graph
 
 
 @pytest.fixture(scope="module")
-def yy(youyiguan_world):
-    net = YardNetwork(youyiguan_world)
+def yy(single_track_world):
+    """The traffic planner's hardest shipped layout: Youyiguan's single track with its passing loop."""
+    net = YardNetwork(single_track_world)
     return net, Router(net)
 
 

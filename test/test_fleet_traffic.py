@@ -27,7 +27,15 @@ from yard_sim.scenario import ScenarioConfig, TrafficScenario
 
 
 @pytest.fixture(scope="module")
-def yy(youyiguan_world):
+def yy(single_track_world):
+    """The traffic planner's hardest shipped layout: Youyiguan's single track with its passing loop."""
+    net = YardNetwork(single_track_world)
+    return single_track_world, net, Router(net)
+
+
+@pytest.fixture(scope="module")
+def dual(youyiguan_world):
+    """Youyiguan as the site is built: a dual carriageway between the stations."""
     net = YardNetwork(youyiguan_world)
     return youyiguan_world, net, Router(net)
 
@@ -227,12 +235,24 @@ def run_yard(world, net, router, n, seed, minutes, hesitation, silence, per_day,
 @given(seed=st.integers(0, 10_000), n=st.integers(3, 5), hesitation=st.sampled_from([0.0, 0.003, 0.01]),
        silence=st.sampled_from([0.0, 0.0003]))
 def test_random_orders_and_delays_on_youyiguan_stay_conflict_free(yy, seed, n, hesitation, silence):
+    """The single-track variant: opposing carriers share the link and pass in the loop."""
     world, net, router = yy
     m, failures, mgr, sim = run_yard(world, net, router, n, seed, 15, hesitation, silence, 4000.0)
     assert failures == []
     assert m.collisions == 0 and m.conflicts == 0 and m.deadlocks == 0
     # traffic flows, it is not just safe by standing still
     assert any(o.state in ("loaded", "in_transit", "unloaded", "completed") for o in mgr.orders.values())
+
+
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), n=st.integers(4, 8), hesitation=st.sampled_from([0.0, 0.003, 0.01]))
+def test_random_orders_and_delays_on_the_dual_carriageway_stay_conflict_free(dual, seed, n, hesitation):
+    """The site's layout: more carriers than the single track carries, the turning loops and merges at work."""
+    world, net, router = dual
+    m, failures, mgr, _ = run_yard(world, net, router, n, seed, 15, hesitation, 0.0, 4000.0)
+    assert failures == []
+    assert m.collisions == 0 and m.conflicts == 0 and m.deadlocks == 0
+    assert m.orders_completed >= 1
 
 
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -134,7 +134,7 @@ def extended_registry(monkeypatch):
 def test_sim_launch_file_declares_every_argument_with_a_description(fake_launch):
     declared, _ = run_launch_file("yard_sim", world="small_yard")
     assert {d.args[0] for d in declared} == {"world", "carriers", "rtf", "seed", "use_sim_time", "params_file",
-                                               "record", "containers_per_day", "kpi_out", "kpi_duration"}
+                                               "record", "containers_per_day", "customs", "kpi_out", "kpi_duration"}
     assert all(d.kwargs["description"] for d in declared)
 
 
@@ -182,6 +182,21 @@ def test_sim_launch_port_day_adds_the_demand_node_and_the_kpi_collector(fake_lau
     assert traffic["parameters"][-1]["wait_for_observers"] == 1  # the day starts once the collector listens
     kpis = day[-1].kwargs["parameters"][-1]
     assert (kpis["output_dir"], kpis["duration_s"]) == (str(tmp_path.resolve()), 3600.0)
+
+
+def test_sim_launch_customs_adds_the_customs_simulator_and_gates_the_fleet_manager(fake_launch):
+    _, plain = run_launch_file("yard_sim", world="small_yard", carriers="1")
+    _, gated = run_launch_file("yard_sim", world="small_yard", carriers="1", seed="3", customs="true")
+    assert [a.kwargs for a in gated] == [expected_node_kwargs(s, []) for s in build_graph("small_yard", 1, seed=3,
+                                                                                          customs=True)]
+    assert [a.kwargs["executable"] for a in gated if a.kwargs["executable"] not in
+            [p.kwargs["executable"] for p in plain]] == ["customs_sim"]
+    customs = next(a.kwargs for a in gated if a.kwargs["executable"] == "customs_sim")
+    assert customs["parameters"][-1]["seed"] == 3
+    fm = next(a.kwargs for a in gated if a.kwargs["executable"] == "fleet_manager")
+    assert fm["parameters"][-1]["clearance_required"] is True
+    plain_fm = next(a.kwargs for a in plain if a.kwargs["executable"] == "fleet_manager")
+    assert plain_fm["parameters"][-1]["clearance_required"] is False
 
 
 @pytest.mark.usefixtures("fake_launch", "extended_registry")

@@ -346,6 +346,23 @@ def test_history_is_bounded_by_its_length():
     assert len(events) < 0.5 * 160 + 5
 
 
+def test_inputs_integrated_on_demand_give_the_same_estimate_and_a_bounded_history():
+    """Inputs are integrated when an output or a measurement needs them; a filter nobody reads still keeps its
+    backlog and history bounded, and ends where a filter read at 50 Hz ends (the same events, the same order)."""
+    truth = synthetic_drive([Stop(1), Straight(8, 4.0), Arc(6, 3.0, 20.0)])
+    stream = sensors(truth, GnssModel(latency_s=(0.06, 0.25)), seed=11)
+    read = synthetic_run(stream).filt
+    unread = synthetic_run(stream, rate_hz=1e-9).filt  # one output at the start, none after
+    p = LocalizationParams()
+    events = unread._events
+    assert events[-1].t - events[0].t <= p.history_s + 1e-9
+    assert unread._events[unread._done - 1].t >= unread.latest_t - 0.5 * p.history_s - 0.05
+    a, b = read.estimate(), unread.estimate()
+    assert a.t == b.t
+    np.testing.assert_allclose(b.state, a.state, rtol=0.0, atol=1e-12)
+    np.testing.assert_allclose(b.P, a.P, rtol=0.0, atol=1e-15)
+
+
 @pytest.mark.parametrize("mode", ["rtk_float", "single"])
 def test_degraded_modes_are_tracked_with_a_covariance_that_covers_the_error(youyiguan_world, mode):
     s = drive(youyiguan_world, LINK_SOUTHBOUND, [(2.0, 0.0, 0.0), (30.0, 4.0, 0.0)], seed=8,

@@ -33,11 +33,12 @@ def small_doc() -> dict[str, Any]:
 
 
 # ====================================================================== loading
-WORLD_FIXTURES = {"small_yard": "small_world", "youyiguan": "youyiguan_world"}
+WORLD_FIXTURES = {"small_yard": "small_world", "youyiguan": "youyiguan_world",
+                  "youyiguan_single_track": "single_track_world"}
 
 
-@pytest.mark.parametrize("name", ["small_yard", "youyiguan"])
-def test_both_worlds_load(request, name):
+@pytest.mark.parametrize("name", sorted(WORLD_FIXTURES))
+def test_every_shipped_world_loads(request, name):
     world = request.getfixturevalue(WORLD_FIXTURES[name])
     assert world.name == name
     assert world.source.endswith(f"{name}.yaml")
@@ -62,7 +63,7 @@ def test_small_yard_contents(small_world):
     assert w.carrier_type.max_steering_angle_rad == pytest.approx(math.atan(8.0 / 12.0))
 
 
-@pytest.mark.parametrize("name", ["small_yard", "youyiguan"])
+@pytest.mark.parametrize("name", sorted(WORLD_FIXTURES))
 def test_lanes_are_drivable_by_the_carriers(request, name):
     """Every lane's curvature stays within the carriers' turning radius (what the corner check promises)."""
     world = request.getfixturevalue(WORLD_FIXTURES[name])
@@ -277,9 +278,9 @@ def _closed_lane_graph(world: World) -> nx.DiGraph:
 
 
 @pytest.mark.parametrize("a, b", [("cn_hub", "vn_hub"), ("vn_hub", "cn_hub")])
-def test_youyiguan_closed_two_way_link_of_at_least_1km(youyiguan_world, a, b):
+def test_youyiguan_single_track_closed_two_way_link_of_at_least_1km(single_track_world, a, b):
     """The stations' hubs are joined, both ways, by closed carrier lanes over 1 km that cross the border."""
-    w = youyiguan_world
+    w = single_track_world
     assert w.border.country_at(w.nodes["cn_hub"].x, w.nodes["cn_hub"].y) == "CN"
     assert w.border.country_at(w.nodes["vn_hub"].x, w.nodes["vn_hub"].y) == "VN"
     g = _closed_lane_graph(w)
@@ -296,12 +297,35 @@ def test_youyiguan_closed_two_way_link_of_at_least_1km(youyiguan_world, a, b):
     assert not places & set(path)
 
 
-def test_youyiguan_link_is_on_the_route_between_stations(youyiguan_world):
-    g = place_graph(youyiguan_world)
+def test_youyiguan_single_track_link_is_on_the_route_between_stations(single_track_world):
+    g = place_graph(single_track_world)
     path = nx.shortest_path(g, ("place", "cn_bay_a1"), ("place", "vn_bay_a1"))
     assert Traversal("link_north", True) in path and Traversal("link_south", True) in path
     back = nx.shortest_path(g, ("place", "vn_bay_a1"), ("place", "cn_bay_a1"))
     assert Traversal("link_south", False) in back and Traversal("link_north", False) in back
+
+
+@pytest.mark.parametrize("a, b, carriageway", [("cn_bay_a2", "vn_bay_a1", "link_southbound"),
+                                               ("vn_bay_b2", "cn_bay_b1", "link_northbound")])
+def test_youyiguan_is_a_dual_carriageway_one_lane_each_way(youyiguan_world, a, b, carriageway):
+    """The site's design: the stations are joined by a closed road of one one-way lane each way, over 1 km,
+    crossing the border, with no two-way lane anywhere; each direction keeps to its own carriageway."""
+    w = youyiguan_world
+    assert not any(lane.two_way for lane in w.lanes.values())
+    g = place_graph(w)
+    path = nx.shortest_path(g, ("place", a), ("place", b))
+    lanes = [t.lane for t in path if isinstance(t, Traversal)]
+    assert carriageway in lanes and all(w.lanes[x].closed for x in lanes)
+    other = {"link_southbound": "link_northbound", "link_northbound": "link_southbound"}[carriageway]
+    assert other not in lanes
+    link = w.lanes[carriageway]
+    assert link.length_m >= 1000.0 and LineString(link.points).intersects(w.border.line)
+    # the two carriageways never cross nor touch: 20 m between the lane centres along the border
+    assert LineString(w.lanes["link_southbound"].points).distance(LineString(w.lanes["link_northbound"].points)) > 15.0
+    # each station can turn a carrier round without leaving its country (its turning loop)
+    for station, loop in (("cn_station", "cn_loop"), ("vn_station", "vn_loop")):
+        end = w.lanes[loop].points[-1]
+        assert w.border.country_at(*end) == w.stations[station].country
 
 
 # ====================================================================== validation errors

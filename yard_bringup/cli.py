@@ -139,6 +139,10 @@ def _add_graph_options(p: argparse.ArgumentParser) -> None:
                    help="run a port day: the demand node (yard_traffic) brings trucks to the gates and issues the "
                         "transport orders, with the profile and seed (--seed) of `yard-autonomy day`; N containers "
                         "a day in each direction (default: no demand)")
+    p.add_argument("--customs", action="store_true",
+                   help="simulate both sides' customs (the customs_sim node: decision times, holds, inspections; "
+                        "assumed figures, see docs/cross_border.md) and have the fleet manager gate every order on "
+                        "their release (clearance_required); adds the clearance KPIs")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -267,7 +271,7 @@ def _load_graph(args, console: Console, run_dir: Path | None = None):
 
     try:
         return build_graph(args.world, args.carriers, args.rtf, args.seed, run_dir=run_dir,
-                           containers_per_day=args.containers_per_day)
+                           containers_per_day=args.containers_per_day, customs=args.customs)
     except (WorldError, ShareNotFoundError, ValueError, RuntimeError) as exc:
         _err(console, str(exc))
         return None
@@ -469,7 +473,8 @@ def cmd_sim(args, console: Console) -> int:
         from .graph import graph_context, with_kpi_collector
 
         command = "yard-autonomy sim " + " ".join(_quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["sim"] else ""
-        ctx = graph_context(args.world, args.carriers, args.rtf, args.seed, containers_per_day=args.containers_per_day)
+        ctx = graph_context(args.world, args.carriers, args.rtf, args.seed, containers_per_day=args.containers_per_day,
+                            customs=args.customs)
         specs = with_kpi_collector(specs, kpi_out, ctx, args.duration, command)
     for f in args.params_file:
         if not f.is_file():
@@ -501,6 +506,8 @@ def cmd_sim(args, console: Console) -> int:
         until = f"{args.duration:g} s of sim time" if args.duration else "Ctrl-C"
         demand = "" if args.containers_per_day is None else \
             f", {args.containers_per_day:g} containers/day each way"
+        if args.customs:
+            demand += ", simulated customs (orders wait for clearance)"
         report = "" if kpi_out is None else f"\nKPIs: {Path(kpi_out).expanduser().resolve()}"
         console.print(
             f"[bold]yard_autonomy sim[/]: world {world}, {args.carriers} carriers, rtf {args.rtf:g}"

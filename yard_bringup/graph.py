@@ -126,6 +126,7 @@ class GraphContext:
     use_sim_time: bool
     run_dir: Path | None = None  # the run's folder (logs, the fleet manager's database); None: not known
     containers_per_day: float | None = None  # demand of the port day (None = no demand node)
+    customs: bool = False  # simulated customs on both sides, and the fleet manager gating orders on clearance
 
 
 @dataclass(frozen=True)
@@ -208,14 +209,15 @@ def carrier_ids(count: int) -> tuple[str, ...]:
 
 def graph_context(world: World | str | os.PathLike, carriers: int | Iterable[str], rtf: float = 1.0, seed: int = 0,
                   use_sim_time: bool = True, run_dir: str | os.PathLike | None = None,
-                  containers_per_day: float | None = None) -> GraphContext:
+                  containers_per_day: float | None = None, customs: bool = False) -> GraphContext:
     """Resolve the world (name, path or loaded World) and check the run settings.
 
     ``carriers`` is a count (ids ``carrier_01``...) or explicit vehicle ids
     (a vehicle computer runs its own carrier only). A count must fit the world's parking and charging
     spots, where the simulator starts them. ``run_dir``: the run's folder, where the fleet manager keeps
     its database. ``containers_per_day``: the demand of a port day in each direction (trucks and
-    orders; None = none).
+    orders; None = none). ``customs``: both sides' simulated customs (``customs_sim``) decide on every
+    order's container and the fleet manager waits for their release (``clearance_required``).
     """
     if isinstance(world, World):
         loaded, path = world, Path(world.source).resolve()
@@ -249,6 +251,7 @@ def graph_context(world: World | str | os.PathLike, carriers: int | Iterable[str
         use_sim_time=use_sim_time,
         run_dir=None if run_dir is None else Path(run_dir).resolve(),
         containers_per_day=None if containers_per_day is None else float(containers_per_day),
+        customs=bool(customs),
     )
 
 
@@ -269,7 +272,7 @@ def build_graph(world: World | str | os.PathLike, carriers: int | Iterable[str],
                 available: Callable[[str], bool] = module_available,
                 subsystems: Iterable[Subsystem] | None = None,
                 run_dir: str | os.PathLike | None = None,
-                containers_per_day: float | None = None) -> list[NodeSpec]:
+                containers_per_day: float | None = None, customs: bool = False) -> list[NodeSpec]:
     """The processes of a simulated yard: simulator, then yard-, carrier- and crane-scoped nodes.
 
     ``carriers``: a count or explicit vehicle ids (see :func:`graph_context`).
@@ -277,10 +280,11 @@ def build_graph(world: World | str | os.PathLike, carriers: int | Iterable[str],
     runs ``scopes=("carrier",)`` with its own id. ``available`` decides which
     optional subsystems are installed; ``subsystems`` replaces the registry
     (tests). ``containers_per_day`` adds the demand node (a port day's trucks
-    and orders). Order: by scope (yard, carrier, crane), then by instance, then
-    by registration.
+    and orders), ``customs`` the simulated customs (see :func:`graph_context`).
+    Order: by scope (yard, carrier, crane), then by instance, then by
+    registration.
     """
-    ctx = graph_context(world, carriers, rtf, seed, use_sim_time, run_dir, containers_per_day)
+    ctx = graph_context(world, carriers, rtf, seed, use_sim_time, run_dir, containers_per_day, customs)
     scopes = tuple(scopes)
     unknown = [s for s in scopes if s not in SCOPES]
     if unknown:
@@ -353,7 +357,8 @@ def _fleet_manager_parameters(ctx: GraphContext, _instance: str | None) -> dict[
     name = "fleet_manager.sqlite" if ctx.run_dir is not None else \
         f"yard_autonomy_fleet_{ctx.world_name}_{os.getpid()}.sqlite"
     db = folder / name
-    return {"world": str(ctx.world_file), "carrier_ids": list(ctx.carrier_ids), "db_path": str(db)}
+    return {"world": str(ctx.world_file), "carrier_ids": list(ctx.carrier_ids), "db_path": str(db),
+            "clearance_required": ctx.customs}
 
 
 register(Subsystem(
@@ -372,6 +377,19 @@ register(Subsystem(
     config=("traffic.yaml",), parameters=_traffic_parameters, enabled=lambda ctx: ctx.containers_per_day is not None,
     description="the outside world of a port day: trucks at the gates (sim commands) and transport orders",
 ))
+
+# --- subsystem: customs_sim (owner: yard_sim; only with `sim --customs`) ---
+def _customs_parameters(ctx: GraphContext, _instance: str | None) -> dict[str, Any]:
+    return {"world": str(ctx.world_file), "seed": ctx.seed}
+
+
+register(Subsystem(
+    key="customs_sim", scope="yard", executable="customs_sim", module="yard_sim.customs_node",
+    config=("customs_sim.yaml",), parameters=_customs_parameters, enabled=lambda ctx: ctx.customs, respawn=True,
+    description="both sides' customs, simulated: a decision on every order's container (the fleet manager "
+                "waits for both releases)",
+))
+
 
 # --- subsystem: localization (owner: agv_nav localization) ---
 def _localization_parameters(ctx: GraphContext, instance: str | None) -> dict[str, Any]:

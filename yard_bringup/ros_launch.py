@@ -33,6 +33,8 @@ SIM_ARGUMENTS: dict[str, tuple[str, str]] = {
     "record": ("", "MCAP file to record every topic to with yard_recorder (empty = no recording)"),
     "containers_per_day": ("", "run a port day: containers a day in each direction the demand node (yard_traffic) "
                                "brings, trucks and orders seeded by seed (empty = no demand)"),
+    "customs": ("false", "simulate both sides' customs (customs_sim) and gate every order on their release "
+                         "(the fleet manager's clearance_required)"),
     "kpi_out": ("", "folder the KPI collector (yard_kpis) writes kpi.json, kpi.md and day.png to (empty = none)"),
     "kpi_duration": ("0", "simulated seconds after which the KPI collector writes its report (0 = on shutdown)"),
 }
@@ -124,12 +126,14 @@ def simulation_nodes(context) -> list:
         if v["containers_per_day"].strip() else None
     args = (v["world"], parse_number("carriers", v["carriers"], int), parse_number("rtf", v["rtf"], float),
             parse_number("seed", v["seed"], int), parse_bool("use_sim_time", v["use_sim_time"]))
-    specs = build_graph(*args, containers_per_day=demand)
+    customs = parse_bool("customs", v["customs"])
+    specs = build_graph(*args, containers_per_day=demand, customs=customs)
     if v["record"].strip():
         specs.append(recorder_spec(v["record"].strip(), parse_bool("use_sim_time", v["use_sim_time"])))
     if v["kpi_out"].strip():
         duration = parse_number("kpi_duration", v["kpi_duration"], float)
-        specs = with_kpi_collector(specs, v["kpi_out"].strip(), graph_context(*args, containers_per_day=demand),
+        ctx = graph_context(*args, containers_per_day=demand, customs=customs)
+        specs = with_kpi_collector(specs, v["kpi_out"].strip(), ctx,
                                    duration if duration > 0 else None, "ros2 launch yard_autonomy yard_sim.launch.py")
     return [node_action(s, _extra_files(v["params_file"])) for s in specs]
 

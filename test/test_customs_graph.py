@@ -1,0 +1,122 @@
+"""Graph test: `yard-autonomy sim --customs` gates the crossing on clearance (issue #15 items 5-6).
+
+One run of `yard-autonomy sim --world small_yard --carriers 1 --customs` (real processes over DDS:
+the simulator, the fleet manager with ``clearance_required``, the customs simulator ``customs_sim``,
+the carrier's and the cranes' nodes). The test only does what a terminal operating system would: it
+parks a loaded truck at the Chinese station and an empty one at the Vietnamese station
+(``/yard/sim/commands``) and sends one transport order (``/fleet/orders``). Both customs are set
+(``--params-file``) to send every container to inspection after a fixed decision time and release it
+later, so the order's clearance must go ``pending`` -> ``inspect`` -> ``released``.
+
+It checks, in simulated time: the order is accepted at once but assigned to no carrier and no crane
+job touches its container before both sides' ``released`` decisions; the order events carry the
+clearance state on the way; once released, the order is assigned and the container lifted.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from test_graph_bringup import finish, graph_env, start_sim
+
+CONTAINER = "CSTU1234565"
+DECISION_S = 20.0  # [s of simulated time] manifest -> each side's first decision (inspect)
+INSPECT_S = 40.0  # [s] inspection -> release
+WALL_LIMIT_S = 600.0  # a broken graph fails instead of hanging
+
+
+@pytest.mark.graph
+@pytest.mark.timeout(900)
+def test_an_order_waits_for_both_customs_releases_in_the_running_graph(tmp_path, ros_env):
+    import rclpy
+    import rclpy.executors
+    from rosgraph_msgs.msg import Clock
+    from std_msgs.msg import String
+
+    from yard_ros import qos
+    from yard_sim.sim_node import CLOCK_QOS
+
+    params = tmp_path / "customs.yaml"
+    params.write_text(
+        "customs_sim:\n  ros__parameters:\n"
+        f"    decision_median_s: {DECISION_S}\n    decision_sigma: 0.0\n    hold_rate: 0.0\n"
+        f"    inspect_rate: 1.0\n    inspect_min_s: {INSPECT_S}\n    inspect_max_s: {INSPECT_S}\n")
+    env = graph_env()
+    proc = start_sim(tmp_path / "logs", env, "--world", "small_yard", "--carriers", "1", "--rtf", "0", "--customs",
+                     "--params-file", str(params))
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    node = rclpy.create_node("customs_graph_test", context=ctx)
+    ex = rclpy.executors.SingleThreadedExecutor(context=ctx)
+    ex.add_node(node)
+    now = [0.0]
+    decisions: list[tuple[float, dict]] = []
+    events: list[tuple[float, dict]] = []
+    jobs: list[tuple[float, dict]] = []
+    node.create_subscription(Clock, "/clock", lambda m: now.__setitem__(
+        0, max(now[0], m.clock.sec + m.clock.nanosec * 1e-9)), CLOCK_QOS)
+    node.create_subscription(String, "/customs/decisions", lambda m: decisions.append((now[0], json.loads(m.data))),
+                             qos.EVENTS)
+    node.create_subscription(String, "/fleet/order_events", lambda m: events.append((now[0], json.loads(m.data))),
+                             qos.ORDER_EVENTS)
+    for crane in ("cn_crane_1", "cn_crane_2"):
+        node.create_subscription(String, f"/{crane}/jobs", lambda m: jobs.append((now[0], json.loads(m.data))),
+                                 qos.COMMAND)
+    commands = node.create_publisher(String, "/yard/sim/commands", qos.COMMAND)
+    orders = node.create_publisher(String, "/fleet/orders", qos.ORDERS)
+
+    def spin_until(cond, limit_s: float) -> bool:
+        end = time.monotonic() + limit_s
+        while time.monotonic() < end:
+            if cond():
+                return True
+            if proc.poll() is not None:
+                return False
+            ex.spin_once(timeout_sec=0.05)
+        return cond()
+
+    try:
+        assert spin_until(lambda: now[0] > 1.0 and commands.get_subscription_count() > 0
+                          and orders.get_subscription_count() >= 2, 120.0), "graph did not come up"
+        for cmd in ({"command": "spawn_truck", "truck_id": "T_CN", "bay": "cn_truck_11", "container_id": CONTAINER,
+                     "command_id": "c1"},
+                    {"command": "spawn_truck", "truck_id": "T_VN", "bay": "vn_truck_11", "command_id": "c2"}):
+            commands.publish(String(data=json.dumps(cmd)))
+        spin_until(lambda: False, 1.0)
+        sent_at = now[0]
+        orders.publish(String(data=json.dumps({
+            "order_id": "o1", "container_id": CONTAINER,
+            "origin": {"station": "cn_station", "truck_bay": "cn_truck_11"},
+            "destination": {"station": "vn_station"}})))
+
+        def kinds() -> set[str]:
+            return {e["event"] for _, e in events if e.get("order_id") == "o1"}
+
+        def released_sides() -> set[str]:
+            return {d["side"] for _, d in decisions if d["container_id"] == CONTAINER and d["decision"] == "released"}
+
+        assert spin_until(lambda: "assigned" in kinds() and any(
+            j.get("container_id") == CONTAINER for _, j in jobs), WALL_LIMIT_S), (
+            f"not assigned and lifted: events {[e for _, e in events]}, decisions {[d for _, d in decisions]}")
+        mine = [(t, d) for t, d in decisions if d["container_id"] == CONTAINER]
+        assert {(d["side"], d["decision"]) for _, d in mine} == {
+            ("CN", "inspect"), ("VN", "inspect"), ("CN", "released"), ("VN", "released")}, mine
+        released_at = max(t for t, d in mine if d["decision"] == "released")
+        assert released_at >= sent_at + DECISION_S + INSPECT_S - 2.0, (sent_at, mine)  # the simulator's times held
+        order_events = [(t, e) for t, e in events if e.get("order_id") == "o1"]
+        accepted_at = min(t for t, e in order_events if e["event"] == "accepted")
+        assigned_at = min(t for t, e in order_events if e["event"] == "assigned")
+        lifted_at = min(t for t, j in jobs if j.get("container_id") == CONTAINER)
+        assert accepted_at < sent_at + 5.0  # answered at once, not held back by customs
+        assert assigned_at >= released_at and lifted_at >= released_at, (released_at, assigned_at, lifted_at)
+        states = [e.get("clearance") for _, e in order_events if e["event"] in ("accepted", "clearance")]
+        assert states[0] == "pending" and "inspect" in states and states[-1] == "released", states
+        assert released_sides() == {"CN", "VN"}
+    finally:
+        node.destroy_node()
+        ex.shutdown()
+        rclpy.try_shutdown(context=ctx)
+        out = finish(proc)
+    assert "Traceback" not in out, out[-3000:]
