@@ -231,6 +231,7 @@ def run_yard(world, net, router, n, seed, minutes, hesitation, silence, per_day,
     return m, failures, mgr, sim
 
 
+@pytest.mark.timeout(900)  # four simulated yards: 60-120 s alone, over 240 s in a loaded suite
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), n=st.integers(3, 5), hesitation=st.sampled_from([0.0, 0.003, 0.01]),
        silence=st.sampled_from([0.0, 0.0003]))
@@ -244,6 +245,7 @@ def test_random_orders_and_delays_on_youyiguan_stay_conflict_free(yy, seed, n, h
     assert any(o.state in ("loaded", "in_transit", "unloaded", "completed") for o in mgr.orders.values())
 
 
+@pytest.mark.timeout(900)
 @settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), n=st.integers(4, 8), hesitation=st.sampled_from([0.0, 0.003, 0.01]))
 def test_random_orders_and_delays_on_the_dual_carriageway_stay_conflict_free(dual, seed, n, hesitation):
