@@ -188,6 +188,22 @@ def test_a_node_stopped_while_still_loading_counts_as_stopped_cleanly(tmp_path, 
 
 
 @pytest.mark.graph
+def test_children_hear_sigint_whatever_the_supervisors_own_signal_state(tmp_path, child_env):
+    """Ignored and blocked signals survive exec: a supervisor run as a background shell job (SIGINT
+    ignored) or forking while a library blocks SIGINT must still start children a SIGINT stops."""
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        sup = Supervisor([plan(tmp_path, "slow", "loading")], child_env, tmp_path, stop_timeout_s=30.0)
+        when_ready(sup, ["slow"], sup.request_stop)
+        result = sup.run(handle_signals=False)
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        signal.signal(signal.SIGINT, old)
+    assert result.ok and result.exit_codes == {"slow": -signal.SIGINT}
+
+
+@pytest.mark.graph
 def test_respawn_restarts_a_dying_node_a_bounded_number_of_times(tmp_path, child_env, monkeypatch):
     monkeypatch.setattr(sv, "RESPAWN_DELAY_S", 0.05)
     rec = Recorder()
