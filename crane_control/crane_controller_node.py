@@ -312,7 +312,6 @@ class CraneControllerNode(Node):
         arr.header.stamp = self.get_clock().now().to_msg()
         self.diag_pub.publish(arr)
 
-
     def destroy_node(self):
         if self._clock_probe is not None:
             self._clock_probe.close()

@@ -70,7 +70,7 @@ class OrderFlow(FleetCore):
         if self._clearance_of(o)[0] != "released":
             return False  # a hold or inspect that came after the order was assigned: wait loaded on the origin bay
         occupied = self._occupied_places(exclude=c.id)
-        goals = [b for b in self._unload_bays(o) if b not in occupied]
+        goals = [b for b in self._unload_bays(o) if b not in occupied and not self._unload_blocked(b, occupied)]
         plan = self._best_plan(c, goals, now) if c.route_id is None else None
         if plan is None:
             ct = self.traffic.carriers.get(c.id)
@@ -102,6 +102,39 @@ class OrderFlow(FleetCore):
             self._save(o, now)
             self._event(o, "in_transit", now, f"to {plan.goal}")
         return True
+
+    def _unload_blocked(self, bay: str, occupied: set[str]) -> bool:
+        """Unloading on ``bay`` would wait for ever: a loaded truck stands on every truck bay its cranes
+        serve, and every other carrier bay those cranes serve is taken.
+
+        Each of those trucks waits for a carrier bay to load onto, the only one left being ``bay``; a
+        loaded carrier there waits for an empty truck. Neither moves: the carrier must not go there,
+        and one standing there must make room (:meth:`_vacate_blocked_bay`).
+        """
+        trucks = {t["bay"]: t for t in (self.yard_state or {}).get("trucks", {}).values() if t["state"] == "parked"}
+        cranes = self.world.cranes_serving(bay)
+        kind = {b: self.world.bays[b].kind for k in cranes for b in k.serves if b in self.world.bays}
+        truck_bays = {b for b, kd in kind.items() if kd == "truck"}
+        if not truck_bays or any(tb not in trucks or trucks[tb]["container_id"] is None for tb in truck_bays):
+            return False  # an empty truck stands there, or one may come
+        others = {b for b, kd in kind.items() if kd == "carrier" and b != bay}
+        return others <= occupied
+
+    def _vacate_blocked_bay(self, o: Order, now: float) -> None:
+        """A loaded carrier waits on a destination bay no truck can be brought to: it leaves with its
+        container (to another bay, else a parking spot) so the loaded truck's carrier can come."""
+        c = self.carriers.get(o.carrier_id)
+        ct = self.traffic.carriers.get(o.carrier_id)
+        if c is None or c.route_id is not None or c.faulted or ct is None or ct.place != o.dest_bay:
+            return
+        if not self._unload_blocked(o.dest_bay, self._occupied_places(exclude=c.id)):
+            return
+        log.warning("%s leaves %s with %s: a loaded truck waits for this bay on every truck bay its crane serves",
+                    c.id, o.dest_bay, o.container_id)
+        with self._tx():
+            o.phase = "loaded"
+            self._save(o, now)
+        self._to_destination(o, now)
 
     def _unload_bays(self, o: Order) -> list[str]:
         st = self.world.stations[o.dest_station]
@@ -301,7 +334,8 @@ class OrderFlow(FleetCore):
             elif o.phase == "loaded":
                 self._to_destination(o, now)
             elif o.phase == "at_destination":
-                self._issue_unload(o, now)
+                if not self._issue_unload(o, now):
+                    self._vacate_blocked_bay(o, now)
             elif o.phase == "unloading" and o.extra.get("unload_event") in (None, "accepted") and \
                     not self._truck_free(o.dest_truck_bay):
                 # the empty truck left (or was never one) before the crane started: choose again

@@ -122,7 +122,13 @@ class TrafficController:
         """Router start and the traversal behind the carrier: place id or (traversal, offset)."""
         ct = self.carriers[carrier]
         if ct.geometry is not None:
-            t, s = ct.geometry.position_at(ct.progress_m)
+            g = ct.geometry
+            if g.goal_place is not None and ct.progress_m >= g.goal_m - self.cfg.arrival_tolerance_m:
+                # as good as arrived: start from the place, whose reservation it holds. From the lane
+                # point instead, the carrier would stand on the junction between the last cell behind
+                # the place and the first one ahead, holding neither (a conflict in the making)
+                return g.goal_place, g.traversals[-1]
+            t, s = g.position_at(ct.progress_m)
             return (t, s), None
         if ct.place is not None:
             entries = self.net.places[ct.place].entries

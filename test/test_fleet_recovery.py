@@ -419,6 +419,9 @@ def test_after_a_restart_no_stored_route_is_sent_again(small_world, tmp_path):
 @settings(max_examples=2, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate],
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 10_000), rate=st.sampled_from([0.004, 0.01]))
+# the loaded carrier recovered onto the one bay whose crane's only truck bay held a loaded truck waiting
+# for that bay: neither could move (it now leaves the bay, and no carrier is sent to such a bay)
+@example(seed=33, rate=0.004)
 def test_random_off_route_faults_never_loop_nor_strand_a_carrier(small_world, seed, rate):
     """Carriers leave their routes at random: every fault ends in a route from where the carrier
     stands or out of service, within a bound; no refused route is sent again; nothing collides."""
@@ -448,4 +451,6 @@ def test_random_off_route_faults_never_loop_nor_strand_a_carrier(small_world, se
     assert all(e.get("reason") for e in sim.events if e["event"] in ("failed", "rerouted"))
     assert m.routes_refused == 0  # every route, recovery or re-planned on one, passed the follower's checks
     if rate < 0.005:  # a fault per 250 s of driving still moves containers (at 0.01 a trip sees about two)
-        assert m.orders_completed >= 1 or all(c.recovery.out_of_service for c in mgr.carriers.values())
+        # unless a carrier went out of service: on small_yard's one-way loops it boxes in the other one
+        # (see place_one_per_side), and its order's loaded truck holds the only truck bay of that crane
+        assert m.orders_completed >= 1 or any(c.recovery.out_of_service for c in mgr.carriers.values())

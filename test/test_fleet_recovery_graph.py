@@ -36,14 +36,6 @@ def test_a_faulted_carrier_recovers_and_a_restart_sends_nothing_stale(rclpy_cont
         for s in m.status), 10)
     sim = FleetSim(small_world, net, world, CARRIERS, scenario=None,
                    config=SimConfig(crane_pick_s=12.0, crane_place_s=12.0, truck_leave_s=10.0), seed=5)
-    received: list[tuple[float, str, str]] = []  # (sim time, carrier, route id) as the carriers got them
-    on_route = sim._on_route
-
-    def spy(c, doc):
-        received.append((sim.t, c.id, doc["route_id"]))
-        on_route(c, doc)
-
-    sim._on_route = spy
     db, log = tmp_path / "fm.sqlite", tmp_path / "fleet_manager.log"
     proc = start_node(ros_env, db, log)
     procs = [proc]
@@ -58,7 +50,7 @@ def test_a_faulted_carrier_recovers_and_a_restart_sends_nothing_stale(rclpy_cont
         for oid, cid, bay in (("o1", "CNXU0000017", "cn_truck_11"), ("o2", "CNXU0000022", "cn_truck_12")):
             sim.submit({"order_id": oid, "container_id": cid, "origin": {"station": "cn_station", "truck_bay": bay},
                         "destination": {"station": "vn_station"}})
-        victim, pushed_at, restarted_at = None, None, None
+        victim, restarted_at, killed_wall = None, None, 0.0
         start = time.monotonic()
         while time.monotonic() - start < WALL_LIMIT_S:
             t0 = time.monotonic()
@@ -71,9 +63,9 @@ def test_a_faulted_carrier_recovers_and_a_restart_sends_nothing_stale(rclpy_cont
                               None)
                 if victim is not None:
                     sim.leave_route(victim, 1.2)
-                    pushed_at = sim.t
             elif restarted_at is None and victim.route is not None and victim.v > 1.0:
                 # it drives its recovery route: kill the fleet manager mid-way and start it again
+                killed_wall = time.time()
                 os.kill(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
                 restarted_at = sim.t
@@ -89,13 +81,17 @@ def test_a_faulted_carrier_recovers_and_a_restart_sends_nothing_stale(rclpy_cont
         # re-queued for the fault (a node starved of CPU may first have seen the carrier silent)
         assert any(f"re-queued: {victim.id} " in e["reason"] for e in requeued), requeued
         assert f"{victim.id} faulted: follower fault: off route: +1.20 m" in text
-        # the manager re-sends a route until the carrier acknowledges it, so a route may arrive twice;
-        # the first one after the fault must be new, planned from where the carrier stood
-        before_fault = {rid for t, cid, rid in received if t <= pushed_at}
-        after_fault = [rid for t, cid, rid in received if cid == victim.id and t > pushed_at]
-        assert after_fault and after_fault[0] not in before_fault, (before_fault, after_fault)
-        before, after = ({rid for t, _, rid in received if (t <= restarted_at) == b} for b in (True, False))
-        assert not before & after, before & after  # no stored route sent again after the restart
+        # The manager re-sends a route until the carrier acknowledges it, so a copy sent before the node knew of
+        # the fault (or before the kill) may still arrive after it: judge by when the node *sent* each route
+        # (DDS source timestamps), not by when the world took it.
+        known = min(sent for e, sent in world.events_sent if e["event"] == "accepted"
+                    and f"re-queued: {victim.id} " in e.get("reason", ""))  # the node has seen the fault
+        before_fault = {rid for cid, rid, sent in world.routes_sent if sent <= known}
+        after_fault = [rid for cid, rid, sent in world.routes_sent if cid == victim.id and sent > known]
+        assert after_fault and after_fault[0] not in before_fault, (before_fault, after_fault)  # from where it stood
+        before, after = ({rid for _, rid, sent in world.routes_sent if (sent <= killed_wall) == b}
+                         for b in (True, False))
+        assert not before & after, before & after  # the restarted node sends no stored route again
         assert sim.metrics.routes_refused == 0  # nothing stale, nothing unchanged: every route accepted
         assert sim.metrics.collisions == 0 and sim.metrics.conflicts == 0
         assert any(name == f"fleet_manager/{victim.id}" and level == 1 and "recovering" in msg and "off route" in msg

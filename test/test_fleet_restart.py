@@ -52,6 +52,10 @@ class RosWorld:
         n = self.node
         self.inbox: list[Output] = []
         self.events: list[dict] = []
+        # (carrier, route id, wall time the node sent it): DDS source timestamps, so that a message in flight
+        # when something happened is told from one the node sent after it
+        self.routes_sent: list[tuple[str, str, float]] = []
+        self.events_sent: list[tuple[dict, float]] = []
         self.pub_clock = n.create_publisher(Clock, "/clock", 10)
         self.pub_orders = n.create_publisher(String, "/fleet/orders", qos.COMMAND)
         self.pub_yard = n.create_publisher(String, "/yard/state", qos.LATCHED)
@@ -60,19 +64,25 @@ class RosWorld:
                          for c in CARRIERS}
         self.pub_jobev = {k: n.create_publisher(String, f"/{k}/job_events", qos.EVENTS) for k in world.cranes}
         for c in CARRIERS:
-            n.create_subscription(String, f"/{c}/route", lambda m, c=c: self._in("route", c, m), qos.COMMAND)
+            n.create_subscription(String, f"/{c}/route", lambda m, info, c=c: self._in("route", c, m, info),
+                                  qos.COMMAND)
             n.create_subscription(String, f"/{c}/movement_authority", lambda m, c=c: self._in("authority", c, m),
                                   qos.COMMAND)
         for k in world.cranes:
             n.create_subscription(String, f"/{k}/jobs", lambda m, k=k: self._in("crane_job", k, m), qos.COMMAND)
         n.create_subscription(String, "/fleet/bay_status", lambda m: self._in("bay_status", "", m), qos.LATCHED)
-        n.create_subscription(String, "/fleet/order_events", lambda m: self._in("order_event", "", m), qos.EVENTS)
+        n.create_subscription(String, "/fleet/order_events", lambda m, info: self._in("order_event", "", m, info),
+                              qos.EVENTS)
 
-    def _in(self, kind: str, key: str, msg) -> None:
+    def _in(self, kind: str, key: str, msg, info=None) -> None:
         doc = json.loads(msg.data)
         self.inbox.append(Output(kind, key, doc))
+        sent = info["source_timestamp"] * 1e-9 if info is not None else math.nan
         if kind == "order_event":
             self.events.append(doc)
+            self.events_sent.append((doc, sent))
+        elif kind == "route":
+            self.routes_sent.append((key, doc["route_id"], sent))
 
     def clock(self, t: float) -> None:
         from yard_ros.stamps import from_sec

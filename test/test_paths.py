@@ -132,4 +132,4 @@ def test_world_path_accepts_names_and_paths_and_explains_misses(tmp_path):
         world_path("world.txt")
     with pytest.raises(ShareNotFoundError, match="no parameter file 'nonexistent_node'"):
         config_path("nonexistent_node")
-    assert paths.available_worlds() == ["small_yard", "youyiguan"]
+    assert paths.available_worlds() == ["small_yard", "youyiguan", "youyiguan_single_track"]

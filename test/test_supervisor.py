@@ -179,11 +179,28 @@ def test_a_node_that_hangs_on_stop_leaves_its_stack_in_its_log_before_sigkill(tm
 def test_a_node_stopped_while_still_loading_counts_as_stopped_cleanly(tmp_path, child_env):
     """SIGINT before a node installed its handler (still importing on a loaded machine) ends it with
     KeyboardInterrupt: it was asked to stop and did, having started nothing."""
-    sup = Supervisor([plan(tmp_path, "slow", "loading")], child_env, tmp_path, stop_timeout_s=5.0)
+    # a generous stop timeout: under a loaded suite the interpreter took more than 5 s to act on SIGINT
+    sup = Supervisor([plan(tmp_path, "slow", "loading")], child_env, tmp_path, stop_timeout_s=30.0)
     when_ready(sup, ["slow"], sup.request_stop)
     result = sup.run(handle_signals=False)
     assert result.ok and not result.failures
     assert result.exit_codes == {"slow": -signal.SIGINT} and sup.states[0].state == "exited"
+
+
+@pytest.mark.graph
+def test_children_hear_sigint_whatever_the_supervisors_own_signal_state(tmp_path, child_env):
+    """Ignored and blocked signals survive exec: a supervisor run as a background shell job (SIGINT
+    ignored) or forking while a library blocks SIGINT must still start children a SIGINT stops."""
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        sup = Supervisor([plan(tmp_path, "slow", "loading")], child_env, tmp_path, stop_timeout_s=30.0)
+        when_ready(sup, ["slow"], sup.request_stop)
+        result = sup.run(handle_signals=False)
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        signal.signal(signal.SIGINT, old)
+    assert result.ok and result.exit_codes == {"slow": -signal.SIGINT}
 
 
 @pytest.mark.graph

@@ -262,19 +262,26 @@ class Reporter:
 
 
 # --------------------------------------------------------------------------- supervisor
-def _pdeathsig_preexec() -> Callable[[], None] | None:
-    """A preexec_fn asking Linux to SIGTERM the child when the supervisor dies."""
-    if not sys.platform.startswith("linux"):
-        return None
-    libc_name = ctypes.util.find_library("c")
-    if not libc_name:
-        return None
-    libc = ctypes.CDLL(libc_name, use_errno=True)
-    prctl = libc.prctl
+def _pdeathsig_preexec() -> Callable[[], None]:
+    """A preexec_fn that lets the child receive the SIGINT it will be stopped with, and (on Linux) asks the
+    kernel to SIGTERM it when the supervisor dies.
+
+    Signal masks and ignored signals survive exec: a supervisor started as a background shell job (SIGINT
+    ignored) or forking while a library had SIGINT blocked would start children deaf to a clean stop.
+    """
+    prctl = None
+    if sys.platform.startswith("linux"):
+        libc_name = ctypes.util.find_library("c")
+        if libc_name:
+            prctl = ctypes.CDLL(libc_name, use_errno=True).prctl
     pr_set_pdeathsig = 1
 
     def preexec() -> None:
-        prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+        signal.pthread_sigmask(signal.SIG_SETMASK, set())
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # Python turns it into KeyboardInterrupt at startup
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if prctl is not None:
+            prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
 
     return preexec
 

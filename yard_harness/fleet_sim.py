@@ -473,7 +473,9 @@ class FleetSim:
             v = max(target, c.v - ct.max_deceleration_mps2 * dt) if c.hesitate_until > self.t else target
         ds = min(0.5 * (c.v + v) * dt, max(0.0, stop - c.s))
         c.s += ds
-        c.v = v
+        # clamped at the stop point within the step: it stands there (a speed left over would make
+        # the safety check read a standing carrier as driving into the cell ahead)
+        c.v = 0.0 if c.s >= stop - 1e-9 else v
         c.soc = max(0.0, c.soc - ds / 1000.0 * ct.energy_use_kwh_per_km / cap)
         c.x, c.y, c.yaw = c.pose_at(c.s)
         if ds > 1e-3:
