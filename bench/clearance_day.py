@@ -14,8 +14,9 @@ Each customs row runs twice: the manifest filed with the transport order when th
 bay (as a terminal system issuing it then would), and filed when the truck reaches the gate
 (pre-clearance: customs decide while the truck queues). Printed: containers completed per hour,
 order lead time, the clearance wait and the holds and inspections still in force when the order came
-(with pre-clearance most are over by then). The customs figures are assumptions (docs/cross_border.md), so the table shows a
-sensitivity, not a forecast. Figures go in docs/benchmarks.md ("Customs clearance and throughput").
+(with pre-clearance most are over by then). The customs figures are assumptions
+(docs/cross_border.md), so the table shows a sensitivity, not a forecast. Figures go in
+docs/benchmarks.md ("Customs clearance and throughput").
 """
 
 from __future__ import annotations
