@@ -83,6 +83,8 @@ class CarrierInfo:
     route_sent_t: float = -math.inf
     pose: tuple[float, float, float] | None = None
     speed: float = 0.0
+    pose_t: float = -math.inf  # when the pose was taken (odometry received)
+    pose_wanted_after: float = -math.inf  # a plan from the pose needs one taken after this (the fault, the restart)
     follower: dict | None = None
     last_seen: float | None = None
     follower_seen: float | None = None  # last follower status (odometry alone does not drive the carrier)

@@ -56,7 +56,7 @@ class Liveness(FleetCore):
         c = self.carriers.get(carrier_id)
         if c is None or not all(math.isfinite(v) for v in (x, y, yaw, speed)):
             return
-        c.pose, c.speed = (x, y, yaw), speed
+        c.pose, c.speed, c.pose_t = (x, y, yaw), speed, now
         self._seen(c, now)
         if not c.located:
             self._locate(c, now)

@@ -38,6 +38,7 @@ class RecoveryFlow(FleetCore):
         rid = doc.get("route_id")
         reason = doc.get("reason") or "fault"
         c.reconcile = c.stale = False
+        c.pose_wanted_after = now  # where it stopped, not where it was before the fault
         route_doc = c.route_doc if rid is not None and rid == c.route_id else (
             {"route_id": rid} if rid is not None else None)
         if not c.recovery.note_fault(str(rid), reason, route_doc, now) or c.recovery.out_of_service is not None:
@@ -59,6 +60,7 @@ class RecoveryFlow(FleetCore):
         c.reconcile = False
         if c.route_id is not None and doc.get("route_id") != c.route_id:
             c.stale = True
+            c.pose_wanted_after = c.follower_seen
             log.warning("%s reports route %s, not the restored %s: planning it again from its pose",
                         c.id, doc.get("route_id"), c.route_id)
 
@@ -76,6 +78,8 @@ class RecoveryFlow(FleetCore):
         for c in self.carriers.values():
             if c.recovery.out_of_service is not None or c.pose is None or not self._standing(c):
                 continue
+            if c.pose_t < c.pose_wanted_after:
+                continue  # the last pose was taken before the fault or the restart: wait for a newer one
             if c.stale:
                 self._route_from_pose(c, now, "after a restart the restored route was not the follower's",
                                       count=False)
