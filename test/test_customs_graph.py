@@ -27,45 +27,63 @@ INSPECT_S = 40.0  # [s] inspection -> release
 WALL_LIMIT_S = 600.0  # a broken graph fails instead of hanging
 
 
+class Listener:
+    """A test node in the graph's domain that keeps what arrives on each topic with the simulated time."""
+
+    def __init__(self, name: str, topics: dict[str, object]):
+        import rclpy
+        import rclpy.executors
+        from rosgraph_msgs.msg import Clock
+        from std_msgs.msg import String
+
+        from yard_sim.sim_node import CLOCK_QOS
+
+        self.ctx = rclpy.Context()
+        rclpy.init(context=self.ctx)
+        self.node = rclpy.create_node(name, context=self.ctx)
+        self.ex = rclpy.executors.SingleThreadedExecutor(context=self.ctx)
+        self.ex.add_node(self.node)
+        self.now = 0.0
+        self.got: dict[str, list[tuple[float, dict]]] = {t: [] for t in topics}
+        self.node.create_subscription(Clock, "/clock", self._clock, CLOCK_QOS)
+        for topic, q in topics.items():
+            self.node.create_subscription(String, topic, lambda m, t=topic: self.got[t].append(
+                (self.now, json.loads(m.data))), q)
+
+    def _clock(self, m) -> None:
+        self.now = max(self.now, m.clock.sec + m.clock.nanosec * 1e-9)
+
+    def close(self) -> None:
+        import rclpy
+
+        self.node.destroy_node()
+        self.ex.shutdown()
+        rclpy.try_shutdown(context=self.ctx)
+
+
 @pytest.mark.graph
 @pytest.mark.timeout(900)
 def test_an_order_waits_for_both_customs_releases_in_the_running_graph(tmp_path, ros_env):
-    import rclpy
-    import rclpy.executors
-    from rosgraph_msgs.msg import Clock
     from std_msgs.msg import String
 
     from yard_ros import qos
-    from yard_sim.sim_node import CLOCK_QOS
 
     params = tmp_path / "customs.yaml"
     params.write_text(
         "customs_sim:\n  ros__parameters:\n"
         f"    decision_median_s: {DECISION_S}\n    decision_sigma: 0.0\n    hold_rate: 0.0\n"
         f"    inspect_rate: 1.0\n    inspect_min_s: {INSPECT_S}\n    inspect_max_s: {INSPECT_S}\n")
-    env = graph_env()
-    proc = start_sim(tmp_path / "logs", env, "--world", "small_yard", "--carriers", "1", "--rtf", "0", "--customs",
-                     "--params-file", str(params))
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx)
-    node = rclpy.create_node("customs_graph_test", context=ctx)
-    ex = rclpy.executors.SingleThreadedExecutor(context=ctx)
-    ex.add_node(node)
-    now = [0.0]
-    decisions: list[tuple[float, dict]] = []
-    events: list[tuple[float, dict]] = []
-    jobs: list[tuple[float, dict]] = []
-    node.create_subscription(Clock, "/clock", lambda m: now.__setitem__(
-        0, max(now[0], m.clock.sec + m.clock.nanosec * 1e-9)), CLOCK_QOS)
-    node.create_subscription(String, "/customs/decisions", lambda m: decisions.append((now[0], json.loads(m.data))),
-                             qos.EVENTS)
-    node.create_subscription(String, "/fleet/order_events", lambda m: events.append((now[0], json.loads(m.data))),
-                             qos.ORDER_EVENTS)
-    for crane in ("cn_crane_1", "cn_crane_2"):
-        node.create_subscription(String, f"/{crane}/jobs", lambda m: jobs.append((now[0], json.loads(m.data))),
-                                 qos.COMMAND)
-    commands = node.create_publisher(String, "/yard/sim/commands", qos.COMMAND)
-    orders = node.create_publisher(String, "/fleet/orders", qos.ORDERS)
+    proc = start_sim(tmp_path / "logs", graph_env(), "--world", "small_yard", "--carriers", "1", "--rtf", "0",
+                     "--customs", "--params-file", str(params))
+    cranes = ("cn_crane_1", "cn_crane_2")
+    g = Listener("customs_graph_test", {"/customs/decisions": qos.EVENTS, "/fleet/order_events": qos.ORDER_EVENTS,
+                                        **{f"/{k}/jobs": qos.COMMAND for k in cranes}})
+    decisions, events = g.got["/customs/decisions"], g.got["/fleet/order_events"]
+    commands = g.node.create_publisher(String, "/yard/sim/commands", qos.COMMAND)
+    orders = g.node.create_publisher(String, "/fleet/orders", qos.ORDERS)
+
+    def jobs() -> list[tuple[float, dict]]:
+        return [j for k in cranes for j in g.got[f"/{k}/jobs"]]
 
     def spin_until(cond, limit_s: float) -> bool:
         end = time.monotonic() + limit_s
@@ -74,18 +92,18 @@ def test_an_order_waits_for_both_customs_releases_in_the_running_graph(tmp_path,
                 return True
             if proc.poll() is not None:
                 return False
-            ex.spin_once(timeout_sec=0.05)
+            g.ex.spin_once(timeout_sec=0.05)
         return cond()
 
     try:
-        assert spin_until(lambda: now[0] > 1.0 and commands.get_subscription_count() > 0
+        assert spin_until(lambda: g.now > 1.0 and commands.get_subscription_count() > 0
                           and orders.get_subscription_count() >= 2, 120.0), "graph did not come up"
         for cmd in ({"command": "spawn_truck", "truck_id": "T_CN", "bay": "cn_truck_11", "container_id": CONTAINER,
                      "command_id": "c1"},
                     {"command": "spawn_truck", "truck_id": "T_VN", "bay": "vn_truck_11", "command_id": "c2"}):
             commands.publish(String(data=json.dumps(cmd)))
         spin_until(lambda: False, 1.0)
-        sent_at = now[0]
+        sent_at = g.now
         orders.publish(String(data=json.dumps({
             "order_id": "o1", "container_id": CONTAINER,
             "origin": {"station": "cn_station", "truck_bay": "cn_truck_11"},
@@ -98,7 +116,7 @@ def test_an_order_waits_for_both_customs_releases_in_the_running_graph(tmp_path,
             return {d["side"] for _, d in decisions if d["container_id"] == CONTAINER and d["decision"] == "released"}
 
         assert spin_until(lambda: "assigned" in kinds() and any(
-            j.get("container_id") == CONTAINER for _, j in jobs), WALL_LIMIT_S), (
+            j.get("container_id") == CONTAINER for _, j in jobs()), WALL_LIMIT_S), (
             f"not assigned and lifted: events {[e for _, e in events]}, decisions {[d for _, d in decisions]}")
         mine = [(t, d) for t, d in decisions if d["container_id"] == CONTAINER]
         assert {(d["side"], d["decision"]) for _, d in mine} == {
@@ -108,16 +126,14 @@ def test_an_order_waits_for_both_customs_releases_in_the_running_graph(tmp_path,
         order_events = [(t, e) for t, e in events if e.get("order_id") == "o1"]
         accepted_at = min(t for t, e in order_events if e["event"] == "accepted")
         assigned_at = min(t for t, e in order_events if e["event"] == "assigned")
-        lifted_at = min(t for t, j in jobs if j.get("container_id") == CONTAINER)
+        lifted_at = min(t for t, j in jobs() if j.get("container_id") == CONTAINER)
         assert accepted_at < sent_at + 5.0  # answered at once, not held back by customs
         assert assigned_at >= released_at and lifted_at >= released_at, (released_at, assigned_at, lifted_at)
         states = [e.get("clearance") for _, e in order_events if e["event"] in ("accepted", "clearance")]
         assert states[0] == "pending" and "inspect" in states and states[-1] == "released", states
         assert released_sides() == {"CN", "VN"}
     finally:
-        node.destroy_node()
-        ex.shutdown()
-        rclpy.try_shutdown(context=ctx)
+        g.close()
         out = finish(proc)
     assert "Traceback" not in out, out[-3000:]
 
@@ -128,40 +144,17 @@ def test_pre_clearance_files_manifests_at_the_gate_in_the_running_graph(tmp_path
     """`sim --containers-per-day N --customs --pre-clearance`: the demand node files each container's manifest
     on /customs/manifests when its truck reaches the gate; the customs simulator decides on those (and on no
     order); an order comes in with its container's decisions already under way or in force."""
-    import rclpy
-    import rclpy.executors
-    from rosgraph_msgs.msg import Clock
-    from std_msgs.msg import String
-
     from yard_ros import qos
-    from yard_sim.sim_node import CLOCK_QOS
 
     params = tmp_path / "customs.yaml"
     params.write_text("customs_sim:\n  ros__parameters:\n    decision_median_s: 5.0\n    decision_sigma: 0.0\n"
                       "    hold_rate: 0.0\n    inspect_rate: 0.0\n")
-    env = graph_env()
-    proc = start_sim(tmp_path / "logs", env, "--world", "small_yard", "--carriers", "1", "--rtf", "0",
+    proc = start_sim(tmp_path / "logs", graph_env(), "--world", "small_yard", "--carriers", "1", "--rtf", "0",
                      "--containers-per-day", "20000", "--customs", "--pre-clearance", "--params-file", str(params))
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx)
-    node = rclpy.create_node("pre_clearance_graph_test", context=ctx)
-    ex = rclpy.executors.SingleThreadedExecutor(context=ctx)
-    ex.add_node(node)
-    now = [0.0]
-    manifests: list[tuple[float, dict]] = []
-    decisions: list[tuple[float, dict]] = []
-    orders: list[tuple[float, dict]] = []
-    events: list[tuple[float, dict]] = []
-    node.create_subscription(Clock, "/clock", lambda m: now.__setitem__(
-        0, max(now[0], m.clock.sec + m.clock.nanosec * 1e-9)), CLOCK_QOS)
-    node.create_subscription(String, "/customs/manifests", lambda m: manifests.append((now[0], json.loads(m.data))),
-                             qos.ORDERS)
-    node.create_subscription(String, "/customs/decisions", lambda m: decisions.append((now[0], json.loads(m.data))),
-                             qos.EVENTS)
-    node.create_subscription(String, "/fleet/orders", lambda m: orders.append((now[0], json.loads(m.data))),
-                             qos.ORDERS)
-    node.create_subscription(String, "/fleet/order_events", lambda m: events.append((now[0], json.loads(m.data))),
-                             qos.ORDER_EVENTS)
+    g = Listener("pre_clearance_graph_test", {"/customs/manifests": qos.ORDERS, "/customs/decisions": qos.EVENTS,
+                                              "/fleet/orders": qos.ORDERS, "/fleet/order_events": qos.ORDER_EVENTS})
+    manifests, decisions = g.got["/customs/manifests"], g.got["/customs/decisions"]
+    orders, events = g.got["/fleet/orders"], g.got["/fleet/order_events"]
 
     def accepted_released() -> list[dict]:
         return [e for _, e in events if e["event"] in ("accepted", "clearance") and e.get("clearance") == "released"]
@@ -169,7 +162,7 @@ def test_pre_clearance_files_manifests_at_the_gate_in_the_running_graph(tmp_path
     end = time.monotonic() + WALL_LIMIT_S
     try:
         while time.monotonic() < end and proc.poll() is None and not (orders and accepted_released()):
-            ex.spin_once(timeout_sec=0.05)
+            g.ex.spin_once(timeout_sec=0.05)
         assert orders and accepted_released(), (
             f"no order released: {len(manifests)} manifests, {len(decisions)} decisions, {len(orders)} orders")
         filed = {m["container_id"]: (t, m) for t, m in manifests}
@@ -178,8 +171,6 @@ def test_pre_clearance_files_manifests_at_the_gate_in_the_running_graph(tmp_path
             assert o["container_id"] in filed and filed[o["container_id"]][0] <= t, (o, sorted(filed))
         assert decisions and all(d["manifest_id"] == f"m-{d['container_id']}" for _, d in decisions), decisions
     finally:
-        node.destroy_node()
-        ex.shutdown()
-        rclpy.try_shutdown(context=ctx)
+        g.close()
         out = finish(proc)
     assert "Traceback" not in out, out[-3000:]
