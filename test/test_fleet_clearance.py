@@ -163,8 +163,13 @@ def test_a_day_with_customs_gates_every_order_and_reports_the_clearance_wait(sma
     for e in events:
         if e.get("clearance") == "released":
             cleared.setdefault(e["order_id"], e["stamp"])
-        if e["event"] == "assigned":  # never before both customs released the container
-            assert e["order_id"] in cleared and cleared[e["order_id"]] <= e["stamp"], e
+        if e["event"] == "assigned":  # never before both customs released the container, unless to inspect it
+            assert e["clearance"] in ("released", "inspect"), e
+            if e["clearance"] == "released":
+                assert e["order_id"] in cleared and cleared[e["order_id"]] <= e["stamp"], e
+    for e in events:  # an inspected container crosses only once released
+        if e["event"] == "in_transit":
+            assert e["clearance"] == "released", e
     assert kpis["orders"]["completed"] >= 1
     plain = SimulatedDay(build_fleet_run(small_world, 2, seed=2, containers_per_day=1500.0))
     plain.run_for(60.0)
@@ -207,3 +212,150 @@ def test_a_hold_after_assignment_keeps_the_loaded_carrier_on_its_origin_bay_unti
         if o.final:
             break
     assert o.state == "completed"
+
+
+def _bays_taken(mgr) -> set[str]:
+    bays = set(mgr.world.bays)
+    return {ct.place for ct in mgr.traffic.carriers.values() if ct.place in bays}
+
+
+def _first_order(mgr, sim):
+    for _ in range(6000):
+        sim.step()
+        waiting = [o for o in mgr.orders.values() if not o.final]
+        if waiting:
+            return waiting[0]
+    raise AssertionError("the scenario brought no order")
+
+
+def test_a_container_to_be_inspected_waits_on_its_stations_inspection_spot_not_on_a_bay(small, tmp_path):
+    world, net, router = small
+    ids = ["carrier_01", "carrier_02"]
+    db = tmp_path / "fm.sqlite"
+    cfg = ManagerConfig(tuple(ids), clearance_required=True)
+    mgr = FleetManager(world, FleetStore(str(db)), cfg, 0.0, net, router)
+    scen = TrafficScenario(world, ScenarioConfig(containers_per_day=1500.0), seed=5)
+    sim = FleetSim(world, net, mgr, ids, scen, SimConfig(crane_pick_s=25, crane_place_s=25), seed=5)
+    sim.keep_events = True
+    o = _first_order(mgr, sim)
+    origin, dest = country(world, o.origin_station), country(world, o.dest_station)
+    mgr.on_clearance(decision(o.container_id, origin, "export", "released"), sim.t)
+    mgr.on_clearance(decision(o.container_id, dest, "import", "inspect"), sim.t)
+    spot = world.inspection_spots(o.origin_station)[0].id
+    for _ in range(12000):
+        sim.step()
+        if o.phase == "at_inspection":
+            break
+    assert (o.phase, o.state, o.extra["inspection_spot"]) == ("at_inspection", "loaded", spot)
+    carrier = o.carrier_id
+    sim.run(600.0)  # ten minutes of inspection: on the spot, no bay held by it
+    assert o.phase == "at_inspection" and mgr.traffic.carriers[carrier].place == spot
+    assert o.origin_bay not in _bays_taken(mgr) or mgr.traffic.carriers[carrier].place != o.origin_bay
+    state = mgr.fleet_state(sim.t)
+    validate("fleet_state", state)
+    assert state["orders"][o.order_id]["phase"] == "at_inspection"
+    assert state["carriers"][carrier]["task"] == "at_inspection"
+    reasons = [e.get("reason", "") for e in sim.events if e["order_id"] == o.order_id and e["event"] == "clearance"]
+    assert f"to inspection at {spot}" in reasons and any(r.startswith(f"at inspection on {spot}") for r in reasons)
+
+    # a restarted manager resumes the order where it was: on the inspection spot
+    again = FleetManager(world, FleetStore(str(db)), cfg, sim.t, net, router)
+    assert (again.orders[o.order_id].phase, again.orders[o.order_id].extra["inspection_spot"]) == \
+        ("at_inspection", spot)
+
+    mgr.on_clearance(decision(o.container_id, dest, "import", "released", 2), sim.t)
+    for _ in range(12000):
+        sim.step()
+        if o.final:
+            break
+    assert o.state == "completed"
+    for e in sim.events:
+        validate("order_event", e)
+    in_transit = [e for e in sim.events if e["order_id"] == o.order_id and e["event"] == "in_transit"]
+    assert in_transit and all(e["clearance"] == "released" for e in in_transit)  # crossed only once released
+
+
+def test_a_late_inspect_takes_the_loaded_carrier_off_its_origin_bay_to_the_inspection_spot(small):
+    world, net, router = small
+    ids = ["carrier_01", "carrier_02"]
+    mgr = FleetManager(world, FleetStore(":memory:"), ManagerConfig(tuple(ids), clearance_required=True), 0.0, net,
+                       router)
+    scen = TrafficScenario(world, ScenarioConfig(containers_per_day=1500.0), seed=5)
+    sim = FleetSim(world, net, mgr, ids, scen, SimConfig(crane_pick_s=25, crane_place_s=25), seed=5)
+    sim.keep_events = True
+    o = _first_order(mgr, sim)
+    origin, dest = country(world, o.origin_station), country(world, o.dest_station)
+    mgr.on_clearance(decision(o.container_id, origin, "export", "released"), sim.t)
+    mgr.on_clearance(decision(o.container_id, dest, "import", "released"), sim.t)
+    for _ in range(4000):
+        sim.step()
+        if o.phase != "queued":
+            break
+    assert o.phase in ("to_origin", "at_origin"), o.phase
+    mgr.on_clearance(decision(o.container_id, origin, "export", "hold", 2), sim.t)  # holds it on the bay
+    for _ in range(6000):
+        sim.step()
+        if o.phase == "loaded":
+            break
+    assert o.phase == "loaded"
+    sim.run(60.0)
+    assert mgr.traffic.carriers[o.carrier_id].place == o.origin_bay  # hold: as before
+    mgr.on_clearance(decision(o.container_id, origin, "export", "inspect", 3), sim.t)  # the late inspect
+    spot = world.inspection_spots(o.origin_station)[0].id
+    for _ in range(12000):
+        sim.step()
+        if o.phase == "at_inspection":
+            break
+    assert o.phase == "at_inspection" and mgr.traffic.carriers[o.carrier_id].place == spot
+    assert all(ct.place != o.origin_bay for ct in mgr.traffic.carriers.values())  # the bay is free again
+    mgr.on_clearance(decision(o.container_id, origin, "export", "released", 4), sim.t)
+    for _ in range(12000):
+        sim.step()
+        if o.final:
+            break
+    assert o.state == "completed"
+
+
+def test_a_second_container_to_be_inspected_stays_on_its_truck_while_the_spot_is_taken(small):
+    world, net, router = small
+    ids = ["carrier_01", "carrier_02"]
+    mgr = FleetManager(world, FleetStore(":memory:"), ManagerConfig(tuple(ids), clearance_required=True), 0.0, net,
+                       router)
+    scen = TrafficScenario(world, ScenarioConfig(containers_per_day=3000.0), seed=7)
+    sim = FleetSim(world, net, mgr, ids, scen, SimConfig(crane_pick_s=25, crane_place_s=25), seed=7)
+    decided: set[str] = set()
+
+    def decide(inspect_station: str, inspect: set[str]) -> None:
+        """Release every new container, except the first new one of ``inspect_station`` while ``inspect`` is
+        short of two: export inspection."""
+        for o in list(mgr.orders.values()):
+            if o.final or o.order_id in decided:
+                continue
+            decided.add(o.order_id)
+            origin, dest = country(world, o.origin_station), country(world, o.dest_station)
+            verdict = "inspect" if o.origin_station == inspect_station and len(inspect) < 2 else "released"
+            if verdict == "inspect":
+                inspect.add(o.order_id)
+            mgr.on_clearance(decision(o.container_id, origin, "export", verdict), sim.t)
+            mgr.on_clearance(decision(o.container_id, dest, "import", "released"), sim.t)
+
+    first = _first_order(mgr, sim)
+    inspected: set[str] = set()
+    decide(first.origin_station, inspected)
+    for _ in range(40000):
+        sim.step()
+        decide(first.origin_station, inspected)
+        if len(inspected) == 2 and first.phase == "at_inspection":
+            break
+    assert len(inspected) == 2 and first.phase == "at_inspection"
+    second = mgr.orders[next(i for i in inspected if i != first.order_id)]
+    sim.run(600.0)
+    assert first.phase == "at_inspection"
+    assert (second.phase, second.carrier_id) == ("queued", None)  # one spot per station: it waits on its truck
+    mgr.on_clearance(decision(first.container_id, country(world, first.origin_station), "export", "released", 2),
+                     sim.t)
+    for _ in range(20000):
+        sim.step()
+        if second.phase == "at_inspection":
+            break
+    assert second.phase == "at_inspection" and first.final
