@@ -103,6 +103,7 @@ class OrderFlow(FleetCore):
                         self._route(c, buf, "to_park", now)
                         if self._leave_inspection(o):
                             o.phase = "loaded"
+                            self._event(o, "clearance", now, f"leaves inspection for {buf.goal}: no unloading bay free")
                         self._save(o, now)
                     log.info("%s waits with %s on %s: no unloading bay free", c.id, o.container_id, buf.goal)
             elif ct is not None and ct.place is not None and c.route_id is None:
