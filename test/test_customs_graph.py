@@ -9,8 +9,10 @@ parks a loaded truck at the Chinese station and an empty one at the Vietnamese s
 later, so the order's clearance must go ``pending`` -> ``inspect`` -> ``released``.
 
 It checks, in simulated time: the order is accepted at once but assigned to no carrier and no crane
-job touches its container before both sides' ``released`` decisions; the order events carry the
-clearance state on the way; once released, the order is assigned and the container lifted.
+job touches its container while clearance is pending; once customs select it for inspection it is
+loaded and taken to the Chinese station's inspection spot (``cn_inspection``: no bay is held while it
+is inspected), waits there, and leaves for the other side only after both sides' ``released``; the
+order events carry the clearance state on the way.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from test_graph_bringup import finish, graph_env, start_sim
 
 CONTAINER = "CSTU1234565"
 DECISION_S = 20.0  # [s of simulated time] manifest -> each side's first decision (inspect)
-INSPECT_S = 40.0  # [s] inspection -> release
+INSPECT_S = 300.0  # [s] inspection -> release: long enough for the carrier to reach the inspection spot
 WALL_LIMIT_S = 600.0  # a broken graph fails instead of hanging
 
 
@@ -97,9 +99,9 @@ def test_an_order_waits_for_both_customs_releases_in_the_running_graph(tmp_path,
         def released_sides() -> set[str]:
             return {d["side"] for _, d in decisions if d["container_id"] == CONTAINER and d["decision"] == "released"}
 
-        assert spin_until(lambda: "assigned" in kinds() and any(
+        assert spin_until(lambda: "in_transit" in kinds() and any(
             j.get("container_id") == CONTAINER for _, j in jobs), WALL_LIMIT_S), (
-            f"not assigned and lifted: events {[e for _, e in events]}, decisions {[d for _, d in decisions]}")
+            f"not lifted and sent across: events {[e for _, e in events]}, decisions {[d for _, d in decisions]}")
         mine = [(t, d) for t, d in decisions if d["container_id"] == CONTAINER]
         assert {(d["side"], d["decision"]) for _, d in mine} == {
             ("CN", "inspect"), ("VN", "inspect"), ("CN", "released"), ("VN", "released")}, mine
@@ -109,8 +111,17 @@ def test_an_order_waits_for_both_customs_releases_in_the_running_graph(tmp_path,
         accepted_at = min(t for t, e in order_events if e["event"] == "accepted")
         assigned_at = min(t for t, e in order_events if e["event"] == "assigned")
         lifted_at = min(t for t, j in jobs if j.get("container_id") == CONTAINER)
+        inspect_at = max(t for t, d in mine if d["decision"] == "inspect")
         assert accepted_at < sent_at + 5.0  # answered at once, not held back by customs
-        assert assigned_at >= released_at and lifted_at >= released_at, (released_at, assigned_at, lifted_at)
+        # nothing moves while pending; selected for inspection, it is loaded and taken to the inspection spot
+        assert inspect_at <= assigned_at <= lifted_at < released_at, (inspect_at, assigned_at, lifted_at, released_at)
+        reasons = [(t, e.get("reason", "")) for t, e in order_events if e["event"] == "clearance"]
+        to_spot = [t for t, r in reasons if r == "to inspection at cn_inspection"]
+        on_spot = [t for t, r in reasons if r.startswith("at inspection on cn_inspection")]
+        assert to_spot and on_spot and to_spot[0] <= on_spot[0] <= released_at, reasons
+        crossing_at = min(t for t, e in order_events if e["event"] == "in_transit")
+        assert crossing_at >= released_at  # leaves the spot for the other side only once released
+        assert all(e.get("clearance") == "released" for _, e in order_events if e["event"] == "in_transit")
         states = [e.get("clearance") for _, e in order_events if e["event"] in ("accepted", "clearance")]
         assert states[0] == "pending" and "inspect" in states and states[-1] == "released", states
         assert released_sides() == {"CN", "VN"}

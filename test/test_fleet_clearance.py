@@ -390,3 +390,38 @@ def test_a_day_with_many_inspections_completes_them_without_holding_a_bay_while_
         assert sent and sent[0]["stamp"] - loaded < 60.0, (oid, loaded, sent)
         crossed = [e for e in evs if e["event"] == "in_transit"]
         assert all(e["clearance"] == "released" for e in crossed)
+
+
+def test_a_late_inspect_turns_a_carrier_on_its_way_while_still_on_its_origin_side(small):
+    world, net, router = small
+    ids = ["carrier_01", "carrier_02"]
+    mgr = FleetManager(world, FleetStore(":memory:"), ManagerConfig(tuple(ids), clearance_required=True), 0.0, net,
+                       router)
+    scen = TrafficScenario(world, ScenarioConfig(containers_per_day=1500.0), seed=5)
+    sim = FleetSim(world, net, mgr, ids, scen, SimConfig(crane_pick_s=25, crane_place_s=25), seed=5)
+    sim.keep_events = True
+    o = _first_order(mgr, sim)
+    origin, dest = country(world, o.origin_station), country(world, o.dest_station)
+    mgr.on_clearance(decision(o.container_id, origin, "export", "released"), sim.t)
+    mgr.on_clearance(decision(o.container_id, dest, "import", "released"), sim.t)
+    for _ in range(12000):
+        sim.step()
+        if o.phase == "to_destination" and o.origin_bay not in _bays_taken(mgr):
+            break
+    assert o.phase == "to_destination"
+    carrier = sim.carriers[o.carrier_id]
+    assert world.border.country_at(carrier.x, carrier.y) == origin  # just off the bay, on the origin side
+    mgr.on_clearance(decision(o.container_id, dest, "import", "inspect", 2), sim.t)  # the late inspect
+    spot = world.inspection_spots(o.origin_station)[0].id
+    for _ in range(12000):
+        sim.step()
+        assert world.border.country_at(carrier.x, carrier.y) == origin, "crossed the border under inspection"
+        if o.phase == "at_inspection":
+            break
+    assert o.phase == "at_inspection" and mgr.traffic.carriers[o.carrier_id].place == spot
+    mgr.on_clearance(decision(o.container_id, dest, "import", "released", 3), sim.t)
+    for _ in range(12000):
+        sim.step()
+        if o.final:
+            break
+    assert o.state == "completed"
