@@ -194,13 +194,13 @@ class OrderFlow(FleetCore):
         """A late ``inspect`` for a carrier on its way to the destination, still on its origin side: turn it to
         the inspection spot if a route from where it is still leads there (else it goes on)."""
         c = self.carriers.get(o.carrier_id)
-        if c is None or c.pose is None or o.extra.get("inspection_turn_failed"):
+        if c is None or c.pose is None:
             return
         if self.world.border.country_at(c.pose[0], c.pose[1]) != self.world.stations[o.origin_station].country:
             return  # across the border: the destination side's customs take it from here
-        if not self._to_inspection(o, now):
-            with self._tx():
-                o.extra["inspection_turn_failed"] = True  # past the last turn-off (or no spot): said once
+        if not self._to_inspection(o, now) and not o.extra.get("inspection_turn_failed"):
+            with self._tx():  # past the last turn-off, the spot taken, or the way blocked now: tried again, said once
+                o.extra["inspection_turn_failed"] = True
                 self._save(o, now)
                 self._event(o, "clearance", now, "inspect: could not be turned to an inspection spot, goes on")
 
