@@ -214,6 +214,30 @@ def test_a_hold_after_assignment_keeps_the_loaded_carrier_on_its_origin_bay_unti
     assert o.state == "completed"
 
 
+def _gated_yard(small, seed: int = 5, per_day: float = 1500.0, db: str = ":memory:"):
+    """Manager with clearance_required on two carriers of the kinematic small yard, events kept."""
+    world, net, router = small
+    ids = ["carrier_01", "carrier_02"]
+    mgr = FleetManager(world, FleetStore(db), ManagerConfig(tuple(ids), clearance_required=True), 0.0, net, router)
+    scen = TrafficScenario(world, ScenarioConfig(containers_per_day=per_day), seed=seed)
+    sim = FleetSim(world, net, mgr, ids, scen, SimConfig(crane_pick_s=25, crane_place_s=25), seed=seed)
+    sim.keep_events = True
+    return mgr, sim
+
+
+def _decide(mgr, sim, o, export: str, import_: str, n: int = 1) -> None:
+    world = mgr.world
+    mgr.on_clearance(decision(o.container_id, country(world, o.origin_station), "export", export, n), sim.t)
+    mgr.on_clearance(decision(o.container_id, country(world, o.dest_station), "import", import_, n), sim.t)
+
+
+def _step_until(sim, cond, steps: int = 12000) -> None:
+    for _ in range(steps):
+        sim.step()
+        if cond():
+            return
+
+
 def _bays_taken(mgr) -> set[str]:
     bays = set(mgr.world.bays)
     return {ct.place for ct in mgr.traffic.carriers.values() if ct.place in bays}
@@ -230,27 +254,16 @@ def _first_order(mgr, sim):
 
 def test_a_container_to_be_inspected_waits_on_its_stations_inspection_spot_not_on_a_bay(small, tmp_path):
     world, net, router = small
-    ids = ["carrier_01", "carrier_02"]
     db = tmp_path / "fm.sqlite"
-    cfg = ManagerConfig(tuple(ids), clearance_required=True)
-    mgr = FleetManager(world, FleetStore(str(db)), cfg, 0.0, net, router)
-    scen = TrafficScenario(world, ScenarioConfig(containers_per_day=1500.0), seed=5)
-    sim = FleetSim(world, net, mgr, ids, scen, SimConfig(crane_pick_s=25, crane_place_s=25), seed=5)
-    sim.keep_events = True
+    mgr, sim = _gated_yard(small, db=str(db))
     o = _first_order(mgr, sim)
-    origin, dest = country(world, o.origin_station), country(world, o.dest_station)
-    mgr.on_clearance(decision(o.container_id, origin, "export", "released"), sim.t)
-    mgr.on_clearance(decision(o.container_id, dest, "import", "inspect"), sim.t)
+    _decide(mgr, sim, o, "released", "inspect")
     spot = world.inspection_spots(o.origin_station)[0].id
-    for _ in range(12000):
-        sim.step()
-        if o.phase == "at_inspection":
-            break
+    _step_until(sim, lambda: o.phase == "at_inspection")
     assert (o.phase, o.state, o.extra["inspection_spot"]) == ("at_inspection", "loaded", spot)
     carrier = o.carrier_id
     sim.run(600.0)  # ten minutes of inspection: on the spot, no bay held by it
     assert o.phase == "at_inspection" and mgr.traffic.carriers[carrier].place == spot
-    assert o.origin_bay not in _bays_taken(mgr) or mgr.traffic.carriers[carrier].place != o.origin_bay
     state = mgr.fleet_state(sim.t)
     validate("fleet_state", state)
     assert state["orders"][o.order_id]["phase"] == "at_inspection"
@@ -259,15 +272,12 @@ def test_a_container_to_be_inspected_waits_on_its_stations_inspection_spot_not_o
     assert f"to inspection at {spot}" in reasons and any(r.startswith(f"at inspection on {spot}") for r in reasons)
 
     # a restarted manager resumes the order where it was: on the inspection spot
-    again = FleetManager(world, FleetStore(str(db)), cfg, sim.t, net, router)
+    again = FleetManager(world, FleetStore(str(db)), mgr.cfg, sim.t, net, router)
     assert (again.orders[o.order_id].phase, again.orders[o.order_id].extra["inspection_spot"]) == \
         ("at_inspection", spot)
 
-    mgr.on_clearance(decision(o.container_id, dest, "import", "released", 2), sim.t)
-    for _ in range(12000):
-        sim.step()
-        if o.final:
-            break
+    _decide(mgr, sim, o, "released", "released", 2)
+    _step_until(sim, lambda: o.final)
     assert o.state == "completed"
     for e in sim.events:
         validate("order_event", e)
@@ -276,68 +286,42 @@ def test_a_container_to_be_inspected_waits_on_its_stations_inspection_spot_not_o
 
 
 def test_a_late_inspect_takes_the_loaded_carrier_off_its_origin_bay_to_the_inspection_spot(small):
-    world, net, router = small
-    ids = ["carrier_01", "carrier_02"]
-    mgr = FleetManager(world, FleetStore(":memory:"), ManagerConfig(tuple(ids), clearance_required=True), 0.0, net,
-                       router)
-    scen = TrafficScenario(world, ScenarioConfig(containers_per_day=1500.0), seed=5)
-    sim = FleetSim(world, net, mgr, ids, scen, SimConfig(crane_pick_s=25, crane_place_s=25), seed=5)
-    sim.keep_events = True
+    world = small[0]
+    mgr, sim = _gated_yard(small)
     o = _first_order(mgr, sim)
-    origin, dest = country(world, o.origin_station), country(world, o.dest_station)
-    mgr.on_clearance(decision(o.container_id, origin, "export", "released"), sim.t)
-    mgr.on_clearance(decision(o.container_id, dest, "import", "released"), sim.t)
-    for _ in range(4000):
-        sim.step()
-        if o.phase != "queued":
-            break
+    _decide(mgr, sim, o, "released", "released")
+    _step_until(sim, lambda: o.phase != "queued", 4000)
     assert o.phase in ("to_origin", "at_origin"), o.phase
-    mgr.on_clearance(decision(o.container_id, origin, "export", "hold", 2), sim.t)  # holds it on the bay
-    for _ in range(6000):
-        sim.step()
-        if o.phase == "loaded":
-            break
+    _decide(mgr, sim, o, "hold", "released", 2)  # holds it on the bay
+    _step_until(sim, lambda: o.phase == "loaded", 6000)
     assert o.phase == "loaded"
     sim.run(60.0)
     assert mgr.traffic.carriers[o.carrier_id].place == o.origin_bay  # hold: as before
-    mgr.on_clearance(decision(o.container_id, origin, "export", "inspect", 3), sim.t)  # the late inspect
+    _decide(mgr, sim, o, "inspect", "released", 3)  # the late inspect
     spot = world.inspection_spots(o.origin_station)[0].id
-    for _ in range(12000):
-        sim.step()
-        if o.phase == "at_inspection":
-            break
+    _step_until(sim, lambda: o.phase == "at_inspection")
     assert o.phase == "at_inspection" and mgr.traffic.carriers[o.carrier_id].place == spot
     assert all(ct.place != o.origin_bay for ct in mgr.traffic.carriers.values())  # the bay is free again
-    mgr.on_clearance(decision(o.container_id, origin, "export", "released", 4), sim.t)
-    for _ in range(12000):
-        sim.step()
-        if o.final:
-            break
+    _decide(mgr, sim, o, "released", "released", 4)
+    _step_until(sim, lambda: o.final)
     assert o.state == "completed"
 
 
 def test_a_second_container_to_be_inspected_stays_on_its_truck_while_the_spot_is_taken(small):
-    world, net, router = small
-    ids = ["carrier_01", "carrier_02"]
-    mgr = FleetManager(world, FleetStore(":memory:"), ManagerConfig(tuple(ids), clearance_required=True), 0.0, net,
-                       router)
-    scen = TrafficScenario(world, ScenarioConfig(containers_per_day=3000.0), seed=7)
-    sim = FleetSim(world, net, mgr, ids, scen, SimConfig(crane_pick_s=25, crane_place_s=25), seed=7)
+    mgr, sim = _gated_yard(small, seed=7, per_day=3000.0)
     decided: set[str] = set()
 
     def decide(inspect_station: str, inspect: set[str]) -> None:
-        """Release every new container, except the first new one of ``inspect_station`` while ``inspect`` is
-        short of two: export inspection."""
+        """Release every new container, except the first two new ones of ``inspect_station``: export
+        inspection."""
         for o in list(mgr.orders.values()):
             if o.final or o.order_id in decided:
                 continue
             decided.add(o.order_id)
-            origin, dest = country(world, o.origin_station), country(world, o.dest_station)
             verdict = "inspect" if o.origin_station == inspect_station and len(inspect) < 2 else "released"
             if verdict == "inspect":
                 inspect.add(o.order_id)
-            mgr.on_clearance(decision(o.container_id, origin, "export", verdict), sim.t)
-            mgr.on_clearance(decision(o.container_id, dest, "import", "released"), sim.t)
+            _decide(mgr, sim, o, verdict, "released")
 
     first = _first_order(mgr, sim)
     inspected: set[str] = set()
@@ -352,12 +336,8 @@ def test_a_second_container_to_be_inspected_stays_on_its_truck_while_the_spot_is
     sim.run(600.0)
     assert first.phase == "at_inspection"
     assert (second.phase, second.carrier_id) == ("queued", None)  # one spot per station: it waits on its truck
-    mgr.on_clearance(decision(first.container_id, country(world, first.origin_station), "export", "released", 2),
-                     sim.t)
-    for _ in range(20000):
-        sim.step()
-        if second.phase == "at_inspection":
-            break
+    _decide(mgr, sim, first, "released", "released", 2)
+    _step_until(sim, lambda: second.phase == "at_inspection", 20000)
     assert second.phase == "at_inspection" and first.final
 
 
@@ -393,25 +373,16 @@ def test_a_day_with_many_inspections_completes_them_without_holding_a_bay_while_
 
 
 def test_a_late_inspect_turns_a_carrier_on_its_way_while_still_on_its_origin_side(small):
-    world, net, router = small
-    ids = ["carrier_01", "carrier_02"]
-    mgr = FleetManager(world, FleetStore(":memory:"), ManagerConfig(tuple(ids), clearance_required=True), 0.0, net,
-                       router)
-    scen = TrafficScenario(world, ScenarioConfig(containers_per_day=1500.0), seed=5)
-    sim = FleetSim(world, net, mgr, ids, scen, SimConfig(crane_pick_s=25, crane_place_s=25), seed=5)
-    sim.keep_events = True
+    world = small[0]
+    mgr, sim = _gated_yard(small)
     o = _first_order(mgr, sim)
-    origin, dest = country(world, o.origin_station), country(world, o.dest_station)
-    mgr.on_clearance(decision(o.container_id, origin, "export", "released"), sim.t)
-    mgr.on_clearance(decision(o.container_id, dest, "import", "released"), sim.t)
-    for _ in range(12000):
-        sim.step()
-        if o.phase == "to_destination" and o.origin_bay not in _bays_taken(mgr):
-            break
+    _decide(mgr, sim, o, "released", "released")
+    _step_until(sim, lambda: o.phase == "to_destination" and o.origin_bay not in _bays_taken(mgr))
     assert o.phase == "to_destination"
     carrier = sim.carriers[o.carrier_id]
+    origin = country(world, o.origin_station)
     assert world.border.country_at(carrier.x, carrier.y) == origin  # just off the bay, on the origin side
-    mgr.on_clearance(decision(o.container_id, dest, "import", "inspect", 2), sim.t)  # the late inspect
+    _decide(mgr, sim, o, "released", "inspect", 2)  # the late inspect
     spot = world.inspection_spots(o.origin_station)[0].id
     for _ in range(12000):
         sim.step()
@@ -419,9 +390,6 @@ def test_a_late_inspect_turns_a_carrier_on_its_way_while_still_on_its_origin_sid
         if o.phase == "at_inspection":
             break
     assert o.phase == "at_inspection" and mgr.traffic.carriers[o.carrier_id].place == spot
-    mgr.on_clearance(decision(o.container_id, dest, "import", "released", 3), sim.t)
-    for _ in range(12000):
-        sim.step()
-        if o.final:
-            break
+    _decide(mgr, sim, o, "released", "released", 3)
+    _step_until(sim, lambda: o.final)
     assert o.state == "completed"
