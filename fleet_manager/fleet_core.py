@@ -121,6 +121,7 @@ class FleetCore:
         self.finished: list[str] = []
         self.counts = {"completed": 0, "failed": 0, "cancelled": 0, "rejected": 0}
         self.yard_state: dict | None = None
+        self._delivery_trucks: set[str] = set()  # trucks in the yard seen with a container (they leave once empty)
         self._out: list[Output] = []
         self._staged: list[Output] | None = None
         self._start_t = now

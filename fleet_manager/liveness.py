@@ -33,6 +33,9 @@ class Liveness(FleetCore):
     def on_yard_state(self, doc: dict, now: float) -> None:
         """``yard_state``: containers, trucks, carrier SOC and faults."""
         self.yard_state = doc
+        trucks = doc.get("trucks", {})
+        self._delivery_trucks = {tid for tid in self._delivery_trucks if tid in trucks} | {
+            tid for tid, t in trucks.items() if t.get("container_id") is not None}
         for cid, st in doc.get("carriers", {}).items():
             c = self.carriers.get(cid)
             if c is None:

@@ -274,9 +274,14 @@ class OrderFlow(FleetCore):
         return True
 
     def _truck_free(self, bay: str | None) -> bool:
-        """A parked, empty truck stands at the truck bay (per yard_state)."""
+        """A parked, empty truck that came to take a container stands at the truck bay (per yard_state).
+
+        Not a delivery truck whose container was just lifted: it stands there empty only until it
+        leaves, and a crane holding a container for it would wait for ever once it has gone.
+        """
         trucks = (self.yard_state or {}).get("trucks", {})
-        return any(t["bay"] == bay and t["state"] == "parked" and t["container_id"] is None for t in trucks.values())
+        return any(t["bay"] == bay and t["state"] == "parked" and t["container_id"] is None
+                   and tid not in self._delivery_trucks for tid, t in trucks.items())
 
     def _unloaded(self, o: Order, now: float) -> None:
         c = self.carriers.get(o.carrier_id)

@@ -7,8 +7,8 @@
 
 The processes come from yard_bringup.graph.build_graph, the same description
 `yard-autonomy sim` starts, converted by yard_bringup.ros_launch. Arguments:
-world, carriers, rtf, seed, use_sim_time, params_file, record, containers_per_day, kpi_out,
-kpi_duration (`ros2 launch ... --show-args`).
+world, carriers, rtf, seed, use_sim_time, params_file, record, containers_per_day, customs,
+pre_clearance, kpi_out, kpi_duration (`ros2 launch ... --show-args`).
 """
 
 from yard_bringup.ros_launch import simulation_launch_description

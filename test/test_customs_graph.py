@@ -133,3 +133,66 @@ def test_an_order_waits_for_both_customs_releases_in_the_running_graph(tmp_path,
         rclpy.try_shutdown(context=ctx)
         out = finish(proc)
     assert "Traceback" not in out, out[-3000:]
+
+
+@pytest.mark.graph
+@pytest.mark.timeout(900)
+def test_pre_clearance_files_manifests_at_the_gate_in_the_running_graph(tmp_path, ros_env):
+    """`sim --containers-per-day N --customs --pre-clearance`: the demand node files each container's manifest
+    on /customs/manifests when its truck reaches the gate; the customs simulator decides on those (and on no
+    order); an order comes in with its container's decisions already under way or in force."""
+    import rclpy
+    import rclpy.executors
+    from rosgraph_msgs.msg import Clock
+    from std_msgs.msg import String
+
+    from yard_ros import qos
+    from yard_sim.sim_node import CLOCK_QOS
+
+    params = tmp_path / "customs.yaml"
+    params.write_text("customs_sim:\n  ros__parameters:\n    decision_median_s: 5.0\n    decision_sigma: 0.0\n"
+                      "    hold_rate: 0.0\n    inspect_rate: 0.0\n")
+    env = graph_env()
+    proc = start_sim(tmp_path / "logs", env, "--world", "small_yard", "--carriers", "1", "--rtf", "0",
+                     "--containers-per-day", "20000", "--customs", "--pre-clearance", "--params-file", str(params))
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    node = rclpy.create_node("pre_clearance_graph_test", context=ctx)
+    ex = rclpy.executors.SingleThreadedExecutor(context=ctx)
+    ex.add_node(node)
+    now = [0.0]
+    manifests: list[tuple[float, dict]] = []
+    decisions: list[tuple[float, dict]] = []
+    orders: list[tuple[float, dict]] = []
+    events: list[tuple[float, dict]] = []
+    node.create_subscription(Clock, "/clock", lambda m: now.__setitem__(
+        0, max(now[0], m.clock.sec + m.clock.nanosec * 1e-9)), CLOCK_QOS)
+    node.create_subscription(String, "/customs/manifests", lambda m: manifests.append((now[0], json.loads(m.data))),
+                             qos.ORDERS)
+    node.create_subscription(String, "/customs/decisions", lambda m: decisions.append((now[0], json.loads(m.data))),
+                             qos.EVENTS)
+    node.create_subscription(String, "/fleet/orders", lambda m: orders.append((now[0], json.loads(m.data))),
+                             qos.ORDERS)
+    node.create_subscription(String, "/fleet/order_events", lambda m: events.append((now[0], json.loads(m.data))),
+                             qos.ORDER_EVENTS)
+
+    def accepted_released() -> list[dict]:
+        return [e for _, e in events if e["event"] in ("accepted", "clearance") and e.get("clearance") == "released"]
+
+    end = time.monotonic() + WALL_LIMIT_S
+    try:
+        while time.monotonic() < end and proc.poll() is None and not (orders and accepted_released()):
+            ex.spin_once(timeout_sec=0.05)
+        assert orders and accepted_released(), (
+            f"no order released: {len(manifests)} manifests, {len(decisions)} decisions, {len(orders)} orders")
+        filed = {m["container_id"]: (t, m) for t, m in manifests}
+        assert all(m["manifest_id"] == f"m-{cid}" for cid, (_, m) in filed.items())
+        for t, o in orders:  # every order's container was declared before its order went out
+            assert o["container_id"] in filed and filed[o["container_id"]][0] <= t, (o, sorted(filed))
+        assert decisions and all(d["manifest_id"] == f"m-{d['container_id']}" for _, d in decisions), decisions
+    finally:
+        node.destroy_node()
+        ex.shutdown()
+        rclpy.try_shutdown(context=ctx)
+        out = finish(proc)
+    assert "Traceback" not in out, out[-3000:]

@@ -176,6 +176,38 @@ def test_a_day_with_customs_gates_every_order_and_reports_the_clearance_wait(sma
     assert "clearance" not in plain.kpis()  # without customs the day's KPIs are as before
 
 
+def test_with_pre_clearance_customs_decide_while_the_truck_queues_and_orders_are_still_gated(small_world):
+    """Manifests filed at the gate: a container can be released before its truck even parks (its order then
+    goes out with the release already in force), each container gets one manifest, and the gate still holds."""
+    from yard_harness.day import SimulatedDay, build_fleet_run
+    from yard_sim.customs import CustomsConfig
+
+    customs = CustomsConfig(decision_median_s=60.0, hold_rate=0.1, inspect_rate=0.1, hold_s=(120.0, 240.0),
+                            inspect_s=(120.0, 240.0))
+    run = build_fleet_run(small_world, 2, seed=2, containers_per_day=3000.0, customs=customs, pre_clearance=True)
+    filed: list[tuple[str, str, float]] = []
+    manifest = run.sim.customs.manifest
+    run.sim.customs.manifest = lambda cid, mid, *a: (filed.append((cid, mid, a[-1])), manifest(cid, mid, *a))
+    day = SimulatedDay(run)
+    events: list[dict] = []
+    day.observers.append(lambda d: events.extend(d.new_events))
+    day.run_for(2400.0)
+    assert filed and all(mid == f"m-{cid}" for cid, mid, _ in filed)
+    assert len({cid for cid, _, _ in filed}) == len(filed)  # one manifest per container, none with the order
+    at_gate = {cid: t for cid, _, t in filed}
+    accepted = {e["order_id"]: e["stamp"] for e in events if e["event"] == "accepted"}
+    order_t = [(o.container_id, accepted[o.order_id]) for o in run.manager.orders.values() if o.order_id in accepted]
+    assert order_t and all(at_gate[c] <= t for c, t in order_t)  # filed before every order
+    cleared, early = {}, 0
+    for e in events:
+        if e.get("clearance") == "released":
+            cleared.setdefault(e["order_id"], e["stamp"])
+            early += e["event"] == "accepted"  # released before the truck parked: the order comes in cleared
+        if e["event"] == "assigned" and e["clearance"] != "inspect":  # (inspected: loaded for the inspection spot)
+            assert e["order_id"] in cleared and cleared[e["order_id"]] <= e["stamp"], e
+    assert early >= 1 and day.kpis()["orders"]["completed"] >= 1
+
+
 def test_a_hold_after_assignment_keeps_the_loaded_carrier_on_its_origin_bay_until_released(small):
     world, net, router = small
     ids = ["carrier_01", "carrier_02"]

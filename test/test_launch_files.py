@@ -134,7 +134,8 @@ def extended_registry(monkeypatch):
 def test_sim_launch_file_declares_every_argument_with_a_description(fake_launch):
     declared, _ = run_launch_file("yard_sim", world="small_yard")
     assert {d.args[0] for d in declared} == {"world", "carriers", "rtf", "seed", "use_sim_time", "params_file",
-                                               "record", "containers_per_day", "customs", "kpi_out", "kpi_duration"}
+                                               "record", "containers_per_day", "customs", "pre_clearance", "kpi_out",
+                                               "kpi_duration"}
     assert all(d.kwargs["description"] for d in declared)
 
 
@@ -222,3 +223,20 @@ def test_bad_launch_arguments_fail_with_the_argument_name(fake_launch):
         run_launch_file("yard_sim", carriers="three")
     with pytest.raises(ValueError, match="use_sim_time:=maybe is not a boolean"):
         run_launch_file("yard_sim", use_sim_time="maybe")
+
+
+def test_sim_launch_pre_clearance_has_the_demand_node_file_manifests_at_the_gate(fake_launch):
+    """Pre-clearance: the demand node files the manifests and the customs simulator stops taking one from
+    each order (else each container would get two manifests, and two decisions per side)."""
+    _, pre = run_launch_file("yard_sim", world="small_yard", carriers="1", containers_per_day="500", customs="true",
+                             pre_clearance="true")
+    assert [a.kwargs for a in pre] == [expected_node_kwargs(s, []) for s in build_graph(
+        "small_yard", 1, containers_per_day=500.0, customs=True, pre_clearance=True)]
+    params = {a.kwargs["executable"]: a.kwargs["parameters"][-1] for a in pre}
+    assert params["yard_traffic"]["pre_clearance"] is True
+    assert params["customs_sim"]["manifests_from_orders"] is False
+    _, gated = run_launch_file("yard_sim", world="small_yard", carriers="1", containers_per_day="500", customs="true")
+    params = {a.kwargs["executable"]: a.kwargs["parameters"][-1] for a in gated}
+    assert params["yard_traffic"]["pre_clearance"] is False and params["customs_sim"]["manifests_from_orders"] is True
+    with pytest.raises(ValueError, match="pre-clearance needs"):
+        build_graph("small_yard", 1, containers_per_day=500.0, pre_clearance=True)

@@ -150,3 +150,24 @@ def test_bad_settings_are_refused(small_world):
         TrafficDriver(sc, order_delay_s=-1.0)
     with pytest.raises(ValueError):
         TrafficDriver(sc, order_resend_s=0.0)
+
+
+def test_pre_clearance_files_a_valid_manifest_per_truck_at_the_gate_and_changes_no_arrival(small_world):
+    """The manifest leaves when the truck reaches the gate (customs decide while it queues): one per
+    delivery truck, before its order, for the container the truck then brings; arrivals as without it."""
+    pre, plain = driver(small_world, per_day=20000.0, pre_clearance=True), driver(small_world, per_day=20000.0)
+    manifests, queued, spawned = [], [], []
+    for t in range(0, 600, 5):
+        out, ref = pre.step(float(t)), plain.step(float(t))
+        manifests += out.manifests
+        queued += [e["stamp"] for e in out.gate_events if e["event"] == "queued"]
+        assert [e["stamp"] for e in out.gate_events] == [e["stamp"] for e in ref.gate_events]
+        assert ref.manifests == []
+        spawned += [c["container_id"] for c in out.commands if "container_id" in c]
+    assert len(manifests) == len(queued) > len(spawned) > 0  # some trucks still queue
+    for m in manifests:
+        validate("customs_manifest", m)
+        assert m["origin_side"] != m["destination_side"]
+    filed = [m["container_id"] for m in manifests]
+    assert len(set(filed)) == len(filed) and sorted(m["issued_at"] for m in manifests) == sorted(queued)
+    assert set(spawned) <= set(filed)  # each truck brings the container its manifest named

@@ -143,6 +143,10 @@ def _add_graph_options(p: argparse.ArgumentParser) -> None:
                    help="simulate both sides' customs (the customs_sim node: decision times, holds, inspections; "
                         "assumed figures, see docs/cross_border.md) and have the fleet manager gate every order on "
                         "their release (clearance_required); adds the clearance KPIs")
+    p.add_argument("--pre-clearance", action="store_true",
+                   help="with --customs: the demand node files each container's customs manifest when its truck "
+                        "reaches the gate (/customs/manifests), so customs decide while it queues; without it the "
+                        "manifest goes with the transport order when the truck parks at its bay")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -246,6 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="simulate both sides' customs (yard_sim.customs: decision times, holds, inspections; "
                         "assumed figures, see docs/cross_border.md) and gate every order on their release, as "
                         "the fleet manager's clearance_required does; adds the clearance KPIs")
+    p.add_argument("--pre-clearance", action="store_true",
+                   help="with --customs: file each container's customs manifest when its truck reaches the gate, so "
+                        "customs decide while it queues (default: with the order, when the truck parks at its bay)")
     p.set_defaults(func=cmd_day)
 
     from .order_cli import add_parser as add_order_parser
@@ -258,6 +265,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # --------------------------------------------------------------------------- helpers
+def _pre_clearance(args) -> bool:
+    """``--pre-clearance`` (sim, graph); it needs ``--customs``."""
+    pre = bool(getattr(args, "pre_clearance", False))
+    if pre and not args.customs:
+        raise ValueError("--pre-clearance needs --customs (there is nobody to file the manifest with)")
+    return pre
+
+
 def _err(console: Console, text: str) -> int:
     console.print(f"[bold red]error:[/] {escape(text)}", highlight=False, soft_wrap=True)
     return 1
@@ -271,7 +286,8 @@ def _load_graph(args, console: Console, run_dir: Path | None = None):
 
     try:
         return build_graph(args.world, args.carriers, args.rtf, args.seed, run_dir=run_dir,
-                           containers_per_day=args.containers_per_day, customs=args.customs)
+                           containers_per_day=args.containers_per_day, customs=args.customs,
+                           pre_clearance=_pre_clearance(args))
     except (WorldError, ShareNotFoundError, ValueError, RuntimeError) as exc:
         _err(console, str(exc))
         return None
@@ -475,7 +491,7 @@ def cmd_sim(args, console: Console) -> int:
 
         command = "yard-autonomy sim " + " ".join(_quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["sim"] else ""
         ctx = graph_context(args.world, args.carriers, args.rtf, args.seed, containers_per_day=args.containers_per_day,
-                            customs=args.customs)
+                            customs=args.customs, pre_clearance=_pre_clearance(args))
         specs = with_kpi_collector(specs, kpi_out, ctx, args.duration, command)
     for f in args.params_file:
         if not f.is_file():
@@ -509,6 +525,8 @@ def cmd_sim(args, console: Console) -> int:
             f", {args.containers_per_day:g} containers/day each way"
         if args.customs:
             demand += ", simulated customs (orders wait for clearance)"
+            if args.pre_clearance:
+                demand += ", manifests filed at the gate"
         report = "" if kpi_out is None else f"\nKPIs: {Path(kpi_out).expanduser().resolve()}"
         console.print(
             f"[bold]yard_autonomy sim[/]: world {world}, {args.carriers} carriers, rtf {args.rtf:g}"
@@ -558,7 +576,10 @@ def cmd_day(args, console: Console) -> int:
             from yard_sim.customs import CustomsConfig
 
             customs = CustomsConfig()
-        run = build_fleet_run(world, args.carriers, args.seed, args.containers_per_day, customs=customs)
+        if args.pre_clearance and customs is None:
+            raise ValueError("--pre-clearance needs --customs (there is nobody to file the manifest with)")
+        run = build_fleet_run(world, args.carriers, args.seed, args.containers_per_day, customs=customs,
+                              pre_clearance=args.pre_clearance)
     except (WorldError, ShareNotFoundError, ValueError) as exc:
         return _err(console, str(exc))
     logging.getLogger("fleet_manager").setLevel(logging.ERROR)  # the manager logs each refused plan

@@ -127,6 +127,7 @@ class GraphContext:
     run_dir: Path | None = None  # the run's folder (logs, the fleet manager's database); None: not known
     containers_per_day: float | None = None  # demand of the port day (None = no demand node)
     customs: bool = False  # simulated customs on both sides, and the fleet manager gating orders on clearance
+    pre_clearance: bool = False  # with customs: the demand node files each manifest at the gate, not with the order
 
 
 @dataclass(frozen=True)
@@ -209,7 +210,8 @@ def carrier_ids(count: int) -> tuple[str, ...]:
 
 def graph_context(world: World | str | os.PathLike, carriers: int | Iterable[str], rtf: float = 1.0, seed: int = 0,
                   use_sim_time: bool = True, run_dir: str | os.PathLike | None = None,
-                  containers_per_day: float | None = None, customs: bool = False) -> GraphContext:
+                  containers_per_day: float | None = None, customs: bool = False,
+                  pre_clearance: bool = False) -> GraphContext:
     """Resolve the world (name, path or loaded World) and check the run settings.
 
     ``carriers`` is a count (ids ``carrier_01``...) or explicit vehicle ids
@@ -218,6 +220,8 @@ def graph_context(world: World | str | os.PathLike, carriers: int | Iterable[str
     its database. ``containers_per_day``: the demand of a port day in each direction (trucks and
     orders; None = none). ``customs``: both sides' simulated customs (``customs_sim``) decide on every
     order's container and the fleet manager waits for their release (``clearance_required``).
+    ``pre_clearance`` (needs ``customs``): the demand node files each container's manifest when its
+    truck reaches the gate, and the customs simulator no longer takes one from each order.
     """
     if isinstance(world, World):
         loaded, path = world, Path(world.source).resolve()
@@ -228,6 +232,8 @@ def graph_context(world: World | str | os.PathLike, carriers: int | Iterable[str
         raise ValueError(f"real-time factor must be >= 0 (0 = as fast as possible), got {rtf}")
     if containers_per_day is not None and not (containers_per_day >= 0.0 and containers_per_day != float("inf")):
         raise ValueError(f"containers per day must be a finite number >= 0, got {containers_per_day}")
+    if pre_clearance and not customs:
+        raise ValueError("pre-clearance needs the simulated customs (there is nobody to file the manifest with)")
     if isinstance(carriers, int):
         ids = carrier_ids(carriers)
         spots = len(loaded.parking_spots()) + len(loaded.charging_spots())
@@ -252,6 +258,7 @@ def graph_context(world: World | str | os.PathLike, carriers: int | Iterable[str
         run_dir=None if run_dir is None else Path(run_dir).resolve(),
         containers_per_day=None if containers_per_day is None else float(containers_per_day),
         customs=bool(customs),
+        pre_clearance=bool(pre_clearance),
     )
 
 
@@ -272,7 +279,8 @@ def build_graph(world: World | str | os.PathLike, carriers: int | Iterable[str],
                 available: Callable[[str], bool] = module_available,
                 subsystems: Iterable[Subsystem] | None = None,
                 run_dir: str | os.PathLike | None = None,
-                containers_per_day: float | None = None, customs: bool = False) -> list[NodeSpec]:
+                containers_per_day: float | None = None, customs: bool = False,
+                pre_clearance: bool = False) -> list[NodeSpec]:
     """The processes of a simulated yard: simulator, then yard-, carrier- and crane-scoped nodes.
 
     ``carriers``: a count or explicit vehicle ids (see :func:`graph_context`).
@@ -284,7 +292,7 @@ def build_graph(world: World | str | os.PathLike, carriers: int | Iterable[str],
     Order: by scope (yard, carrier, crane), then by instance, then by
     registration.
     """
-    ctx = graph_context(world, carriers, rtf, seed, use_sim_time, run_dir, containers_per_day, customs)
+    ctx = graph_context(world, carriers, rtf, seed, use_sim_time, run_dir, containers_per_day, customs, pre_clearance)
     scopes = tuple(scopes)
     unknown = [s for s in scopes if s not in SCOPES]
     if unknown:
@@ -369,7 +377,8 @@ register(Subsystem(
 
 # --- subsystem: traffic (owner: yard_sim; only with a demand: `sim --containers-per-day`) ---
 def _traffic_parameters(ctx: GraphContext, _instance: str | None) -> dict[str, Any]:
-    return {"world": str(ctx.world_file), "containers_per_day": ctx.containers_per_day or 0.0, "seed": ctx.seed}
+    return {"world": str(ctx.world_file), "containers_per_day": ctx.containers_per_day or 0.0, "seed": ctx.seed,
+            "pre_clearance": ctx.pre_clearance}
 
 
 register(Subsystem(
@@ -380,7 +389,7 @@ register(Subsystem(
 
 # --- subsystem: customs_sim (owner: yard_sim; only with `sim --customs`) ---
 def _customs_parameters(ctx: GraphContext, _instance: str | None) -> dict[str, Any]:
-    return {"world": str(ctx.world_file), "seed": ctx.seed}
+    return {"world": str(ctx.world_file), "seed": ctx.seed, "manifests_from_orders": not ctx.pre_clearance}
 
 
 register(Subsystem(

@@ -35,6 +35,8 @@ SIM_ARGUMENTS: dict[str, tuple[str, str]] = {
                                "brings, trucks and orders seeded by seed (empty = no demand)"),
     "customs": ("false", "simulate both sides' customs (customs_sim) and gate every order on their release "
                          "(the fleet manager's clearance_required)"),
+    "pre_clearance": ("false", "with customs: the demand node files each container's manifest when its truck reaches "
+                               "the gate, not with the transport order at the bay"),
     "kpi_out": ("", "folder the KPI collector (yard_kpis) writes kpi.json, kpi.md and day.png to (empty = none)"),
     "kpi_duration": ("0", "simulated seconds after which the KPI collector writes its report (0 = on shutdown)"),
 }
@@ -127,12 +129,13 @@ def simulation_nodes(context) -> list:
     args = (v["world"], parse_number("carriers", v["carriers"], int), parse_number("rtf", v["rtf"], float),
             parse_number("seed", v["seed"], int), parse_bool("use_sim_time", v["use_sim_time"]))
     customs = parse_bool("customs", v["customs"])
-    specs = build_graph(*args, containers_per_day=demand, customs=customs)
+    pre = parse_bool("pre_clearance", v["pre_clearance"])
+    specs = build_graph(*args, containers_per_day=demand, customs=customs, pre_clearance=pre)
     if v["record"].strip():
         specs.append(recorder_spec(v["record"].strip(), parse_bool("use_sim_time", v["use_sim_time"])))
     if v["kpi_out"].strip():
         duration = parse_number("kpi_duration", v["kpi_duration"], float)
-        ctx = graph_context(*args, containers_per_day=demand, customs=customs)
+        ctx = graph_context(*args, containers_per_day=demand, customs=customs, pre_clearance=pre)
         specs = with_kpi_collector(specs, v["kpi_out"].strip(), ctx,
                                    duration if duration > 0 else None, "ros2 launch yard_autonomy yard_sim.launch.py")
     return [node_action(s, _extra_files(v["params_file"])) for s in specs]

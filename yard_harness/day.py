@@ -59,7 +59,7 @@ def carrier_ids(count: int) -> tuple[str, ...]:
 def build_fleet_run(world, carriers: int, seed: int = 0, containers_per_day: float = 1000.0,
                     sim_config: SimConfig | None = None, db_path: str = ":memory:", *,
                     router=None, traffic=None, allocator=None, network: YardNetwork | None = None,
-                    customs: CustomsConfig | None = None) -> FleetRun:
+                    customs: CustomsConfig | None = None, pre_clearance: bool = False) -> FleetRun:
     """Fleet manager + kinematic yard + truck scenario, wired as ``bench/fleet.py`` and ``day`` run them.
 
     ``carriers``: how many (ids ``carrier_01``...; at most the world's parking and
@@ -69,6 +69,7 @@ def build_fleet_run(world, carriers: int, seed: int = 0, containers_per_day: flo
     of 0.001 /s per moving carrier (the benchmark's disturbance). ``customs``: both sides'
     customs decide on every container (:mod:`yard_sim.customs`) and the manager gates each
     order on their release (``clearance_required``); None: containers cross without customs.
+    ``pre_clearance``: the manifest is filed when the truck reaches the gate, not with the order.
     """
     from yard_sim.scenario import ScenarioConfig, TrafficScenario
 
@@ -83,7 +84,8 @@ def build_fleet_run(world, carriers: int, seed: int = 0, containers_per_day: flo
     cfg = ManagerConfig(ids, clearance_required=customs is not None)
     kwargs = {} if allocator is None else {"allocator": allocator}
     mgr = FleetManager(world, store, cfg, 0.0, net, router or Router(net), traffic=traffic, **kwargs)
-    scen = TrafficScenario(world, ScenarioConfig(containers_per_day=containers_per_day), seed=seed)
+    scen = TrafficScenario(world, ScenarioConfig(containers_per_day=containers_per_day, pre_clearance=pre_clearance),
+                           seed=seed)
     sim_config = sim_config or SimConfig(hesitation_rate_hz=0.001)
     if customs is not None:
         sim_config = replace(sim_config, customs=customs)

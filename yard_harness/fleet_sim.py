@@ -182,6 +182,7 @@ class FleetSim:
         self.bay_status: dict = {}
         self.order_t: dict[str, float] = {}
         self._departed: set[str] = set()
+        self._manifested: set[str] = set()  # containers whose customs manifest was filed
         self._conflict_pairs: set[tuple[str, str]] = set()
         self._collision_pairs: set[tuple[str, str]] = set()
         self._safety_keys: dict[str, tuple] = {}  # carrier -> what its safety check depends on, at the last check
@@ -417,6 +418,10 @@ class FleetSim:
         free = {b.id for b in self.world.truck_bays() if b.id not in self.trucks}
         arrivals, orders = self.scenario.step(self.t, free, self._departed)
         self._departed = set()
+        for m in self.scenario.take_manifests():  # pre-clearance: filed as the truck reached the gate
+            if self.customs is not None:
+                self._file_manifest(f"m-{m['container_id']}", m["container_id"], m["origin_station"],
+                                    m["destination_station"], m["stamp"])
         for a in arrivals:
             self.trucks[a.bay] = {"id": a.truck_id, "container_id": a.container_id, "state": "parked",
                                   "depart_at": None, "leave_at": None}
@@ -435,10 +440,17 @@ class FleetSim:
         self.order_t[doc["order_id"]] = self.t
         self.policy.on_order(json.dumps(doc), self.t)
         if self.customs is not None and doc.get("container_id"):  # the manifest goes to both customs with the order
-            stations = self.world.stations
-            self.customs.manifest(doc["container_id"], f"m-{doc['order_id']}",
-                                  stations[doc["origin"]["station"]].country,
-                                  stations[doc["destination"]["station"]].country, self.t)
+            self._file_manifest(f"m-{doc['order_id']}", doc["container_id"], doc["origin"]["station"],
+                                doc["destination"]["station"], self.t)
+
+    def _file_manifest(self, manifest_id: str, container_id: str, origin: str, destination: str, t: float) -> None:
+        """Both customs decide on the container's manifest, once: at the gate with pre-clearance, else with the
+        order (manifest ids as the graph's: ``m-<order>`` from the customs node, ``m-<container>`` from the gate)."""
+        if container_id in self._manifested:
+            return
+        self._manifested.add(container_id)
+        stations = self.world.stations
+        self.customs.manifest(container_id, manifest_id, stations[origin].country, stations[destination].country, t)
 
     def _send_yard_state(self) -> None:
         doc = {"stamp": self.t, "collisions": self.metrics.collisions,

@@ -26,6 +26,10 @@ Model (documented so KPIs can be read against it):
 * ``max_deliveries`` bounds the demand: after that many delivery trucks per
   station no more come (collection trucks still do), for a run that must end
   with every order done (the end-to-end test).
+* ``pre_clearance``: the container's customs manifest is filed when its
+  truck reaches the gate, not when it parks (the container id is drawn then;
+  :meth:`TrafficScenario.take_manifests`), so clearance runs while the truck
+  queues. Off, the manifest goes with the transport order (at the bay).
 * Every gate change is also logged as a ``gate_event`` document
   (``gate_events``, taken with :meth:`TrafficScenario.take_gate_events`):
   ``queued`` when a delivery truck arrives at the gate, ``admitted`` when it
@@ -100,6 +104,7 @@ class ScenarioConfig:
     deadline_s: float | None = 3 * 3600.0  # order deadline after the truck parks (None = no deadline)
     delivery_bays: dict[str, tuple[str, ...]] = field(default_factory=dict)  # station -> bays; empty = default split
     max_deliveries: int | None = None  # delivery trucks per station in the whole run (None = no limit)
+    pre_clearance: bool = False  # file the customs manifest at the gate (True) or with the order at the bay
 
 
 def split_truck_bays(world) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
@@ -142,6 +147,8 @@ class TrafficScenario:
         self._rate_scale = self.cfg.containers_per_day / 24.0 / 3600.0 / mean  # arrivals/s per unit weight
         self._next_arrival = {s: self._draw_next(s, 0.0) for s in stations}
         self.gate_queue: dict[str, deque[float]] = {s: deque() for s in stations}
+        self._queued_containers: dict[str, deque[str | None]] = {s: deque() for s in stations}
+        self.manifests: list[dict] = []  # pre-clearance: manifests filed at the gate, not taken yet
         self._queued = {s: 0 for s in stations}  # delivery trucks that came to each gate
         self._refill_at: dict[str, float] = {b: 0.0 for bays in self.collection_bays.values() for b in bays}
         self._counter = 0
@@ -153,6 +160,12 @@ class TrafficScenario:
     def take_gate_events(self) -> list[dict]:
         """The ``gate_event`` documents since the previous call, oldest first."""
         out, self.gate_events = self.gate_events, []
+        return out
+
+    def take_manifests(self) -> list[dict]:
+        """Pre-clearance: the containers whose trucks reached a gate since the previous call, oldest first,
+        as ``{"container_id", "origin_station", "destination_station", "stamp"}``."""
+        out, self.manifests = self.manifests, []
         return out
 
     def rate_at(self, t: float) -> float:
@@ -194,6 +207,13 @@ class TrafficScenario:
                     nxt = math.inf  # the bounded demand is used up
                     break
                 self.gate_queue[station].append(nxt)
+                container = None
+                if self.cfg.pre_clearance:  # known at the gate: its manifest is filed now
+                    self._counter += 1  # a serial of its own (several trucks may queue between two idents)
+                    container = self._container_id(station)
+                    self.manifests.append({"container_id": container, "origin_station": station,
+                                           "destination_station": self.other[station], "stamp": nxt})
+                self._queued_containers[station].append(container)
                 self.gate_events.append({"event": "queued", "stamp": nxt, "station": station,
                                          "waiting": len(self.gate_queue[station])})
                 nxt = self._draw_next(station, nxt)
@@ -202,9 +222,9 @@ class TrafficScenario:
                 if not self.gate_queue[station] or bay not in free:
                     continue
                 arrived = self.gate_queue[station].popleft()
+                container = self._queued_containers[station].popleft() or self._container_id(station)
                 self.gate_waits_s.append(max(0.0, t - arrived))
                 free.discard(bay)
-                container = self._container_id(station)
                 truck = TruckArrival(t, self._ident("truck_"), station, bay, container)
                 arrivals.append(truck)
                 self.arrivals += 1

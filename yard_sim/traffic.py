@@ -13,7 +13,10 @@ real gate and terminal operating system would:
   ``yard_state`` (``order_delay_s`` later, so the fleet manager, which hears the same
   ``yard_state``, knows the container), and sends it again every ``order_resend_s`` until an
   ``order_event`` names it (re-sending an order id is idempotent);
-* it hands on the scenario's ``gate_event`` documents.
+* it hands on the scenario's ``gate_event`` documents;
+* with the scenario's ``pre_clearance``, it files each container's ``customs_manifest`` as its
+  truck reaches the gate (:func:`manifest_document`), for both sides' customs to decide on while
+  the truck queues.
 
 No rclpy here: :mod:`yard_sim.traffic_node` feeds it messages and calls :meth:`TrafficDriver.step`
 with the simulation time. Time is float seconds of simulated time.
@@ -36,6 +39,23 @@ class DriverOutput:
     commands: list[dict] = field(default_factory=list)
     orders: list[dict] = field(default_factory=list)
     gate_events: list[dict] = field(default_factory=list)
+    manifests: list[dict] = field(default_factory=list)
+
+
+def manifest_document(filed: dict, world) -> dict:
+    """The ``customs_manifest`` a simulated terminal files for a container at the gate (pre-clearance).
+
+    ``filed``: one of :meth:`TrafficScenario.take_manifests`. Seal, mass and goods are placeholders: the
+    simulated customs decide from their own rates, not from the goods. The id (``m-<container>``) is the one
+    ``yard-autonomy day`` gives the same manifest.
+    """
+    st = world.stations
+    origin, dest = st[filed["origin_station"]].country, st[filed["destination_station"]].country
+    cid = filed["container_id"]
+    return {"manifest_id": f"m-{cid}", "container_id": cid, "seal_number": f"SIM{cid[-7:]}",
+            "gross_mass_kg": 20000.0, "goods_description": "general cargo (simulated manifest)",
+            "consignor_country": origin, "consignee_country": dest, "origin_side": origin,
+            "destination_side": dest, "issued_at": float(filed["stamp"])}
 
 
 @dataclass
@@ -130,6 +150,7 @@ class TrafficDriver:
                     out.orders.append(doc)
                     self.unanswered[oid] = (doc, t)
         out.gate_events = self.scenario.take_gate_events()
+        out.manifests = [manifest_document(m, self.scenario.world) for m in self.scenario.take_manifests()]
         return out
 
     def status(self) -> dict[str, int]:

@@ -5,7 +5,8 @@ The outside world of the yard (the gates and the terminal operating system): it 
 topics. Subscribes ``/yard/state`` (which bays hold trucks), ``/yard/events`` (rejected spawns)
 and ``/fleet/order_events`` (which orders the fleet manager answered); publishes
 ``/yard/sim/commands`` (``spawn_truck``), ``/fleet/orders`` (``transport_order``),
-``/yard/gate_events`` (``gate_event``) and ``/diagnostics``.
+``/yard/gate_events`` (``gate_event``), with ``pre_clearance`` ``/customs/manifests``
+(``customs_manifest``, filed as each truck reaches the gate) and ``/diagnostics``.
 
 The day starts once the simulator listens for commands and has sent a ``yard_state``, the fleet
 manager listens for orders, and ``wait_for_observers`` subscribers listen for gate events;
@@ -46,6 +47,7 @@ class TrafficNode(Node):
         self.pub_commands = self.create_publisher(String, "/yard/sim/commands", qos.COMMAND)
         self.pub_orders = self.create_publisher(String, "/fleet/orders", qos.COMMAND)
         self.pub_gate = self.create_publisher(String, "/yard/gate_events", qos.EVENTS)
+        self.pub_manifests = self.create_publisher(String, "/customs/manifests", qos.COMMAND)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_subscription(String, "/yard/state", self._on_yard_state, qos.LATCHED)
         self.create_subscription(String, "/yard/events", self._on_sim_event, qos.EVENTS)
@@ -110,6 +112,8 @@ class TrafficNode(Node):
         out = self.driver.step(t, can_order=self.pub_orders.get_subscription_count() > 0)
         for ev in out.gate_events:
             self._publish(self.pub_gate, "gate_event", ev)
+        for doc in out.manifests:
+            self._publish(self.pub_manifests, "customs_manifest", doc)
         for cmd in out.commands:
             self._publish(self.pub_commands, "sim_command", cmd)
         for order in out.orders:

@@ -42,6 +42,10 @@ class TrafficParams:
         "has seen the container too.", "s", 0.0, 60.0))
     order_resend_s: float = field(default=10.0, metadata=spec(
         "An order no order event has answered is sent again after this long (idempotent).", "s", 0.5, 3600.0))
+    pre_clearance: bool = field(default=False, metadata=spec(
+        "File each container's customs manifest on /customs/manifests when its truck reaches the gate, so "
+        "customs decide while it queues (the customs simulator then takes none from the orders: its "
+        "manifests_from_orders off). Off: the manifest goes with the transport order at the bay."))
     wait_for_observers: int = field(default=0, metadata=spec(
         "Start the day only once this many subscribers listen on /yard/gate_events (the KPI collector), "
         "so none of the day is missed.", "", 0, 100))
@@ -50,4 +54,4 @@ class TrafficParams:
         return ScenarioConfig(containers_per_day=self.containers_per_day, start_hour=self.start_hour,
                               collection_refill_s=self.collection_refill_s,
                               deadline_s=self.deadline_s if self.deadline_s > 0.0 else None,
-                              max_deliveries=self.max_deliveries or None)
+                              max_deliveries=self.max_deliveries or None, pre_clearance=self.pre_clearance)
