@@ -89,6 +89,10 @@ class CarrierRoutes(FleetCore):
             elif purpose == "to_destination" and o is not None:
                 c.task, o.phase = "at_destination", "at_destination"
                 self._save(o, now)
+            elif purpose == "to_inspection" and o is not None:
+                c.task, o.phase = "at_inspection", "at_inspection"
+                self._save(o, now)
+                self._event(o, "clearance", now, f"at inspection on {place}: waits for release")
             elif purpose == "to_charger":
                 c.task = "charging"
             elif purpose == "to_park":
@@ -124,7 +128,7 @@ class CarrierRoutes(FleetCore):
             c = self.carriers[cid]
             goal = self.traffic.carriers[cid].geometry.goal_place if self.traffic.carriers[cid].geometry else None
             goals = [goal] if goal else []
-            if c.purpose in ("to_origin", "to_destination", "to_park", "to_charger"):
+            if c.purpose in ("to_origin", "to_destination", "to_inspection", "to_park", "to_charger"):
                 o = self.orders.get(c.order_id) if c.order_id else None
                 if c.purpose == "to_destination" and o is not None:
                     goals = [b for b in self._unload_bays(o) if b not in self._occupied_places(cid)] + goals

@@ -65,6 +65,7 @@ class Dispatch(FleetCore):
         self._alloc_dirty = False
         open_orders = [o for o in self.orders.values() if o.state == "accepted" and o.phase == "queued"
                        and self._clearance_of(o)[0] == "released"]  # held / awaiting customs: stays on its truck
+        open_orders += self._inspectable_orders()  # to be inspected: loaded only while an inspection spot is free
         if not open_orders:
             return
         slots = []
@@ -265,7 +266,7 @@ class Dispatch(FleetCore):
             if kind in ("parking", "charging") and c.task != "charging" and not self._needs_charge(c) and \
                     self._compact(c, now):
                 continue
-            if kind == "bay" or here is None:
+            if kind in ("bay", "inspection") or here is None:  # an inspection spot is no place to idle
                 goals = [s.id for s in self.world.parking_spots() if s.id not in self._occupied_places(c.id)]
                 if here is not None:
                     st = self.net.places[here].station

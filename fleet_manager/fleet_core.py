@@ -26,8 +26,8 @@ from .routing import Router
 from .store import FleetStore
 from .traffic import TrafficConfig, TrafficController
 
-TASKS = ("unknown", "idle", "to_origin", "at_origin", "to_destination", "at_destination", "to_charger", "charging",
-         "to_park", "parked")
+TASKS = ("unknown", "idle", "to_origin", "at_origin", "to_inspection", "at_inspection", "to_destination",
+         "at_destination", "to_charger", "charging", "to_park", "parked")
 FREE_TASKS = ("idle", "parked", "charging")
 
 

@@ -35,7 +35,8 @@ from .routing import Router
 from .store import FleetStore
 from .traffic import TrafficController
 
-BEFORE_CROSSING = ("queued", "to_origin", "at_origin", "loaded")  # phases in which customs can still stop an order
+# phases in which customs can still stop an order
+BEFORE_CROSSING = ("queued", "to_origin", "at_origin", "loaded", "to_inspection", "at_inspection")
 CLEARANCE_KEPT = 20000  # containers whose decisions the book keeps (about ten days at the site's target)
 
 __all__ = ["FREE_TASKS", "TASKS", "CarrierInfo", "FleetManager", "ManagerConfig", "Output"]

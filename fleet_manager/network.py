@@ -77,7 +77,7 @@ class Place:
     """A carrier bay, parking spot or charger: where a carrier stops and stands."""
 
     id: str
-    kind: str  # "bay" | "parking" | "charging"
+    kind: str  # "bay" | "parking" | "charging" | "inspection"
     node: str
     x: float
     y: float
@@ -240,8 +240,7 @@ class YardNetwork:
         w = self.world
         tol = self.cfg.max_kink_rad
         raw = [(b.id, "bay", b.node, b.pose, b.station) for b in w.bays.values() if b.kind == "carrier"]
-        raw += [(s.id, "parking" if s.kind == "parking" else "charging", s.node, s.pose, None)
-                for s in w.spots.values()]
+        raw += [(s.id, s.kind, s.node, s.pose, s.station) for s in w.spots.values()]
         for pid, kind, node, pose, station in raw:
             entries = tuple(sorted(i.traversal for i in self.infos.values()
                                    if i.to_node == node and headings_agree(i.end_heading, pose.yaw, tol)))

@@ -7,6 +7,11 @@ Per order (see :mod:`fleet_manager.orders` for the states)::
            -> carrier docked (bay ready) -> crane done: loaded
            -> route to an unloading bay: in_transit -> docked -> unload crane job
            -> crane done: unloaded, completed -> carrier free (next order, parking, charger)
+
+With ``clearance_required``, a container customs select for inspection (clearance ``inspect``) goes from
+``loaded`` to its origin station's inspection spot (``to_inspection`` -> ``at_inspection``: it holds no
+bay while inspected) and on to the destination once both sides released it; a late ``inspect`` turns a
+loaded carrier still on its origin side there too. ``hold`` keeps it where it is.
 """
 
 from __future__ import annotations
@@ -67,15 +72,20 @@ class OrderFlow(FleetCore):
         c = self.carriers[o.carrier_id]
         if c.faulted or c.stopped:
             return False
-        if self._clearance_of(o)[0] != "released":
-            return False  # a hold or inspect that came after the order was assigned: wait loaded on the origin bay
+        clearance = self._clearance_of(o)[0]
+        if clearance == "inspect" and o.phase == "loaded":
+            self._to_inspection(o, now)  # no bay held while customs inspect (else it waits where it is)
+            return False
+        if clearance != "released":
+            return False  # a hold that came after the order was assigned: wait loaded where it stands
         occupied = self._occupied_places(exclude=c.id)
         goals = [b for b in self._unload_bays(o) if b not in occupied and not self._unload_blocked(b, occupied)]
         plan = self._best_plan(c, goals, now) if c.route_id is None else None
         if plan is None:
             ct = self.traffic.carriers.get(c.id)
-            if ct is not None and ct.place is not None and self.net.places[ct.place].kind == "bay":
-                # never wait on a bay for another bay (two stations' bays could wait on each other):
+            if ct is not None and ct.place is not None and self.net.places[ct.place].kind in ("bay", "inspection"):
+                # never wait on a bay for another bay (two stations' bays could wait on each other), nor
+                # on an inspection spot once released (the next container to inspect needs it):
                 # wait with the container on a parking spot, the destination side first
                 # the buffer from which the destination bays are quickest to reach (in these yards a
                 # carrier cannot turn back at a hub: that is the origin side, not the destination side)
@@ -91,17 +101,108 @@ class OrderFlow(FleetCore):
                     with self._tx():
                         c.task = "to_park"
                         self._route(c, buf, "to_park", now)
+                        if self._leave_inspection(o):
+                            o.phase = "loaded"
+                            self._event(o, "clearance", now, f"leaves inspection for {buf.goal}: no unloading bay free")
+                        self._save(o, now)
                     log.info("%s waits with %s on %s: no unloading bay free", c.id, o.container_id, buf.goal)
             elif ct is not None and ct.place is not None and c.route_id is None:
                 self._unblock(c, goals or self._unload_bays(o), now)
             return False
         with self._tx():
             o.dest_bay, o.phase, o.state = plan.goal, "to_destination", "in_transit"
+            self._leave_inspection(o)
             c.task = "to_destination"
             self._route(c, plan, "to_destination", now)
             self._save(o, now)
             self._event(o, "in_transit", now, f"to {plan.goal}")
         return True
+
+    def _inspection_spot_for(self, o: Order) -> str | None:
+        """The inspection spot of the order's origin station it goes to: its own, else a free unclaimed one."""
+        mine = o.extra.get("inspection_spot")
+        if mine in self.world.spots:
+            return mine
+        occupied = self._occupied_places(exclude=o.carrier_id)
+        claimed = {x.extra.get("inspection_spot") for x in self.orders.values() if not x.final and x is not o}
+        free = [s.id for s in self.world.inspection_spots(o.origin_station) if s.id not in occupied | claimed]
+        return free[0] if free else None
+
+    @staticmethod
+    def _leave_inspection(o: Order) -> bool:
+        """The order's carrier leaves its inspection spot: the spot is free for the next (True if it had one)."""
+        spot = o.extra.pop("inspection_spot", None)
+        if spot is not None:
+            o.extra["inspected_on"] = spot
+        return spot is not None
+
+    def _inspectable_orders(self) -> list[Order]:
+        """Queued orders whose container customs will inspect, as many per origin station as it has inspection
+        spots free (not taken, claimed, or about to be by an assigned order still to be inspected); the others
+        stay on their trucks (no carrier bay is held for an inspection)."""
+        if not self.cfg.clearance_required:
+            return []
+        waiting: dict[str, list[Order]] = {}
+        busy: dict[str, int] = {}
+        for o in self.orders.values():
+            if o.final or o.extra.get("inspection_spot") or self._clearance_of(o)[0] != "inspect":
+                continue
+            if o.state == "accepted" and o.phase == "queued":
+                waiting.setdefault(o.origin_station, []).append(o)
+            elif o.phase in ("to_origin", "at_origin", "loaded"):
+                busy[o.origin_station] = busy.get(o.origin_station, 0) + 1
+        out: list[Order] = []
+        occupied = self._occupied_places()
+        claimed = {x.extra.get("inspection_spot") for x in self.orders.values() if not x.final}
+        for station, orders in waiting.items():
+            free = [s for s in self.world.inspection_spots(station) if s.id not in occupied | claimed]
+            n = len(free) - busy.get(station, 0)
+            out += sorted(orders, key=lambda x: (-x.priority, x.accepted_s))[:max(n, 0)]
+        return out
+
+    def _to_inspection(self, o: Order, now: float) -> bool:
+        """Take a loaded carrier whose container customs inspect to its station's inspection spot."""
+        c = self.carriers[o.carrier_id]
+        if c.faulted or c.stopped:
+            return False
+        if c.route_id is not None and c.purpose != "to_destination":
+            return False  # on the way to a buffer: decided again when it stands
+        spot = self._inspection_spot_for(o)
+        if spot is None:
+            return False
+        ct = self.traffic.carriers.get(c.id)
+        if ct is not None and ct.geometry is None and ct.place == spot:
+            with self._tx():
+                o.phase, c.task, o.extra["inspection_spot"] = "at_inspection", "at_inspection", spot
+                self._save(o, now)
+                self._save_carrier(c)
+            return True
+        plan = self._best_plan(c, [spot], now)
+        if plan is None:
+            return False
+        with self._tx():
+            o.phase, o.extra["inspection_spot"], o.dest_bay = "to_inspection", spot, None
+            o.state = "loaded"
+            c.task = "to_inspection"
+            self._route(c, plan, "to_inspection", now)
+            self._save(o, now)
+            self._event(o, "clearance", now, f"to inspection at {spot}")
+        log.info("%s takes %s to inspection at %s", c.id, o.container_id, spot)
+        return True
+
+    def _turn_to_inspection(self, o: Order, now: float) -> None:
+        """A late ``inspect`` for a carrier on its way to the destination, still on its origin side: turn it to
+        the inspection spot if a route from where it is still leads there (else it goes on)."""
+        c = self.carriers.get(o.carrier_id)
+        if c is None or c.pose is None:
+            return
+        if self.world.border.country_at(c.pose[0], c.pose[1]) != self.world.stations[o.origin_station].country:
+            return  # across the border: the destination side's customs take it from here
+        if not self._to_inspection(o, now) and not o.extra.get("inspection_turn_failed"):
+            with self._tx():  # past the last turn-off, the spot taken, or the way blocked now: tried again, said once
+                o.extra["inspection_turn_failed"] = True
+                self._save(o, now)
+                self._event(o, "clearance", now, "inspect: could not be turned to an inspection spot, goes on")
 
     def _unload_blocked(self, bay: str, occupied: set[str]) -> bool:
         """Unloading on ``bay`` would wait for ever: a loaded truck stands on every truck bay its cranes
@@ -336,8 +437,10 @@ class OrderFlow(FleetCore):
                     self._save(o, now)
                     self.store.append_outbox("crane_job", crane, job)
                     self._emit(Output("crane_job", crane, job))
-            elif o.phase == "loaded":
+            elif o.phase in ("loaded", "at_inspection"):
                 self._to_destination(o, now)
+            elif o.phase == "to_destination" and self._clearance_of(o)[0] == "inspect":
+                self._turn_to_inspection(o, now)
             elif o.phase == "at_destination":
                 if not self._issue_unload(o, now):
                     self._vacate_blocked_bay(o, now)

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 
 STATES = ("accepted", "assigned", "loaded", "in_transit", "unloaded", "completed", "failed", "cancelled", "rejected")
 FINAL_STATES = ("completed", "failed", "cancelled", "rejected")
-PHASES = ("queued", "to_origin", "at_origin", "loaded", "to_destination", "at_destination", "unloading", "done")
+PHASES = ("queued", "to_origin", "at_origin", "loaded", "to_inspection", "at_inspection", "to_destination",
+          "at_destination", "unloading", "done")
 
 
 @dataclass

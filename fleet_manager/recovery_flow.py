@@ -131,6 +131,8 @@ class RecoveryFlow(FleetCore):
         if o is not None and o.loaded:
             if o.phase in ("at_destination", "unloading") and o.dest_bay:
                 return "to_destination", [o.dest_bay]
+            if o.phase in ("to_inspection", "at_inspection") and o.extra.get("inspection_spot"):
+                return "to_inspection", [o.extra["inspection_spot"]]
             if o.phase == "to_destination" or c.purpose == "to_destination":
                 return "to_destination", [b for b in self._unload_bays(o) if b not in occupied]
         elif o is not None and o.origin_bay:

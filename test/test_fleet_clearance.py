@@ -163,8 +163,13 @@ def test_a_day_with_customs_gates_every_order_and_reports_the_clearance_wait(sma
     for e in events:
         if e.get("clearance") == "released":
             cleared.setdefault(e["order_id"], e["stamp"])
-        if e["event"] == "assigned":  # never before both customs released the container
-            assert e["order_id"] in cleared and cleared[e["order_id"]] <= e["stamp"], e
+        if e["event"] == "assigned":  # never before both customs released the container, unless to inspect it
+            assert e["clearance"] in ("released", "inspect"), e
+            if e["clearance"] == "released":
+                assert e["order_id"] in cleared and cleared[e["order_id"]] <= e["stamp"], e
+    for e in events:  # an inspected container crosses only once released
+        if e["event"] == "in_transit":
+            assert e["clearance"] == "released", e
     assert kpis["orders"]["completed"] >= 1
     plain = SimulatedDay(build_fleet_run(small_world, 2, seed=2, containers_per_day=1500.0))
     plain.run_for(60.0)
@@ -198,7 +203,7 @@ def test_with_pre_clearance_customs_decide_while_the_truck_queues_and_orders_are
         if e.get("clearance") == "released":
             cleared.setdefault(e["order_id"], e["stamp"])
             early += e["event"] == "accepted"  # released before the truck parked: the order comes in cleared
-        if e["event"] == "assigned":
+        if e["event"] == "assigned" and e["clearance"] != "inspect":  # (inspected: loaded for the inspection spot)
             assert e["order_id"] in cleared and cleared[e["order_id"]] <= e["stamp"], e
     assert early >= 1 and day.kpis()["orders"]["completed"] >= 1
 
@@ -238,4 +243,185 @@ def test_a_hold_after_assignment_keeps_the_loaded_carrier_on_its_origin_bay_unti
         sim.step()
         if o.final:
             break
+    assert o.state == "completed"
+
+
+def _gated_yard(small, seed: int = 5, per_day: float = 1500.0, db: str = ":memory:"):
+    """Manager with clearance_required on two carriers of the kinematic small yard, events kept."""
+    world, net, router = small
+    ids = ["carrier_01", "carrier_02"]
+    mgr = FleetManager(world, FleetStore(db), ManagerConfig(tuple(ids), clearance_required=True), 0.0, net, router)
+    scen = TrafficScenario(world, ScenarioConfig(containers_per_day=per_day), seed=seed)
+    sim = FleetSim(world, net, mgr, ids, scen, SimConfig(crane_pick_s=25, crane_place_s=25), seed=seed)
+    sim.keep_events = True
+    return mgr, sim
+
+
+def _decide(mgr, sim, o, export: str, import_: str, n: int = 1) -> None:
+    world = mgr.world
+    mgr.on_clearance(decision(o.container_id, country(world, o.origin_station), "export", export, n), sim.t)
+    mgr.on_clearance(decision(o.container_id, country(world, o.dest_station), "import", import_, n), sim.t)
+
+
+def _step_until(sim, cond, steps: int = 12000) -> None:
+    for _ in range(steps):
+        sim.step()
+        if cond():
+            return
+
+
+def _bays_taken(mgr) -> set[str]:
+    bays = set(mgr.world.bays)
+    return {ct.place for ct in mgr.traffic.carriers.values() if ct.place in bays}
+
+
+def _first_order(mgr, sim):
+    for _ in range(6000):
+        sim.step()
+        waiting = [o for o in mgr.orders.values() if not o.final]
+        if waiting:
+            return waiting[0]
+    raise AssertionError("the scenario brought no order")
+
+
+def test_a_container_to_be_inspected_waits_on_its_stations_inspection_spot_not_on_a_bay(small, tmp_path):
+    world, net, router = small
+    db = tmp_path / "fm.sqlite"
+    mgr, sim = _gated_yard(small, db=str(db))
+    o = _first_order(mgr, sim)
+    _decide(mgr, sim, o, "released", "inspect")
+    spot = world.inspection_spots(o.origin_station)[0].id
+    _step_until(sim, lambda: o.phase == "at_inspection")
+    assert (o.phase, o.state, o.extra["inspection_spot"]) == ("at_inspection", "loaded", spot)
+    carrier = o.carrier_id
+    sim.run(600.0)  # ten minutes of inspection: on the spot, no bay held by it
+    assert o.phase == "at_inspection" and mgr.traffic.carriers[carrier].place == spot
+    state = mgr.fleet_state(sim.t)
+    validate("fleet_state", state)
+    assert state["orders"][o.order_id]["phase"] == "at_inspection"
+    assert state["carriers"][carrier]["task"] == "at_inspection"
+    reasons = [e.get("reason", "") for e in sim.events if e["order_id"] == o.order_id and e["event"] == "clearance"]
+    assert f"to inspection at {spot}" in reasons and any(r.startswith(f"at inspection on {spot}") for r in reasons)
+
+    # a restarted manager resumes the order where it was: on the inspection spot
+    again = FleetManager(world, FleetStore(str(db)), mgr.cfg, sim.t, net, router)
+    assert (again.orders[o.order_id].phase, again.orders[o.order_id].extra["inspection_spot"]) == \
+        ("at_inspection", spot)
+
+    _decide(mgr, sim, o, "released", "released", 2)
+    _step_until(sim, lambda: o.final)
+    assert o.state == "completed"
+    for e in sim.events:
+        validate("order_event", e)
+    in_transit = [e for e in sim.events if e["order_id"] == o.order_id and e["event"] == "in_transit"]
+    assert in_transit and all(e["clearance"] == "released" for e in in_transit)  # crossed only once released
+
+
+def test_a_late_inspect_takes_the_loaded_carrier_off_its_origin_bay_to_the_inspection_spot(small):
+    world = small[0]
+    mgr, sim = _gated_yard(small)
+    o = _first_order(mgr, sim)
+    _decide(mgr, sim, o, "released", "released")
+    _step_until(sim, lambda: o.phase != "queued", 4000)
+    assert o.phase in ("to_origin", "at_origin"), o.phase
+    _decide(mgr, sim, o, "hold", "released", 2)  # holds it on the bay
+    _step_until(sim, lambda: o.phase == "loaded", 6000)
+    assert o.phase == "loaded"
+    sim.run(60.0)
+    assert mgr.traffic.carriers[o.carrier_id].place == o.origin_bay  # hold: as before
+    _decide(mgr, sim, o, "inspect", "released", 3)  # the late inspect
+    spot = world.inspection_spots(o.origin_station)[0].id
+    _step_until(sim, lambda: o.phase == "at_inspection")
+    assert o.phase == "at_inspection" and mgr.traffic.carriers[o.carrier_id].place == spot
+    assert all(ct.place != o.origin_bay for ct in mgr.traffic.carriers.values())  # the bay is free again
+    _decide(mgr, sim, o, "released", "released", 4)
+    _step_until(sim, lambda: o.final)
+    assert o.state == "completed"
+
+
+def test_a_second_container_to_be_inspected_stays_on_its_truck_while_the_spot_is_taken(small):
+    mgr, sim = _gated_yard(small, seed=7, per_day=3000.0)
+    decided: set[str] = set()
+
+    def decide(inspect_station: str, inspect: set[str]) -> None:
+        """Release every new container, except the first two new ones of ``inspect_station``: export
+        inspection."""
+        for o in list(mgr.orders.values()):
+            if o.final or o.order_id in decided:
+                continue
+            decided.add(o.order_id)
+            verdict = "inspect" if o.origin_station == inspect_station and len(inspect) < 2 else "released"
+            if verdict == "inspect":
+                inspect.add(o.order_id)
+            _decide(mgr, sim, o, verdict, "released")
+
+    first = _first_order(mgr, sim)
+    inspected: set[str] = set()
+    decide(first.origin_station, inspected)
+    for _ in range(40000):
+        sim.step()
+        decide(first.origin_station, inspected)
+        if len(inspected) == 2 and first.phase == "at_inspection":
+            break
+    assert len(inspected) == 2 and first.phase == "at_inspection"
+    second = mgr.orders[next(i for i in inspected if i != first.order_id)]
+    sim.run(600.0)
+    assert first.phase == "at_inspection"
+    assert (second.phase, second.carrier_id) == ("queued", None)  # one spot per station: it waits on its truck
+    _decide(mgr, sim, first, "released", "released", 2)
+    _step_until(sim, lambda: second.phase == "at_inspection", 20000)
+    assert second.phase == "at_inspection" and first.final
+
+
+def test_a_day_with_many_inspections_completes_them_without_holding_a_bay_while_inspected(small_world):
+    from yard_harness.day import SimulatedDay, build_fleet_run
+    from yard_sim.customs import CustomsConfig
+
+    customs = CustomsConfig(decision_median_s=30.0, hold_rate=0.0, inspect_rate=0.6, inspect_s=(600.0, 900.0))
+    day = SimulatedDay(build_fleet_run(small_world, 2, seed=3, containers_per_day=1500.0, customs=customs))
+    events: list[dict] = []
+    day.observers.append(lambda d: events.extend(d.new_events))
+    day.run_for(5400.0)
+    kpis = day.kpis()
+    validate("day_kpis", kpis)
+    spot_kpis = kpis["clearance"]["inspection_spot"]
+    assert spot_kpis["visits"] >= 2 and spot_kpis["stay_s"]["max"] >= 300.0, spot_kpis
+    by_order: dict[str, list[dict]] = {}
+    for e in events:
+        validate("order_event", e)
+        by_order.setdefault(e["order_id"], []).append(e)
+    visited = {o for o, evs in by_order.items()
+               if any(e["event"] == "clearance" and e.get("reason", "").startswith("at inspection on") for e in evs)}
+    completed = {o for o, evs in by_order.items() if any(e["event"] == "completed" for e in evs)}
+    assert len(visited & completed) >= 2, (visited, completed)  # inspected on the spot, then delivered
+    for oid in visited:
+        evs = by_order[oid]
+        loaded = next(e["stamp"] for e in evs if e["event"] == "loaded")
+        sent = [e for e in evs if e["event"] == "clearance" and e.get("reason", "").startswith("to inspection at")]
+        # straight from the crane to the spot (no bay held for the inspection), once
+        assert sent and sent[0]["stamp"] - loaded < 60.0, (oid, loaded, sent)
+        crossed = [e for e in evs if e["event"] == "in_transit"]
+        assert all(e["clearance"] == "released" for e in crossed)
+
+
+def test_a_late_inspect_turns_a_carrier_on_its_way_while_still_on_its_origin_side(small):
+    world = small[0]
+    mgr, sim = _gated_yard(small)
+    o = _first_order(mgr, sim)
+    _decide(mgr, sim, o, "released", "released")
+    _step_until(sim, lambda: o.phase == "to_destination" and o.origin_bay not in _bays_taken(mgr))
+    assert o.phase == "to_destination"
+    carrier = sim.carriers[o.carrier_id]
+    origin = country(world, o.origin_station)
+    assert world.border.country_at(carrier.x, carrier.y) == origin  # just off the bay, on the origin side
+    _decide(mgr, sim, o, "released", "inspect", 2)  # the late inspect
+    spot = world.inspection_spots(o.origin_station)[0].id
+    for _ in range(12000):
+        sim.step()
+        assert world.border.country_at(carrier.x, carrier.y) == origin, "crossed the border under inspection"
+        if o.phase == "at_inspection":
+            break
+    assert o.phase == "at_inspection" and mgr.traffic.carriers[o.carrier_id].place == spot
+    _decide(mgr, sim, o, "released", "released", 3)
+    _step_until(sim, lambda: o.final)
     assert o.state == "completed"

@@ -68,7 +68,8 @@ def test_expected_models(committed):
     for lane_id in world.lanes:
         assert f"lane_{lane_id}" in names
     for spot in world.spots.values():
-        assert f"{'charger' if spot.kind == 'charging' else 'parking'}_{spot.id}" in names
+        prefix = {"charging": "charger", "inspection": "inspection"}.get(spot.kind, "parking")
+        assert f"{prefix}_{spot.id}" in names
     for zone in world.gnss_zones:
         assert f"gnss_zone_{zone.id}" in names
     groups = {c.rail_group or c.id for c in world.cranes.values()}

@@ -323,7 +323,8 @@ def cmd_check_world(args, console: Console) -> int:
         t.add_row("link", f"{link['from']} -> {link['to']}: {link['length_m']:.0f} m "
                           f"({link['from_bay']} to {link['to_bay']}, shortest drive)")
     t.add_row("cranes", str(s["cranes"]))
-    t.add_row("parking / charging", f"{s['parking_spots']} / {s['charging_spots']}")
+    t.add_row("parking / charging / inspection",
+              f"{s['parking_spots']} / {s['charging_spots']} / {s['inspection_spots']}")
     t.add_row("GNSS zones", str(s["gnss_zones"]))
     console.print(t)
     return 0

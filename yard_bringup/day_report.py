@@ -58,6 +58,11 @@ def kpi_rows(k: dict) -> list[tuple[str, str]]:
              f"{cl['waiting_at_end']})"),
             ("containers held / inspected by customs", f"{cl['held']} / {cl['inspected']}"),
         ]
+        spot = cl.get("inspection_spot")
+        if spot is not None:
+            rows.append(("inspection spot visits / stay mean / max (on a spot at end)",
+                         f"{spot['visits']} / {minutes(spot['stay_s']['mean'])} / {minutes(spot['stay_s']['max'])} "
+                         f"({spot['on_spot_at_end']})"))
     if cb is not None:
         rows.append((f"carrier bays free / approached / occupied (mean of {cb['count']})",
                      f"{cb['free_mean']:.1f} / {cb['approached_mean']:.1f} / {cb['occupied_mean']:.1f}"))

@@ -80,6 +80,7 @@ def world_summary(world: World) -> dict:
         "carrier_bays": len(world.carrier_bays()),
         "parking_spots": len(world.parking_spots()),
         "charging_spots": len(world.charging_spots()),
+        "inspection_spots": len(world.inspection_spots()),
         "gnss_zones": len(world.gnss_zones),
         "station_links": [
             {"from": link.from_station, "to": link.to_station, "from_bay": link.from_bay, "to_bay": link.to_bay,

@@ -147,6 +147,7 @@ class KpiLog:
         self.cleared_at: dict[str, float] = {}  # order -> first event saying both customs released it
         self.customs_checks: dict[str, set[str]] = {"hold": set(), "inspect": set()}  # orders held / inspected
         self.clearance_seen = False  # order events carry clearance (the fleet manager's clearance_required)
+        self.inspection_visits: dict[str, list[float]] = {}  # order -> [arrived on, left] an inspection spot
         self.finished: dict[str, str] = {}  # order id -> completed | failed | cancelled
         self.rejected: set[str] = set()
         self.directions: dict[str, tuple[str, str]] = {}
@@ -209,6 +210,7 @@ class KpiLog:
                 self.cleared_at.setdefault(oid, stamp)
             elif clearance in self.customs_checks:
                 self.customs_checks[clearance].add(oid)
+            self._inspection_spot(oid, ev, doc.get("reason", ""), stamp)
         if ev == "accepted":
             self.accepted_at.setdefault(oid, stamp)
         elif ev == "rejected":
@@ -221,6 +223,16 @@ class KpiLog:
                 t0 = self.accepted_at.get(oid)
                 if t0 is not None:
                     self.lead_times_s.append(stamp - t0)
+
+    def _inspection_spot(self, oid: str, ev: str, reason: str, stamp: float) -> None:
+        """Time a carrier stood on an inspection spot: from the fleet manager's 'at inspection on' event to the
+        order's next move (in_transit, leaves inspection, or its end)."""
+        visit = self.inspection_visits.get(oid)
+        if ev == "clearance" and reason.startswith("at inspection on "):
+            self.inspection_visits[oid] = [stamp]
+        elif visit is not None and len(visit) == 1 and (
+                ev in ("in_transit", *FINAL_EVENTS) or (ev == "clearance" and reason.startswith("leaves inspection"))):
+            visit.append(stamp)
 
     def crane_event(self, doc: dict) -> None:
         if doc.get("event") == "done":
@@ -446,10 +458,15 @@ class KpiLog:
         """Customs clearance (issue #15): wait from order accepted to both sides' release, orders held/inspected."""
         waits = sorted(t - self.accepted_at[oid] for oid, t in self.cleared_at.items() if oid in self.accepted_at)
         pending = sum(1 for oid in self.accepted_at if oid not in self.cleared_at and oid not in self.finished)
+        stays = [v[1] - v[0] for v in self.inspection_visits.values() if len(v) == 2]
         return {
             "cleared": len(waits), "waiting_at_end": pending,
             "wait_s": {"mean": round(statistics.fmean(waits), 1) if waits else None,
                        "p95": round(float(np.percentile(waits, 95)), 1) if waits else None,
                        "max": round(waits[-1], 1) if waits else None},
             "held": len(self.customs_checks["hold"]), "inspected": len(self.customs_checks["inspect"]),
+            "inspection_spot": {"visits": len(self.inspection_visits),
+                                "on_spot_at_end": sum(1 for v in self.inspection_visits.values() if len(v) == 1),
+                                "stay_s": {"mean": round(statistics.fmean(stays), 1) if stays else None,
+                                           "max": round(max(stays), 1) if stays else None}},
         }

@@ -40,6 +40,7 @@ COLOURS: dict[str, tuple[float, float, float, float]] = {
     "carrier_bay": (0.2, 0.75, 0.35, 0.8),
     "parking": (0.55, 0.55, 0.7, 0.8),
     "charging": (0.1, 0.8, 0.9, 0.8),
+    "inspection": (0.95, 0.6, 0.1, 0.8),
     "charger_post": (0.1, 0.6, 0.7, 1.0),
     "crane": (0.95, 0.55, 0.1, 1.0),
     "trolley": (0.3, 0.3, 0.3, 1.0),

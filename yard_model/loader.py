@@ -242,9 +242,10 @@ class _Builder:
         lanes = self.build_lanes(nodes, carrier_type)
         bays, stations = self.build_stations(nodes, lanes)
         cranes = self.build_cranes(stations, bays, carrier_type, truck_type, container_type)
-        spots = self.build_spots(nodes, lanes)
+        spots = self.build_spots(nodes, lanes, stations)
         zones = self.build_zones()
         border = self.build_border(stations, bays)
+        self.check_inspection_sides(spots, stations, border)
 
         world = World(
             name=d["name"],
@@ -502,24 +503,40 @@ class _Builder:
                               f"{b.home_gantry_m:g} m is {b.home_gantry_m - a.home_gantry_m:g} m from '{a.id}' "
                               f"(home {a.home_gantry_m:g} m) on shared rails '{gid}': needs at least {need:g} m")
 
-    def build_spots(self, nodes, lanes) -> dict[str, Spot]:
+    def build_spots(self, nodes, lanes, stations) -> dict[str, Spot]:
         spots: dict[str, Spot] = {}
         seen: dict[str, str] = {}
-        self.unique("parking", self.doc["parking"], seen)
-        self.unique("chargers", self.doc["chargers"], seen)
-        for section, kind in (("parking", "parking"), ("chargers", "charging")):
-            for i, raw in enumerate(self.doc[section]):
+        sections = (("parking", "parking"), ("chargers", "charging"), ("inspection", "inspection"))
+        for section, _ in sections:
+            self.unique(section, self.doc.get(section, []), seen)
+        for section, kind in sections:
+            for i, raw in enumerate(self.doc.get(section, [])):
                 where = f"{section}[{i}] (id '{raw['id']}')"
-                if kind == "parking" and "power_kw" in raw:
-                    self.fail(f"{where}.power_kw", "a parking spot has no charger: list charging spots in 'chargers'")
+                if kind != "charging" and "power_kw" in raw:
+                    self.fail(f"{where}.power_kw", f"a {kind} spot has no charger: list charging spots in 'chargers'")
+                if kind != "inspection" and "station" in raw:
+                    self.fail(f"{where}.station", "only an inspection spot belongs to a station")
+                if kind == "inspection" and raw["station"] not in stations:
+                    self.fail(f"{where}.station", f"unknown station '{raw['station']}'")
                 if raw["id"] in self._bay_ids:
                     self.fail(f"{where}.id", f"'{raw['id']}' is already used by a bay")
                 if raw["node"] in self._bay_nodes:
                     self.fail(f"{where}.node", f"node '{raw['node']}' already holds {self._bay_nodes[raw['node']]}")
                 self._bay_nodes[raw["node"]] = f"{kind} spot '{raw['id']}'"
                 pose = self.node_pose(where, raw["node"], raw["yaw_deg"], nodes, lanes)
-                spots[raw["id"]] = Spot(raw["id"], kind, raw["node"], pose, float(raw.get("power_kw", 0.0)))
+                spots[raw["id"]] = Spot(raw["id"], kind, raw["node"], pose, float(raw.get("power_kw", 0.0)),
+                                        raw.get("station"))
         return spots
+
+    def check_inspection_sides(self, spots: dict[str, Spot], stations: dict[str, Station], border) -> None:
+        """An inspection spot lies on its station's side of the border: its customs inspect there."""
+        for i, raw in enumerate(self.doc.get("inspection", [])):
+            s = spots[raw["id"]]
+            side = border.country_at(s.pose.x, s.pose.y)
+            if side != stations[s.station].country:
+                self.fail(f"inspection[{i}] (id '{raw['id']}').node",
+                          f"lies on the {side} side of the border, not on station '{s.station}''s "
+                          f"({stations[s.station].country})")
 
     def build_zones(self) -> tuple[GnssZone, ...]:
         zones = []

@@ -14,7 +14,7 @@ and tests can find them:
 * ``lane_<id>``: paved surface, centre line (amber for a two-way single track, white
   for one-way) and edge lines, as extruded ``<polyline>`` visuals;
 * ``bay_<id>``: flat pads for truck and carrier bays; ``parking_<id>`` and
-  ``charger_<id>`` (with a charger post) for the spots;
+  ``charger_<id>`` (with a charger post) for the spots, ``inspection_<id>`` for customs inspection spots;
 * ``rails_<rail group or crane id>`` and ``crane_<id>``: rails and portals (legs with
   collisions, girders, trolley, spreader) at the home gantry/trolley position, in
   the crane frame (the model's pose is the crane origin);
@@ -203,7 +203,7 @@ def _pads(world_el: ET.Element, world: World) -> None:
         _box_visual(link, Box("pad", 0.0, 0.0, SURFACE_TOP_M + pad / 2.0, 0.0, length, width, pad,
                               f"{bay.kind}_bay"))
     for spot in world.spots.values():
-        prefix = "charger" if spot.kind == "charging" else "parking"
+        prefix = {"charging": "charger", "inspection": "inspection"}.get(spot.kind, "parking")
         link = _static_model(world_el, f"{prefix}_{spot.id}", _pose(spot.pose.x, spot.pose.y, 0.0, spot.pose.yaw))
         _box_visual(link, Box("pad", 0.0, 0.0, SURFACE_TOP_M + pad / 2.0, 0.0, ct.length_m, ct.width_m, pad,
                               spot.kind))

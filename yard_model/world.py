@@ -252,13 +252,14 @@ class Crane:
 
 @dataclass(frozen=True)
 class Spot:
-    """A parking or charging place for a carrier, at a lane node."""
+    """A parking, charging or customs inspection place for a carrier, at a lane node."""
 
     id: str
-    kind: str  # "parking" | "charging"
+    kind: str  # "parking" | "charging" | "inspection"
     node: str
     pose: Pose2D
-    power_kw: float  # charging power; 0 for parking
+    power_kw: float  # charging power; 0 for parking and inspection
+    station: str | None = None  # the station whose customs inspect here (inspection spots only)
 
 
 @dataclass(frozen=True)
@@ -361,6 +362,10 @@ class World:
 
     def charging_spots(self) -> list[Spot]:
         return [s for s in self.spots.values() if s.kind == "charging"]
+
+    def inspection_spots(self, station: str | None = None) -> list[Spot]:
+        """Where a loaded carrier waits while customs inspect its container (never a parking goal)."""
+        return [s for s in self.spots.values() if s.kind == "inspection" and (station is None or s.station == station)]
 
     def cranes_serving(self, bay_id: str) -> list[Crane]:
         return [c for c in self.cranes.values() if bay_id in c.serves]

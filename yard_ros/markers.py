@@ -18,7 +18,7 @@ namespace            type         id
 ``lane_arrows``      ARROW        2 i (forward at mid-lane), 2 i + 1 (backward, two-way)
 ``bays``             CUBE         index of the bay (truck bays blue, carrier bays green)
 ``bay_labels``       TEXT         same id as the bay
-``spots``            CUBE         index of the spot (parking grey, charging cyan)
+``spots``            CUBE         index of the spot (parking grey, charging cyan, inspection amber)
 ``spot_labels``      TEXT         same id as the spot
 ``gnss_zones``       LINE_STRIP   index of the zone; colour by mode (yellow float,
                                   orange single, red none)
