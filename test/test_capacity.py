@@ -94,3 +94,16 @@ def test_lists_parse_sorted_without_repeats():
     assert cap.name_list("b,a,b", "--worlds") == ["b", "a"]
     pts = cap.plan_points(["a"], [1, 2], [10.0], 2, 1.0, 7.0)
     assert len(pts) == 4 and pts[0].carriers == 2  # biggest first
+
+
+def test_build_fleet_run_starts_the_demand_at_the_given_hour():
+    from yard_harness.day import build_fleet_run
+    from yard_model import load_world
+    from yard_model.resources import world_path
+
+    world = load_world(world_path("small_yard"))
+    night, peak = build_fleet_run(world, 1), build_fleet_run(world, 1, start_hour=9.0)
+    assert night.scenario.cfg.start_hour == 0.0 and peak.scenario.cfg.start_hour == 9.0
+    assert peak.scenario.rate_at(0.0) > 3 * night.scenario.rate_at(0.0)  # 09:00 against midnight
+    with pytest.raises(ValueError, match="start_hour"):
+        build_fleet_run(world, 1, start_hour=24.0)
