@@ -20,7 +20,7 @@ from yard_bringup.graph import Subsystem
 
 REPO = Path(__file__).resolve().parents[1]
 HELPERS = Path(__file__).resolve().parent / "helpers"
-SUBCOMMANDS = ("sim", "check-world", "gen-sdf", "graph", "day")
+SUBCOMMANDS = ("sim", "check-world", "gen-sdf", "graph", "day", "capacity")
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str]:

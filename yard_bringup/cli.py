@@ -27,6 +27,7 @@ Subcommands:
   gen-sdf      regenerate the Gazebo SDF worlds from the world files
   graph        print the node graph that `sim` and `ros2 launch` start
   day          run a simulated day in one process (fleet manager + kinematic yard): KPIs, plot, MCAP
+  capacity     capacity study: simulated days swept over fleet size, demand, seeds and worlds, in parallel
   order        submit, cancel or query transport orders of a running yard (re-sends until answered)
   border-keys  generate a side's Ed25519 key pair for the cross-border gateway
 
@@ -68,6 +69,33 @@ Exit status: 0 when the day ran with no collision, conflict or deadlock; 1 other
 Examples:
   yard-autonomy day                                   # Youyiguan, 12 carriers, 24 h
   yard-autonomy day --world small_yard --carriers 4 --hours 1 --out /tmp/day
+"""
+
+EPILOG_CAPACITY = """\
+Each point (world, carriers, demand, seed) is a `yard-autonomy day` of --hours simulated hours from
+--start-hour o'clock, starting with an empty yard, run in its own worker process. Per point: containers
+across per day (orders completed, scaled from the simulated hours to 24 h), offered per day (trucks that
+reached the gates, scaled the same way), carrier utilisation, crane moves per crane-hour, mean lead time,
+gate queue at the end, unsafe events (collisions, conflicts, deadlocks, crane limit violations).
+
+Findings per world: the smallest fleet whose LOWEST seed carries >= 2,000 containers a day with 0 unsafe
+events on every seed, and the largest swept demand the yard keeps up with: the gate queue at the end of the
+run is <= --keep-up-queue trucks (both gates together) on every seed, i.e. it did not grow over the run.
+
+Default sweep: both Youyiguan worlds x 4,8,12 carriers x the site's 1000 containers a day each way x 2
+seeds = 12 runs of 1.5 simulated hours from 07:00, the rise of the morning peak, when trucks come at about
+1.35x the day's average rate (so a yard that keeps up shows about 2,700 offered per day); sized to finish
+within 10 minutes on 2 otherwise idle cores. Sweep --containers-per-day (e.g. 1000,1500,2000) to find how
+far beyond the site's demand the layout goes; each added value adds as many runs again.
+
+Outputs in --out: capacity.json (keys: yard_model/schemas/capacity.schema.json) and capacity.png (each
+figure against fleet size, the worlds side by side). Exit status: 0 when every run had 0 unsafe events;
+1 otherwise or on bad input; 130 on Ctrl-C (nothing written).
+
+Examples:
+  yard-autonomy capacity                                   # the default sweep (about 10 minutes)
+  yard-autonomy capacity --worlds youyiguan --carriers 8,12,16 --containers-per-day 1000,1500,2000 --seeds 3
+  yard-autonomy capacity --worlds small_yard --carriers 1,2 --hours 0.25 --seeds 1 --jobs 1 --out /tmp/cap
 """
 
 
@@ -152,7 +180,8 @@ def _add_graph_options(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="yard-autonomy", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", metavar="{sim,check-world,gen-sdf,graph,day,order,border-keys}")
+    sub = parser.add_subparsers(dest="command",
+                                metavar="{sim,check-world,gen-sdf,graph,day,capacity,order,border-keys}")
 
     p = sub.add_parser(
         "sim", help="start the simulated yard until Ctrl-C or --duration",
@@ -254,6 +283,40 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --customs: file each container's customs manifest when its truck reaches the gate, so "
                         "customs decide while it queues (default: with the order, when the truck parks at its bay)")
     p.set_defaults(func=cmd_day)
+
+    p = sub.add_parser(
+        "capacity", help="capacity study: simulated days swept over fleet size, demand, seeds and worlds",
+        description="Run simulated days (the model of `yard-autonomy day`) for every combination of --worlds, "
+                    "--carriers, --containers-per-day and seed, in parallel worker processes with a progress bar; "
+                    "print a table per world and the findings (the smallest fleet that carries 2,000 containers "
+                    "a day safely on every seed, the largest demand the yard keeps up with) and write "
+                    "capacity.json and capacity.png to --out.",
+        epilog=EPILOG_CAPACITY, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--worlds", default="youyiguan,youyiguan_single_track", metavar="A,B",
+                   help="comma-separated worlds: shipped names (youyiguan, youyiguan_single_track, small_yard) or "
+                        "world file paths (default: %(default)s)")
+    p.add_argument("--carriers", default="4,8,12", metavar="N,N,..",
+                   help="comma-separated fleet sizes to sweep, each at most the world's parking + charging spots "
+                        "(default: %(default)s)")
+    p.add_argument("--containers-per-day", default="1000", metavar="N,N,..",
+                   help="comma-separated demands to sweep: containers brought by trucks per day in each direction "
+                        "(default: %(default)s, the site's demand)")
+    p.add_argument("--seeds", type=lambda t: _whole_number(t, 1000), default=2, metavar="N",
+                   help="seeds 0..N-1 per point (truck arrivals, batteries, hesitations) (default: %(default)s)")
+    p.add_argument("--hours", type=_positive_float, default=1.5, metavar="H",
+                   help="simulated hours per run, each from an empty yard (default: %(default)s, so the default "
+                        "sweep ends within 10 minutes on 2 cores)")
+    p.add_argument("--start-hour", type=_non_negative_float, default=7.0, metavar="H",
+                   help="hour of day at the start of each run, for the demand's daily profile (0-24; default: "
+                        "%(default)s, the start of the morning peak)")
+    p.add_argument("--keep-up-queue", type=lambda t: _whole_number(t, 10**6), default=10, metavar="N",
+                   help="the yard keeps up with a demand when the gate queue at the end of the run is at most N "
+                        "trucks (both gates) on every seed (default: %(default)s)")
+    p.add_argument("--jobs", type=lambda t: _whole_number(t, 256), default=os.cpu_count() or 1, metavar="N",
+                   help="worker processes (default: the CPU count, %(default)s)")
+    p.add_argument("--out", type=Path, default=None, metavar="DIR",
+                   help="output folder (default: runs/capacity-<date>-<time>)")
+    p.set_defaults(func=cmd_capacity)
 
     from .order_cli import add_parser as add_order_parser
 
@@ -644,6 +707,103 @@ def cmd_day(args, console: Console) -> int:
         return _err(console, f"unsafe day: {s['collisions']} collisions, {s['conflicts']} conflicts, "
                              f"{s['deadlocks']} deadlocks")
     return 130 if stopped_early else 0
+
+
+# --------------------------------------------------------------------------- capacity
+def cmd_capacity(args, console: Console) -> int:
+    import time
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from yard_model import WorldError, load_world
+    from yard_model.documents import validate
+    from yard_model.resources import ShareNotFoundError, world_path
+
+    from . import capacity as cap
+
+    try:
+        worlds = cap.name_list(args.worlds, "--worlds")
+        fleets = cap.int_list(args.carriers, "--carriers")
+        demands = cap.float_list(args.containers_per_day, "--containers-per-day")
+        if args.seeds < 1:
+            raise ValueError("--seeds: must be >= 1")
+        if args.jobs < 1:
+            raise ValueError("--jobs: must be >= 1")
+        if not args.start_hour < 24.0:
+            raise ValueError(f"--start-hour: must be in 0..24 (hour of day), got {args.start_hour:g}")
+        for name in worlds:
+            w = load_world(world_path(name))
+            spots = len(w.parking_spots()) + len(w.charging_spots())
+            if fleets[-1] > spots:
+                raise ValueError(f"--carriers: {name} has {spots} parking + charging spots, got {fleets[-1]}")
+    except (WorldError, ShareNotFoundError, ValueError) as exc:
+        return _err(console, str(exc))
+    out = (args.out or Path("runs") / time.strftime("capacity-%Y%m%d-%H%M%S")).expanduser().resolve()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return _err(console, f"{out}: {exc.strerror or exc}")
+    points = cap.plan_points(worlds, fleets, demands, args.seeds, args.hours, args.start_hour)
+    jobs = min(args.jobs, len(points))
+    console.print(f"[bold]yard_autonomy capacity[/]: {', '.join(worlds)}; carriers {', '.join(map(str, fleets))}; "
+                  f"{', '.join(f'{d:g}' for d in demands)} containers/day each way; {args.seeds} seed(s); "
+                  f"{args.hours:g} h from {args.start_hour:g}:00; {len(points)} runs in {jobs} worker process(es)"
+                  f"\noutput: {out}", highlight=False, soft_wrap=True)
+    columns = (TextColumn("[bold]runs[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[last]}"),
+               TimeElapsedColumn())
+    wall0 = time.perf_counter()
+    with Progress(*columns, console=console, refresh_per_second=2) as bar:
+        task = bar.add_task("capacity", total=len(points), last="")
+
+        def done(r: dict) -> None:
+            bar.update(task, advance=1, last=f"last: {r['world']} {r['carriers']} carriers "
+                                             f"{r['containers_per_day']:g}/day seed {r['seed']}: "
+                                             f"{r['containers_across_per_day']:.0f} across/day")
+
+        results = cap.run_sweep(points, jobs, done)
+    wall = time.perf_counter() - wall0
+    summary = cap.summarise(results, args.keep_up_queue)
+    command = "yard-autonomy capacity " + " ".join(_quote(a) for a in sys.argv[2:]) \
+        if sys.argv[1:2] == ["capacity"] else ""
+    doc = cap.capacity_document(results, summary, hours=args.hours, start_hour=args.start_hour, seeds=args.seeds,
+                                jobs=jobs, keep_up_queue=args.keep_up_queue, wall_s=wall, command=command)
+    validate("capacity", doc)
+    (out / "capacity.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    cap.plot_capacity(doc, out / "capacity.png")
+    for world, w in summary.items():
+        console.print(_capacity_table(world, w, args))
+    for line in doc["verdicts"]:
+        console.print(f"[bold]>>[/] {escape(line)}", highlight=False, soft_wrap=True)
+    cpu = sum(r["cpu_s"] for r in results)
+    console.print(f"containers across per day: orders completed scaled from {args.hours:g} simulated h to 24 h "
+                  f"(offered: trucks that reached the gates, scaled the same way); keeps up: gate queue at the "
+                  f"end <= {args.keep_up_queue} trucks on every seed.\nwall time {wall:.0f} s (CPU {cpu:.0f} s in "
+                  f"{len(points)} runs, {jobs} worker(s)); wrote {out / 'capacity.json'}, {out / 'capacity.png'}",
+                  highlight=False, soft_wrap=True)
+    unsafe = sum(cap.unsafe_events(r) for r in results)
+    if unsafe:
+        return _err(console, f"{unsafe} unsafe events (collisions, conflicts, deadlocks, crane limit violations) "
+                             "in the sweep: see capacity.json points")
+    return 0
+
+
+def _capacity_table(world: str, w: dict, args) -> Table:
+    t = Table(title=f"Capacity of {world}: {args.hours:g} h from {args.start_hour:g}:00, {args.seeds} seed(s)",
+              title_justify="left")
+    for col in ("carriers", "demand/day each way", "across/day mean (min)", "offered/day", "carrier util.",
+                "crane moves/crane-h", "lead time mean", "gate queue end (max)", "unsafe", "goal / keeps up"):
+        t.add_column(col, justify="right")
+    for r in w["rows"]:
+        lead = "-" if r["lead_time_mean_s"] is None else f"{r['lead_time_mean_s'] / 60.0:.1f} min"
+        unsafe = "[green]0[/]" if r["unsafe_events"] == 0 else f"[bold red]{r['unsafe_events']}[/]"
+        verdict = ("[green]2,000 ok[/]" if r["meets_goal"] else "[yellow]below goal[/]") + " / " + \
+            ("[green]yes[/]" if r["keeps_up"] else "[red]no[/]")
+        t.add_row(str(r["carriers"]), f"{r['containers_per_day']:g}",
+                  f"{r['containers_across_per_day_mean']:.0f} ({r['containers_across_per_day_min']:.0f})",
+                  f"{r['offered_per_day_mean']:.0f}", f"{r['carrier_utilisation_mean']:.0%}",
+                  f"{r['crane_moves_per_crane_hour_mean']:.1f}", lead,
+                  f"{r['gate_queue_end_mean']:.1f} ({r['gate_queue_end_max']})", unsafe, verdict)
+    return t
 
 
 def _quote(arg: str) -> str:

@@ -59,7 +59,8 @@ def carrier_ids(count: int) -> tuple[str, ...]:
 def build_fleet_run(world, carriers: int, seed: int = 0, containers_per_day: float = 1000.0,
                     sim_config: SimConfig | None = None, db_path: str = ":memory:", *,
                     router=None, traffic=None, allocator=None, network: YardNetwork | None = None,
-                    customs: CustomsConfig | None = None, pre_clearance: bool = False) -> FleetRun:
+                    customs: CustomsConfig | None = None, pre_clearance: bool = False,
+                    start_hour: float = 0.0) -> FleetRun:
     """Fleet manager + kinematic yard + truck scenario, wired as ``bench/fleet.py`` and ``day`` run them.
 
     ``carriers``: how many (ids ``carrier_01``...; at most the world's parking and
@@ -70,12 +71,16 @@ def build_fleet_run(world, carriers: int, seed: int = 0, containers_per_day: flo
     customs decide on every container (:mod:`yard_sim.customs`) and the manager gates each
     order on their release (``clearance_required``); None: containers cross without customs.
     ``pre_clearance``: the manifest is filed when the truck reaches the gate, not with the order.
+    ``start_hour``: hour of day at t = 0 (the scenario's demand profile; 0 = midnight), so a short run can
+    cover a chosen part of the day (the capacity study's morning peak).
     """
     from yard_sim.scenario import ScenarioConfig, TrafficScenario
 
     spots = len(world.parking_spots()) + len(world.charging_spots())
     if not 1 <= carriers <= spots:
         raise ValueError(f"carriers must be in 1..{spots} (parking + charging spots of {world.name}), got {carriers}")
+    if not 0.0 <= start_hour < 24.0:
+        raise ValueError(f"start_hour must be in [0, 24), got {start_hour}")
     if not (containers_per_day >= 0.0 and math.isfinite(containers_per_day)):
         raise ValueError(f"containers_per_day must be a finite number >= 0, got {containers_per_day}")
     net = network or YardNetwork(world)
@@ -84,7 +89,8 @@ def build_fleet_run(world, carriers: int, seed: int = 0, containers_per_day: flo
     cfg = ManagerConfig(ids, clearance_required=customs is not None)
     kwargs = {} if allocator is None else {"allocator": allocator}
     mgr = FleetManager(world, store, cfg, 0.0, net, router or Router(net), traffic=traffic, **kwargs)
-    scen = TrafficScenario(world, ScenarioConfig(containers_per_day=containers_per_day, pre_clearance=pre_clearance),
+    scen = TrafficScenario(world, ScenarioConfig(containers_per_day=containers_per_day, pre_clearance=pre_clearance,
+                                                      start_hour=start_hour),
                            seed=seed)
     sim_config = sim_config or SimConfig(hesitation_rate_hz=0.001)
     if customs is not None:
