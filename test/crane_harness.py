@@ -22,7 +22,11 @@ from crane_control.motion import Plan
 from crane_control.params import CraneControllerParams
 
 CONTAINER_MASS_KG = 20000.0
-REACTION_S = 2.5  # [s] a control tick plus the hoist's jerk-limited stop from full speed (0.8/0.5 + 0.5/1.0 s)
+# [s] a control tick plus the hoist's slowest jerk-limited stop: caught accelerating downwards at full
+# acceleration (just below full speed), it first takes a/j to stop accelerating, reaching full speed, and
+# then v/a + a/j to stop: 0.05 + 0.5/1.0 + 0.8/0.5 + 0.5/1.0 = 2.65 s with small_yard's hoist limits.
+# (It was 2.5, from the stop from full speed alone; hypothesis found the case in between: 2.6 s.)
+REACTION_S = 2.7
 DT_S = 0.05
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 from crane_harness import Yard, max_fraction_of_limits
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from crane_control.controller import Phase
@@ -286,6 +286,11 @@ JOB_BAYS = [(TRUCK, CARRIER), (CARRIER, TRUCK)]
 @given(st.lists(st.tuples(st.floats(0.0, 15.0),
                           st.sampled_from(["job", "job", "ready", "unready", "unready", "estop", "release", "cancel"]),
                           st.integers(0, 3)), min_size=6, max_size=24))
+@example(script=[(9.163223152139931, "job", 0), (5.808063198074861, "unready", 0), (7.032124291632483, "job", 0),
+                 (4.371190142395111, "job", 0), (1.4835876974305178, "job", 0), (12.237142037445036, "job", 0),
+                 (1.1754943508222875e-38, "job", 0), (9.926042271662638, "job", 1), (13.554336332819405, "cancel", 3),
+                 (7.321246585540605, "job", 2), (6.1494968261859455, "cancel", 0), (0.75, "job", 0),
+                 (5.344894837947672, "cancel", 0), (14.744765938186227, "job", 1)])  # a bay went away mid-descent
 def test_property_random_jobs_readiness_and_estops_never_break_an_interlock(small_world, script):
     """Whatever jobs arrive and however bays and the e-stop flip, the crane never does anything unsafe.
 
