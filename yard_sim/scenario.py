@@ -222,7 +222,9 @@ class TrafficScenario:
                 if not self.gate_queue[station] or bay not in free:
                     continue
                 arrived = self.gate_queue[station].popleft()
-                container = self._queued_containers[station].popleft() or self._container_id(station)
+                known = self._queued_containers[station]
+                # drawn at the gate with pre-clearance, else now (a truck put in the queue from outside has none)
+                container = (known.popleft() if known else None) or self._container_id(station)
                 self.gate_waits_s.append(max(0.0, t - arrived))
                 free.discard(bay)
                 truck = TruckArrival(t, self._ident("truck_"), station, bay, container)
