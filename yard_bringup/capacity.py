@@ -51,28 +51,26 @@ class Point:
 def int_list(text: str, what: str, lo: int = 1) -> list[int]:
     """``"4,8,12"`` -> ``[4, 8, 12]`` (sorted, no repeats); ValueError naming ``what`` if any is not a whole
     number >= ``lo`` or the list is empty."""
-    out = []
-    for part in _parts(text, what):
-        try:
-            v = int(part)
-        except ValueError:
-            raise ValueError(f"{what}: '{part}' is not a whole number") from None
-        if v < lo:
-            raise ValueError(f"{what}: must be >= {lo}, got {v}")
-        out.append(v)
-    return sorted(set(out))
+    return _number_list(text, what, int, "a whole number", lambda v: v >= lo,
+                        lambda part, v: f"must be >= {lo}, got {v}")
 
 
 def float_list(text: str, what: str) -> list[float]:
     """``"1000,1500"`` -> ``[1000.0, 1500.0]``; every value a finite number > 0."""
+    return _number_list(text, what, float, "a number", lambda v: v > 0 and math.isfinite(v),
+                        lambda part, v: f"must be a positive, finite number, got {part}")
+
+
+def _number_list(text: str, what: str, parse, kind: str, ok, why) -> list:
+    """The parts of a comma-separated list parsed with ``parse``, each passing ``ok``; sorted, no repeats."""
     out = []
     for part in _parts(text, what):
         try:
-            v = float(part)
+            v = parse(part)
         except ValueError:
-            raise ValueError(f"{what}: '{part}' is not a number") from None
-        if not (v > 0 and math.isfinite(v)):
-            raise ValueError(f"{what}: must be a positive, finite number, got {part}")
+            raise ValueError(f"{what}: '{part}' is not {kind}") from None
+        if not ok(v):
+            raise ValueError(f"{what}: {why(part, v)}")
         out.append(v)
     return sorted(set(out))
 
