@@ -145,16 +145,24 @@ def test_simulated_customs_decide_every_manifest_on_both_sides_with_the_configur
         CustomsConfig(hold_rate=0.6, inspect_rate=0.5)
 
 
+def run_day(run, seconds: float):
+    """A simulated day of ``run`` for ``seconds``: (the day, every order event it produced)."""
+    from yard_harness.day import SimulatedDay
+
+    day = SimulatedDay(run)
+    events: list[dict] = []
+    day.observers.append(lambda d: events.extend(d.new_events))
+    day.run_for(seconds)
+    return day, events
+
+
 def test_a_day_with_customs_gates_every_order_and_reports_the_clearance_wait(small_world):
     from yard_harness.day import SimulatedDay, build_fleet_run
     from yard_sim.customs import CustomsConfig
 
     customs = CustomsConfig(decision_median_s=60.0, hold_rate=0.2, inspect_rate=0.2, hold_s=(120.0, 240.0),
                             inspect_s=(120.0, 240.0))
-    day = SimulatedDay(build_fleet_run(small_world, 2, seed=2, containers_per_day=1500.0, customs=customs))
-    events: list[dict] = []
-    day.observers.append(lambda d: events.extend(d.new_events))
-    day.run_for(2400.0)
+    day, events = run_day(build_fleet_run(small_world, 2, seed=2, containers_per_day=1500.0, customs=customs), 2400.0)
     kpis = day.kpis()
     validate("day_kpis", kpis)
     c = kpis["clearance"]
@@ -179,7 +187,7 @@ def test_a_day_with_customs_gates_every_order_and_reports_the_clearance_wait(sma
 def test_with_pre_clearance_customs_decide_while_the_truck_queues_and_orders_are_still_gated(small_world):
     """Manifests filed at the gate: a container can be released before its truck even parks (its order then
     goes out with the release already in force), each container gets one manifest, and the gate still holds."""
-    from yard_harness.day import SimulatedDay, build_fleet_run
+    from yard_harness.day import build_fleet_run
     from yard_sim.customs import CustomsConfig
 
     customs = CustomsConfig(decision_median_s=60.0, hold_rate=0.1, inspect_rate=0.1, hold_s=(120.0, 240.0),
@@ -188,10 +196,7 @@ def test_with_pre_clearance_customs_decide_while_the_truck_queues_and_orders_are
     filed: list[tuple[str, str, float]] = []
     manifest = run.sim.customs.manifest
     run.sim.customs.manifest = lambda cid, mid, *a: (filed.append((cid, mid, a[-1])), manifest(cid, mid, *a))
-    day = SimulatedDay(run)
-    events: list[dict] = []
-    day.observers.append(lambda d: events.extend(d.new_events))
-    day.run_for(2400.0)
+    day, events = run_day(run, 2400.0)
     assert filed and all(mid == f"m-{cid}" for cid, mid, _ in filed)
     assert len({cid for cid, _, _ in filed}) == len(filed)  # one manifest per container, none with the order
     at_gate = {cid: t for cid, _, t in filed}
@@ -374,14 +379,11 @@ def test_a_second_container_to_be_inspected_stays_on_its_truck_while_the_spot_is
 
 
 def test_a_day_with_many_inspections_completes_them_without_holding_a_bay_while_inspected(small_world):
-    from yard_harness.day import SimulatedDay, build_fleet_run
+    from yard_harness.day import build_fleet_run
     from yard_sim.customs import CustomsConfig
 
     customs = CustomsConfig(decision_median_s=30.0, hold_rate=0.0, inspect_rate=0.6, inspect_s=(600.0, 900.0))
-    day = SimulatedDay(build_fleet_run(small_world, 2, seed=3, containers_per_day=1500.0, customs=customs))
-    events: list[dict] = []
-    day.observers.append(lambda d: events.extend(d.new_events))
-    day.run_for(5400.0)
+    day, events = run_day(build_fleet_run(small_world, 2, seed=3, containers_per_day=1500.0, customs=customs), 5400.0)
     kpis = day.kpis()
     validate("day_kpis", kpis)
     spot_kpis = kpis["clearance"]["inspection_spot"]
